@@ -1,0 +1,127 @@
+"""The acquisition model A: how a microscope turns an isotropic volume into anisotropic measured slices.
+
+Geometry (shared by every part of axialsr): the isotropic grid has z spacing 1 (the lateral pixel),
+voxel i covering the interval [i, i + 1). Measured slice k is the slab [k s, (k + 1) s) for the axial
+factor s = dz / dx (any real s >= 1), centred at (k + 1/2) s. A is linear along z, so it is a
+(Z_lr, Z_hr) weight matrix whose rows sum to one:
+
+- `average`  (EM sections, FIB-SEM slabs): the mean of the volume over the slab (exact voxel overlaps).
+- `gaussian` (light microscopy): a Gaussian axial PSF of the given FWHM (in isotropic voxels) centred
+  on the slab, integrated over each voxel.
+- `subsample`: point sampling at the slab centre (linear interpolation between voxel centres).
+
+The same matrix serves `simulate` (numpy) and the reconstruction's fidelity term (torch, differentiable).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from axialsr.errors import AxialSRError
+
+ACQUISITION_MODELS = ("average", "gaussian", "subsample")
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """Axial acquisition model: factor s = dz/dx >= 1, model name, and Gaussian FWHM (isotropic voxels;
+    defaults to s)."""
+
+    factor: float
+    model: str = "average"
+    fwhm: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.factor, (int, float)) and math.isfinite(self.factor)) or self.factor < 1:
+            raise AxialSRError(f"the axial factor must be a number >= 1, got {self.factor}")
+        if self.model not in ACQUISITION_MODELS:
+            raise AxialSRError(f"unknown acquisition model '{self.model}'; choose one of {ACQUISITION_MODELS}")
+        if self.fwhm is not None and not self.fwhm > 0:
+            raise AxialSRError(f"the Gaussian FWHM must be > 0, got {self.fwhm}")
+
+    @property
+    def sigma(self) -> float:
+        """Standard deviation of the Gaussian PSF in isotropic voxels."""
+        return (self.fwhm if self.fwhm is not None else self.factor) / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+
+    def measured_depth(self, depth_iso: int) -> int:
+        """Number of whole slabs that fit in an isotropic volume of `depth_iso` slices."""
+        return int(math.floor(depth_iso / self.factor + 1e-9))
+
+    def output_depth(self, depth_measured: int) -> int:
+        """Number of isotropic slices covering `depth_measured` slabs (round(Z_lr * s))."""
+        return int(round(depth_measured * self.factor))
+
+    def slab_centers(self, depth_measured: int) -> np.ndarray:
+        """Centres (k + 1/2) s of the measured slabs, in isotropic-grid coordinates."""
+        return (np.arange(depth_measured) + 0.5) * self.factor
+
+    def measured_slices(self, depth_measured: int) -> np.ndarray:
+        """Index of the isotropic slice that holds each slab's centre (the 'measured depths')."""
+        return np.floor(self.slab_centers(depth_measured)).astype(int)
+
+    def matrix(self, depth_iso: int, depth_measured: int | None = None) -> np.ndarray:
+        """The operator as a float64 (Z_lr, Z_hr) matrix; rows sum to 1."""
+        s = float(self.factor)
+        z_lr = self.measured_depth(depth_iso) if depth_measured is None else depth_measured
+        if z_lr < 1:
+            raise AxialSRError(f"a volume of {depth_iso} slices holds no whole slab at factor {s}")
+        lo = np.arange(depth_iso, dtype=np.float64)[None, :]
+        hi = lo + 1.0
+        centers = self.slab_centers(z_lr)[:, None]
+        if self.model == "average":
+            start, stop = centers - s / 2, centers + s / 2
+            weights = np.clip(np.minimum(hi, stop) - np.maximum(lo, start), 0.0, None)
+        elif self.model == "gaussian":
+            scale = self.sigma * math.sqrt(2.0)
+            erf = np.vectorize(math.erf)
+            weights = 0.5 * (erf((hi - centers) / scale) - erf((lo - centers) / scale))
+            weights[weights < 1e-6] = 0.0
+        else:
+            pos = np.clip(centers[:, 0] - 0.5, 0, depth_iso - 1)
+            left = np.floor(pos).astype(int)
+            right = np.minimum(left + 1, depth_iso - 1)
+            frac = pos - left
+            weights = np.zeros((z_lr, depth_iso))
+            rows = np.arange(z_lr)
+            np.add.at(weights, (rows, left), 1.0 - frac)
+            np.add.at(weights, (rows, right), frac)
+        sums = weights.sum(axis=1, keepdims=True)
+        if np.any(sums <= 0):
+            raise AxialSRError("acquisition model has a slab outside the volume")
+        return weights / sums
+
+    def taps(self, depth_iso: int, depth_measured: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Sparse form of `matrix`: (indices, weights), each (Z_lr, L), zero weights where padded.
+
+        The reconstruction renders only these L isotropic slices per measured slice."""
+        mat = self.matrix(depth_iso, depth_measured)
+        width = int((mat > 0).sum(axis=1).max())
+        indices = np.zeros((mat.shape[0], width), dtype=np.int64)
+        weights = np.zeros((mat.shape[0], width), dtype=np.float64)
+        for k, row in enumerate(mat):
+            nz = np.flatnonzero(row)
+            indices[k, : nz.size] = nz
+            indices[k, nz.size :] = nz[-1]
+            weights[k, : nz.size] = row[nz]
+        return indices, weights
+
+
+def simulate(volume: np.ndarray, acquisition: Acquisition) -> np.ndarray:
+    """Apply A along z (axis 0) to an isotropic (Z, Y, X) volume; returns float32 (Z_lr, Y, X)."""
+    mat = acquisition.matrix(volume.shape[0]).astype(np.float32)
+    out = np.empty((mat.shape[0],) + volume.shape[1:], dtype=np.float32)
+    for k, row in enumerate(mat):
+        nz = np.flatnonzero(row)
+        out[k] = np.tensordot(row[nz], volume[nz].astype(np.float32), axes=(0, 0))
+    return out
+
+
+def apply_along_z(volume: torch.Tensor, matrix: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """Differentiable A: contract `volume`'s axis `dim` (length Z_hr) with a (Z_lr, Z_hr) matrix."""
+    moved = volume.movedim(dim, -1)
+    return (moved @ matrix.to(moved.dtype).T).movedim(-1, dim)

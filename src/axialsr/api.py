@@ -1,0 +1,88 @@
+"""The Python API: every CLI command is a thin layer over one of these functions.
+
+Volumes go in and out as `axialsr.io.Volume` (array + voxel size); intensities stay in the input's units
+and dtype unless said otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from axialsr.acquisition import Acquisition, simulate
+from axialsr.baselines import INTERPOLATION_ORDERS, interpolate_z
+from axialsr.errors import AxialSRError
+from axialsr.intensity import cast_like
+from axialsr.io import Volume
+from axialsr.metrics import evaluate_volume
+from axialsr.synthetic import make_volume
+
+DEFAULT_SYNTH_VOXEL_NM = 8.0
+
+
+def resolve_factor(volume: Volume, factor: float | None) -> float:
+    """The axial factor s: `factor` when given, else dz/dx from the volume's voxel size."""
+    if factor is None:
+        if volume.voxel_size is None:
+            raise AxialSRError("the input has no voxel size: pass --factor S (dz/dx) or --voxel-size Z,Y,X")
+        factor = volume.anisotropy
+    if factor is None or not np.isfinite(factor) or factor < 1:
+        raise AxialSRError(f"the axial factor must be >= 1 (z sampled more coarsely than x), got {factor}")
+    return float(factor)
+
+
+def output_voxel_size(volume: Volume, factor: float) -> tuple[float, float, float] | None:
+    """Voxel size of the isotropic output: z spacing dz / s."""
+    if volume.voxel_size is None:
+        return None
+    dz, dy, dx = volume.voxel_size
+    return (dz / factor, dy, dx)
+
+
+def synth(kind: str = "em", shape: tuple[int, int, int] = (64, 128, 128), seed: int = 0,
+          dtype: str = "uint8", voxel_nm: float = DEFAULT_SYNTH_VOXEL_NM) -> Volume:
+    """A synthetic isotropic ground-truth volume ('em' or 'fluo') in `dtype` (full range for integers)."""
+    data = make_volume(kind, shape, seed)
+    dt = np.dtype(dtype)
+    if np.issubdtype(dt, np.integer):
+        data = data * float(np.iinfo(dt).max)
+    return Volume(cast_like(data, dt), (voxel_nm, voxel_nm, voxel_nm), "nm")
+
+
+def simulate_acquisition(volume: Volume, factor: float, model: str = "average", fwhm: float | None = None,
+                         dtype: str | None = None) -> Volume:
+    """Apply the acquisition model along z to an isotropic volume: (Z, Y, X) -> (floor(Z / s), Y, X).
+
+    The output keeps the input's dtype (unless `dtype`) and gets voxel size (dz * s, dy, dx)."""
+    acquisition = Acquisition(factor, model, fwhm)
+    lr = simulate(volume.data, acquisition)
+    size = None
+    if volume.voxel_size is not None:
+        dz, dy, dx = volume.voxel_size
+        size = (dz * factor, dy, dx)
+    return Volume(cast_like(lr, dtype or volume.data.dtype), size, volume.unit)
+
+
+def interpolation_baseline(volume: Volume, method: str = "cubic", factor: float | None = None,
+                           dtype: str | None = None) -> Volume:
+    """Interpolate a measured stack along z onto the isotropic grid (round(Z * s) slices)."""
+    if method not in INTERPOLATION_ORDERS:
+        raise AxialSRError(f"unknown interpolation '{method}'; choose one of {list(INTERPOLATION_ORDERS)}")
+    s = resolve_factor(volume, factor)
+    out = interpolate_z(volume.data, s, method)
+    return Volume(cast_like(out, dtype or volume.data.dtype), output_voxel_size(volume, s), volume.unit)
+
+
+def evaluate(pred: Volume, gt: Volume, factor: float | None = None) -> dict[str, dict[str, float]]:
+    """Score a reconstruction against an isotropic ground truth (see `metrics.evaluate_volume`).
+
+    A ground truth deeper than the prediction (the slices past the last whole slab) is cropped to it.
+    With `factor`, also scores the measured and unmeasured depths separately."""
+    gt_data = gt.data
+    if gt_data.shape[1:] != pred.data.shape[1:] or gt_data.shape[0] < pred.data.shape[0]:
+        raise AxialSRError(f"prediction shape {pred.data.shape} does not fit ground truth shape {gt_data.shape}")
+    gt_data = gt_data[: pred.data.shape[0]]
+    measured = None
+    if factor is not None:
+        acquisition = Acquisition(factor)
+        measured = acquisition.measured_slices(acquisition.measured_depth(gt_data.shape[0]))
+    return evaluate_volume(pred.data, gt_data, measured)

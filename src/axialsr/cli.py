@@ -1,0 +1,219 @@
+"""Command-line interface: a thin typer layer over `axialsr.api`.
+
+Every user error (bad input, bad option, unwritable output) ends in one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from axialsr import api
+from axialsr.errors import AxialSRError
+from axialsr.io import Volume, check_output, read_volume, temp_sibling, write_volume
+
+app = typer.Typer(
+    name="axialsr",
+    help="Reference-free axial super-resolution of anisotropic 3D microscopy volumes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+VoxelOpt = Annotated[
+    str | None, typer.Option("--voxel-size", help="Voxel size 'Z,Y,X' (e.g. 40,4,4); overrides the file's metadata.")
+]
+ChannelOpt = Annotated[int | None, typer.Option("--channel", help="Channel index to use when the input is 4D.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output (even the input).")]
+DtypeOpt = Annotated[str | None, typer.Option("--dtype", help="Output dtype (default: the input's).")]
+FactorOpt = Annotated[
+    float | None, typer.Option("--factor", help="Axial factor s = dz/dx (default: from the voxel size).")
+]
+
+
+def _parse_voxel_size(text: str | None) -> tuple[float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise AxialSRError(f"--voxel-size must be 'Z,Y,X' numbers, got '{text}'") from None
+    if len(values) != 3 or min(values) <= 0:
+        raise AxialSRError(f"--voxel-size must be three positive numbers 'Z,Y,X', got '{text}'")
+    return values  # type: ignore[return-value]
+
+
+def _parse_shape(text: str) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(v) for v in text.lower().replace(",", "x").split("x"))
+    except ValueError:
+        raise AxialSRError(f"shape must be 'ZxYxX' integers, got '{text}'") from None
+    if len(shape) != 3 or min(shape) < 4:
+        raise AxialSRError(f"shape must be three integers >= 4 'ZxYxX', got '{text}'")
+    return shape  # type: ignore[return-value]
+
+
+def _read(path: str, voxel_size: str | None = None, channel: int | None = None) -> Volume:
+    return read_volume(path, _parse_voxel_size(voxel_size), channel)
+
+
+@app.command()
+def synth(
+    out: Annotated[str, typer.Option("--out", "-o", help="Output volume (.tif, .h5[:key], .zarr, .npy).")],
+    kind: Annotated[str, typer.Option(help="'em' (neuropil) or 'fluo' (nuclei).")] = "em",
+    shape: Annotated[str, typer.Option(help="Shape ZxYxX in isotropic voxels.")] = "64x128x128",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    dtype: Annotated[str, typer.Option(help="Output dtype.")] = "uint8",
+    voxel_nm: Annotated[float, typer.Option(help="Isotropic voxel size written to the metadata (nm).")] = 8.0,
+    force: ForceOpt = False,
+) -> None:
+    """Write a synthetic isotropic ground-truth volume (EM-like neuropil or fluorescence nuclei)."""
+    check_output(out, force)
+    volume = api.synth(kind, _parse_shape(shape), seed, dtype, voxel_nm)
+    write_volume(out, volume.data, volume.voxel_size, volume.unit, force=force)
+    typer.echo(f"wrote {out}: {kind} {volume.data.shape} {volume.data.dtype}, voxel {volume.voxel_size} nm")
+
+
+@app.command()
+def simulate(
+    gt: Annotated[str, typer.Argument(help="Isotropic ground-truth volume.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output (anisotropic) volume.")],
+    factor: Annotated[float, typer.Option(help="Axial factor s >= 1 (non-integer allowed).")],
+    model: Annotated[str, typer.Option(help="Acquisition model: average, gaussian or subsample.")] = "average",
+    fwhm: Annotated[float | None, typer.Option(help="Gaussian PSF FWHM in isotropic voxels (default s).")] = None,
+    voxel_size: VoxelOpt = None,
+    channel: ChannelOpt = None,
+    dtype: DtypeOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Simulate an anisotropic acquisition of an isotropic volume along z."""
+    check_output(out, force, inputs=(gt,))
+    volume = _read(gt, voxel_size, channel)
+    lr = api.simulate_acquisition(volume, factor, model, fwhm, dtype)
+    write_volume(out, lr.data, lr.voxel_size, lr.unit, force=force)
+    typer.echo(f"wrote {out}: {lr.data.shape} {lr.data.dtype}, voxel {lr.voxel_size} ({model}, s={factor:g})")
+
+
+@app.command()
+def baseline(
+    lr: Annotated[str, typer.Argument(help="Anisotropic input volume.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output isotropic volume.")],
+    method: Annotated[str, typer.Option(help="nearest, linear or cubic (interpolation along z).")] = "cubic",
+    factor: FactorOpt = None,
+    voxel_size: VoxelOpt = None,
+    channel: ChannelOpt = None,
+    dtype: DtypeOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Upsample along z with a baseline method onto the reconstruction grid."""
+    check_output(out, force, inputs=(lr,))
+    volume = _read(lr, voxel_size, channel)
+    result = api.interpolation_baseline(volume, method, factor, dtype)
+    write_volume(out, result.data, result.voxel_size, result.unit, force=force)
+    typer.echo(f"wrote {out}: {result.data.shape} {result.data.dtype} ({method})")
+
+
+@app.command()
+def evaluate(
+    pred: Annotated[list[str], typer.Argument(help="Reconstruction(s) to score.")],
+    gt: Annotated[str, typer.Option("--gt", help="Isotropic ground truth.")],
+    factor: Annotated[
+        float | None, typer.Option(help="Axial factor, to score measured and unmeasured depths separately.")
+    ] = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="Also write the scores as JSON.")] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Score reconstructions against a ground truth: PSNR/SSIM per plane family (XY, XZ, YZ) and 3D."""
+    from axialsr import metrics, report
+
+    if json_out:
+        _check_plain_output(Path(json_out), force)
+    truth = read_volume(gt)
+    rows = []
+    for path in pred:
+        scores = api.evaluate(read_volume(path), truth, factor)
+        rows.append({"method": Path(path).name, **metrics.flatten(scores)})
+    columns = [c for c in rows[0] if c != "method" and not (c.startswith("psnr_") and c[5:] in ("xy", "xz", "yz"))]
+    report.print_table(rows, columns, title=f"scores against {gt}")
+    if json_out:
+        _write_text_atomic(Path(json_out), json.dumps(rows, indent=2))
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = temp_sibling(path)
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+@app.command()
+def figure(
+    volumes: Annotated[list[str], typer.Argument(help="Volumes to show, one row each.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output PNG.")],
+    crop: Annotated[int | None, typer.Option(help="Show only the first N pixels laterally.")] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Orthogonal views (XY, XZ, YZ) of volumes side by side, as a PNG."""
+    from axialsr.figures import orthogonal_views
+
+    if not out.lower().endswith(".png"):
+        raise AxialSRError(f"--out must be a .png file, got {out}")
+    _check_plain_output(Path(out), force)
+    data = {Path(v).name: read_volume(v).data for v in volumes}
+    orthogonal_views(data, out, crop=crop)
+    typer.echo(f"wrote {out}")
+
+
+def _check_plain_output(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise AxialSRError(f"output {path} exists; pass --force to overwrite it")
+    parent = path.parent
+    if not parent.is_dir():
+        raise AxialSRError(f"cannot write {path}: folder {parent} does not exist")
+    import os
+
+    if not os.access(parent, os.W_OK):
+        raise AxialSRError(f"cannot write {path}: folder {parent} is not writable")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[str, typer.Option("--out-dir", help="Folder for the demo's files.")] = "axialsr-demo",
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller budget (about 2 minutes).")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """End-to-end demo on the embedded synthetic EM volume: simulate, reconstruct, score, figure."""
+    from axialsr.demo import run_demo
+
+    run_demo(Path(out_dir), quick=quick, seed=seed, device=device)
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning AxialSRError into one line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except AxialSRError as exc:
+        typer.echo(f"axialsr: error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("axialsr: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

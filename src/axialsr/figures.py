@@ -1,0 +1,83 @@
+"""PNG figures: orthogonal views (XY, XZ, YZ) of several volumes side by side."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from axialsr.io import temp_sibling
+
+
+def orthogonal_views(
+    volumes: dict[str, np.ndarray],
+    out: str | os.PathLike,
+    center: tuple[int, int, int] | None = None,
+    crop: int | None = None,
+    intensity_range: tuple[float, float] | None = None,
+) -> Path:
+    """Write a PNG with one row per volume and columns XY (at z), XZ (at y), YZ (at x).
+
+    All volumes share one grey range (0.5/99.5 percentiles of the first unless `intensity_range`).
+    Volumes of different depth are shown at the same relative positions. Written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(volumes)
+    first = np.asarray(volumes[names[0]], dtype=np.float32)
+    lo, hi = intensity_range or tuple(np.percentile(first, (0.5, 99.5)))
+    rel = None if center is None else np.asarray(center) / np.asarray(first.shape)
+    fig, axes = plt.subplots(
+        len(names), 3, figsize=(11, 3.2 * len(names)), squeeze=False,
+        gridspec_kw={"width_ratios": [1, 1, 1]},
+    )
+    for row, name in enumerate(names):
+        vol = np.asarray(volumes[name], dtype=np.float32)
+        z, y, x = (np.asarray(vol.shape) * (rel if rel is not None else 0.5)).astype(int)
+        views = {"XY": vol[z], "XZ": vol[:, y, :], "YZ": vol[:, :, x]}
+        for col, (plane, image) in enumerate(views.items()):
+            if crop:
+                image = image[:crop, :crop] if plane == "XY" else image[:, :crop]
+            ax = axes[row, col]
+            ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest", aspect="equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(plane)
+            if col == 0:
+                ax.set_ylabel(f"{name}\n{vol.shape[0]}x{vol.shape[1]}x{vol.shape[2]}")
+    fig.tight_layout()
+    out = Path(out)
+    tmp = temp_sibling(out)
+    fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    os.replace(tmp, out)
+    return out
+
+
+def image_grid(images: np.ndarray, out: str | os.PathLike, titles: list[str] | None = None, ncols: int = 8) -> Path:
+    """Write a PNG grid of 2D images (N, H, W), each shown in its own [-1, 1] grey range."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.6 * nrows + (0.4 if titles else 0)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+    if titles:
+        fig.suptitle(" | ".join(titles))
+    fig.tight_layout()
+    out = Path(out)
+    tmp = temp_sibling(out)
+    fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    os.replace(tmp, out)
+    return out

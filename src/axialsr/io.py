@@ -1,0 +1,372 @@
+"""Reading and writing volumes: TIFF/OME-TIFF, HDF5 (CREMI-style), Zarr/OME-Zarr and .npy.
+
+A volume is a 3D array ordered (Z, Y, X) plus its voxel size (dz, dy, dx) in physical units (`unit`,
+nanometres unless the file says otherwise). Paths may name a dataset inside a container:
+`file.h5:volumes/raw`, `store.zarr:raw`. Every write goes to a temporary path beside the target and is
+renamed into place, so an interrupted run never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from axialsr.errors import AxialSRError
+
+VoxelSize = tuple[float, float, float]
+
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".n5h5")
+ZARR_SUFFIXES = (".zarr", ".ome.zarr")
+TIFF_SUFFIXES = (".tif", ".tiff")
+DEFAULT_HDF5_KEY = "volumes/raw"
+
+
+@dataclass
+class Volume:
+    """A 3D (Z, Y, X) array with its voxel size (dz, dy, dx) in `unit` (None when the file has none)."""
+
+    data: np.ndarray
+    voxel_size: VoxelSize | None = None
+    unit: str = "nm"
+
+    @property
+    def anisotropy(self) -> float | None:
+        """dz / dx, the axial factor the reconstruction has to recover (None without a voxel size)."""
+        if self.voxel_size is None:
+            return None
+        return float(self.voxel_size[0] / self.voxel_size[2])
+
+
+def split_path(spec: str | os.PathLike) -> tuple[Path, str | None]:
+    """Split 'file.h5:dataset' or 'store.zarr:array' into (path, key); plain paths give key None."""
+    text = os.fspath(spec)
+    lower = text.lower()
+    for suffix in HDF5_SUFFIXES + ZARR_SUFFIXES:
+        marker = suffix + ":"
+        idx = lower.find(marker)
+        if idx >= 0:
+            return Path(text[: idx + len(suffix)]), text[idx + len(marker) :] or None
+    return Path(text), None
+
+
+def _format_of(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(TIFF_SUFFIXES):
+        return "tiff"
+    if name.endswith(HDF5_SUFFIXES):
+        return "hdf5"
+    if name.endswith(ZARR_SUFFIXES) or name.endswith(".zarr/"):
+        return "zarr"
+    if name.endswith(".npy"):
+        return "npy"
+    raise AxialSRError(
+        f"unknown file format for '{path}': use .tif/.tiff/.ome.tif, .h5/.hdf5 (file.h5:dataset), "
+        ".zarr (store.zarr[:array]) or .npy"
+    )
+
+
+# ----------------------------------------------------------------------------------------------- reading
+
+
+def read_volume(
+    spec: str | os.PathLike,
+    voxel_size: VoxelSize | None = None,
+    channel: int | None = None,
+) -> Volume:
+    """Read a 3D volume from TIFF/OME-TIFF, HDF5, Zarr/OME-Zarr or .npy, with its voxel size.
+
+    `voxel_size` (dz, dy, dx) overrides the file's metadata. Singleton axes are dropped; a 4D array
+    (e.g. channels) needs `channel` to pick one index along its channel axis (or its first axis).
+    Raises AxialSRError with a one-line reason for any unusable input.
+    """
+    path, key = split_path(spec)
+    if not path.exists():
+        raise AxialSRError(f"input not found: {path}")
+    fmt = _format_of(path)
+    try:
+        if fmt == "tiff":
+            data, size, unit, axes = _read_tiff(path)
+        elif fmt == "hdf5":
+            data, size, unit, axes = _read_hdf5(path, key)
+        elif fmt == "zarr":
+            data, size, unit, axes = _read_zarr(path, key)
+        else:
+            data, size, unit, axes = np.load(path, allow_pickle=False), None, "nm", None
+    except AxialSRError:
+        raise
+    except Exception as exc:  # a corrupt or unreadable file: say which and why, in one line
+        raise AxialSRError(f"cannot read {spec}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+
+    data = _select_3d(np.asarray(data), axes, channel, spec)
+    if data.dtype.kind not in "biuf":
+        raise AxialSRError(f"{spec}: unsupported dtype {data.dtype}; need integers or floats")
+    if data.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        if bad:
+            raise AxialSRError(f"{spec}: {bad} voxels are NaN or Inf; fill or mask them before running axialsr")
+    if voxel_size is not None:
+        size = tuple(float(v) for v in voxel_size)
+    if size is not None:
+        if len(size) != 3 or not all(np.isfinite(v) and v > 0 for v in size):
+            raise AxialSRError(f"{spec}: voxel size must be three positive numbers (z, y, x), got {size}")
+        size = (float(size[0]), float(size[1]), float(size[2]))
+    return Volume(data=data, voxel_size=size, unit=unit)
+
+
+def _select_3d(data: np.ndarray, axes: str | None, channel: int | None, spec: object) -> np.ndarray:
+    if data.ndim > 3 and channel is not None:
+        axis = axes.upper().index("C") if axes and "C" in axes.upper() else 0
+        if not 0 <= channel < data.shape[axis]:
+            raise AxialSRError(f"{spec}: channel {channel} out of range (axis of size {data.shape[axis]})")
+        data = np.take(data, channel, axis=axis)
+    if data.ndim > 3:
+        squeezed = np.squeeze(data)
+        data = squeezed if squeezed.ndim >= 3 else data.reshape(data.shape[-3:])
+    if data.ndim > 3:
+        raise AxialSRError(
+            f"{spec}: array has {data.ndim} dimensions {data.shape} (axes {axes or 'unknown'}); axialsr needs one "
+            "3D (Z, Y, X) volume: pick a channel with --channel N"
+        )
+    if data.ndim < 3 or min(data.shape) < 2:
+        raise AxialSRError(
+            f"{spec}: array has shape {data.shape}; axialsr needs a 3D (Z, Y, X) volume with at least 2 slices"
+        )
+    return data
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, VoxelSize | None, str, str | None]:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        data = series.asarray()
+        axes = series.axes
+        size: VoxelSize | None = None
+        unit = "nm"
+        if tif.ome_metadata:
+            pixels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
+            pixels = (pixels[0] if isinstance(pixels, list) else pixels)["Pixels"]
+            if all(f"PhysicalSize{a}" in pixels for a in "ZYX"):
+                size = tuple(float(pixels[f"PhysicalSize{a}"]) for a in "ZYX")
+                unit = str(pixels.get("PhysicalSizeXUnit", "µm"))
+        elif tif.imagej_metadata and "spacing" in tif.imagej_metadata:
+            meta = tif.imagej_metadata
+            page = tif.pages[0]
+            xres = page.tags.get("XResolution")
+            yres = page.tags.get("YResolution")
+            if xres is not None and yres is not None:
+                dx = xres.value[1] / xres.value[0]
+                dy = yres.value[1] / yres.value[0]
+                size = (float(meta["spacing"]), float(dy), float(dx))
+                unit = str(meta.get("unit", "nm")).replace("\\u00B5", "µ")
+    return data, size, unit, axes
+
+
+def _read_hdf5(path: Path, key: str | None) -> tuple[np.ndarray, VoxelSize | None, str, str | None]:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        datasets: list[str] = []
+        f.visititems(lambda name, obj: datasets.append(name) if isinstance(obj, h5py.Dataset) else None)
+        if key is None:
+            if DEFAULT_HDF5_KEY in f:
+                key = DEFAULT_HDF5_KEY
+            elif len(datasets) == 1:
+                key = datasets[0]
+            else:
+                raise AxialSRError(f"{path} holds several datasets {datasets}; name one as {path}:DATASET")
+        if key not in f or not isinstance(f[key], h5py.Dataset):
+            raise AxialSRError(f"{path} has no dataset '{key}'; it has: {', '.join(datasets) or 'none'}")
+        dset = f[key]
+        data = dset[()]
+        size = None
+        for attr in ("resolution", "voxel_size", "element_size_um"):
+            if attr in dset.attrs:
+                size = tuple(float(v) for v in np.ravel(dset.attrs[attr]))
+                unit = "µm" if attr == "element_size_um" else str(dset.attrs.get("unit", "nm"))
+                break
+        else:
+            unit = "nm"
+    return data, size, unit, None
+
+
+def _ome_scale(attrs: dict) -> tuple[str | None, list[float] | None, str, str | None]:
+    """Path of the full-resolution array, its scale, unit and axes from OME-Zarr 0.4/0.5 attributes."""
+    multiscales = attrs.get("ome", {}).get("multiscales") or attrs.get("multiscales")
+    if not multiscales:
+        return None, None, "nm", None
+    ms = multiscales[0]
+    dataset = ms["datasets"][0]
+    scale = None
+    for transform in dataset.get("coordinateTransformations", []):
+        if transform.get("type") == "scale":
+            scale = [float(v) for v in transform["scale"]]
+    axes_meta = ms.get("axes", [])
+    names = "".join(a["name"] if isinstance(a, dict) else str(a) for a in axes_meta).upper() or None
+    units = [a.get("unit") for a in axes_meta if isinstance(a, dict) and a.get("type") == "space"]
+    unit = {"nanometer": "nm", "micrometer": "µm"}.get(units[-1], units[-1]) if units and units[-1] else "nm"
+    return str(dataset["path"]), scale, unit, names
+
+
+def _read_zarr(path: Path, key: str | None) -> tuple[np.ndarray, VoxelSize | None, str, str | None]:
+    import zarr
+
+    node = zarr.open(str(path), mode="r")
+    size: VoxelSize | None = None
+    unit = "nm"
+    axes = None
+    if isinstance(node, zarr.Group):
+        group_attrs = dict(node.attrs)
+        ome_path, scale, ome_unit, ome_axes = _ome_scale(group_attrs)
+        if key is None:
+            key = ome_path
+        if key is None:
+            arrays = sorted(name for name, _ in node.arrays())
+            if len(arrays) != 1:
+                raise AxialSRError(f"{path} holds arrays {arrays}; name one as {path}:ARRAY")
+            key = arrays[0]
+        try:
+            array = node[key]
+        except KeyError:
+            arrays = sorted(name for name, _ in node.arrays())
+            raise AxialSRError(f"{path} has no array '{key}'; it has: {', '.join(arrays) or 'none'}") from None
+        if key == ome_path and scale is not None:
+            size = tuple(scale[-3:])
+            unit, axes = ome_unit, ome_axes
+    else:
+        array = node
+    attrs = dict(array.attrs)
+    if size is None:
+        for attr in ("resolution", "voxel_size"):
+            if attr in attrs:
+                size = tuple(float(v) for v in attrs[attr])
+                unit = str(attrs.get("unit", "nm"))
+    return np.asarray(array[...]), size, unit, axes
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+
+def check_output(spec: str | os.PathLike, force: bool = False, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
+    """Fail early (before any long computation) if `spec` cannot be written: it exists without
+    `force`, it is one of the `inputs` without `force`, its folder is missing or not writable, or the
+    format is unknown. Returns the file path."""
+    path, _ = split_path(spec)
+    _format_of(path)
+    input_paths = {split_path(p)[0].resolve() for p in inputs}
+    if path.resolve() in input_paths and not force:
+        raise AxialSRError(f"refusing to overwrite the input {path}; choose another --out or pass --force")
+    if path.exists() and not force:
+        raise AxialSRError(f"output {path} exists; pass --force to overwrite it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise AxialSRError(f"cannot write {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise AxialSRError(f"cannot write {path}: folder {parent} is not writable")
+    return path
+
+
+def temp_sibling(path: Path) -> Path:
+    # Same folder (so the final rename is atomic), same suffixes (so writers pick the same format).
+    suffix = "".join(path.suffixes[-2:]) if path.name.lower().endswith((".ome.tif", ".ome.tiff", ".ome.zarr")) else path.suffix
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
+
+
+def write_volume(
+    spec: str | os.PathLike,
+    data: np.ndarray,
+    voxel_size: VoxelSize | None = None,
+    unit: str = "nm",
+    force: bool = False,
+) -> Path:
+    """Write a 3D (Z, Y, X) array atomically with its voxel size (dz, dy, dx) in `unit`.
+
+    TIFF files get OME-XML metadata (PhysicalSizeZ/Y/X); HDF5 a dataset (default 'volumes/raw') with a
+    CREMI-style `resolution` attribute; Zarr an OME-Zarr 0.5 image (array '0'), or a plain array with a
+    `resolution` attribute when a key is given; .npy the array alone. Returns the path written.
+    """
+    path, key = split_path(spec)
+    check_output(spec, force=force)
+    fmt = _format_of(path)
+    data = np.ascontiguousarray(data)
+    tmp = temp_sibling(path)
+    try:
+        if fmt == "tiff":
+            _write_tiff(tmp, data, voxel_size, unit)
+        elif fmt == "hdf5":
+            _write_hdf5(tmp, key or DEFAULT_HDF5_KEY, data, voxel_size, unit)
+        elif fmt == "zarr":
+            _write_zarr(tmp, key, data, voxel_size, unit)
+        else:
+            with open(tmp, "wb") as fh:
+                np.save(fh, data)
+        if path.is_dir():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        raise
+    return path
+
+
+def _write_tiff(path: Path, data: np.ndarray, voxel_size: VoxelSize | None, unit: str) -> None:
+    import tifffile
+
+    metadata: dict[str, object] = {"axes": "ZYX"}
+    if voxel_size is not None:
+        for axis, value in zip("ZYX", voxel_size, strict=True):
+            metadata[f"PhysicalSize{axis}"] = float(value)
+            metadata[f"PhysicalSize{axis}Unit"] = unit
+    big = data.nbytes > 2**31
+    tifffile.imwrite(path, data, ome=True, metadata=metadata, photometric="minisblack", bigtiff=big)
+
+
+def _write_hdf5(path: Path, key: str, data: np.ndarray, voxel_size: VoxelSize | None, unit: str) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        dset = f.create_dataset(key, data=data, chunks=True, compression="gzip", compression_opts=4)
+        if voxel_size is not None:
+            dset.attrs["resolution"] = np.asarray(voxel_size, dtype=np.float64)
+            dset.attrs["unit"] = unit
+
+
+def _write_zarr(path: Path, key: str | None, data: np.ndarray, voxel_size: VoxelSize | None, unit: str) -> None:
+    import zarr
+
+    chunks = tuple(min(s, c) for s, c in zip(data.shape, (64, 256, 256), strict=True))
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    array = group.create_array(key or "0", shape=data.shape, dtype=data.dtype, chunks=chunks)
+    array[...] = data
+    if voxel_size is None:
+        return
+    if key is not None:
+        array.attrs["resolution"] = [float(v) for v in voxel_size]
+        array.attrs["unit"] = unit
+        return
+    ngff_unit = {"nm": "nanometer", "µm": "micrometer", "um": "micrometer"}.get(unit, unit)
+    group.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {
+                "name": "axialsr",
+                "axes": [{"name": a, "type": "space", "unit": ngff_unit} for a in "zyx"],
+                "datasets": [
+                    {
+                        "path": "0",
+                        "coordinateTransformations": [{"type": "scale", "scale": [float(v) for v in voxel_size]}],
+                    }
+                ],
+            }
+        ],
+    }
