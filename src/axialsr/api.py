@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from axialsr.acquisition import Acquisition, simulate
-from axialsr.baselines import INTERPOLATION_ORDERS, interpolate_z
+from axialsr.baselines import INTERPOLATION_METHODS, interpolate_z
 from axialsr.errors import AxialSRError
 from axialsr.intensity import cast_like
 from axialsr.io import Volume
@@ -65,11 +65,19 @@ def simulate_acquisition(volume: Volume, factor: float, model: str = "average", 
 def interpolation_baseline(volume: Volume, method: str = "cubic", factor: float | None = None,
                            dtype: str | None = None) -> Volume:
     """Interpolate a measured stack along z onto the isotropic grid (round(Z * s) slices)."""
-    if method not in INTERPOLATION_ORDERS:
-        raise AxialSRError(f"unknown interpolation '{method}'; choose one of {list(INTERPOLATION_ORDERS)}")
+    if method not in INTERPOLATION_METHODS:
+        raise AxialSRError(f"unknown interpolation '{method}'; choose one of {INTERPOLATION_METHODS}")
     s = resolve_factor(volume, factor)
     out = interpolate_z(volume.data, s, method)
     return Volume(cast_like(out, dtype or volume.data.dtype), output_voxel_size(volume, s), volume.unit)
+
+
+def train_prior(volume: Volume, config=None, out_dir=None, resume: bool = False, progress: bool = True):
+    """Train the 2D diffusion prior on the XY slices of `volume` (see `axialsr.prior.train_prior`)."""
+    from axialsr.prior import train_prior as _train
+
+    pixel = None if volume.voxel_size is None else float(volume.voxel_size[2])
+    return _train(volume.data, config, out_dir, resume=resume, pixel_size=pixel, progress=progress)
 
 
 def evaluate(pred: Volume, gt: Volume, factor: float | None = None) -> dict[str, dict[str, float]]:

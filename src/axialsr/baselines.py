@@ -2,40 +2,35 @@
 
 Measured slice k sits at the centre (k + 1/2) s of its slab (see `acquisition`), and isotropic voxel i
 at i + 1/2, so voxel i reads the measured stack at fractional index (i + 1/2) / s - 1/2. Interpolation is
-linear in the data, so it is applied as a (Z_hr, Z_lr) matrix built once from scipy's 1D spline
-interpolation (order 0, 1, 3; edges extend the nearest slice).
+linear in the data, so it is applied as a (Z_hr, Z_lr) matrix built once by interpolating unit vectors:
+nearest, linear, or a natural cubic spline (scipy CubicSpline; exact on linear ramps). Beyond the first
+and last slab centres the end slices are held.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+from scipy.interpolate import CubicSpline
 
 from axialsr.acquisition import Acquisition
 from axialsr.errors import AxialSRError
 
-INTERPOLATION_ORDERS = {"nearest": 0, "linear": 1, "cubic": 3}
+INTERPOLATION_METHODS = ("nearest", "linear", "cubic")
 
 
 def interpolation_matrix(depth_measured: int, depth_iso: int, factor: float, method: str) -> np.ndarray:
     """(Z_hr, Z_lr) float64 matrix mapping measured slices to isotropic slices by `method`."""
-    if method not in INTERPOLATION_ORDERS:
-        raise AxialSRError(f"unknown interpolation '{method}'; choose one of {list(INTERPOLATION_ORDERS)}")
-    order = INTERPOLATION_ORDERS[method]
-    positions = (np.arange(depth_iso) + 0.5) / factor - 0.5
-    matrix = np.empty((depth_iso, depth_measured))
-    for j in range(depth_measured):
-        unit = np.zeros(depth_measured)
-        unit[j] = 1.0
-        if order == 0:
-            # round half up, so that a voxel on a slab boundary reads the slab that contains it
-            idx = np.clip(np.floor(positions + 0.5).astype(int), 0, depth_measured - 1)
-            matrix[:, j] = unit[idx]
-        else:
-            matrix[:, j] = ndimage.map_coordinates(
-                unit, positions[None, :], order=min(order, max(1, depth_measured - 1)), mode="nearest"
-            )
-    return matrix
+    if method not in INTERPOLATION_METHODS:
+        raise AxialSRError(f"unknown interpolation '{method}'; choose one of {INTERPOLATION_METHODS}")
+    positions = np.clip((np.arange(depth_iso) + 0.5) / factor - 0.5, 0, depth_measured - 1)
+    nodes = np.arange(depth_measured, dtype=np.float64)
+    if method == "nearest":
+        # round half up, so that a voxel on a slab boundary reads the slab that contains it
+        idx = np.clip(np.floor(positions + 0.5).astype(int), 0, depth_measured - 1)
+        return np.eye(depth_measured)[idx]
+    if method == "linear" or depth_measured < 3:
+        return np.stack([np.interp(positions, nodes, e) for e in np.eye(depth_measured)], axis=1)
+    return CubicSpline(nodes, np.eye(depth_measured), axis=0, bc_type="natural")(positions)
 
 
 def interpolate_z(measured: np.ndarray, factor: float, method: str = "cubic", depth_iso: int | None = None) -> np.ndarray:

@@ -179,6 +179,63 @@ def _check_plain_output(path: Path, force: bool) -> None:
         raise AxialSRError(f"cannot write {path}: folder {parent} is not writable")
 
 
+@app.command("train-prior")
+def train_prior(
+    lr: Annotated[str, typer.Argument(help="Input volume; the prior learns its XY slices.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Prior folder to write.")],
+    preset: Annotated[str, typer.Option(help="tiny (tests), small (CPU), base (GPU).")] = "small",
+    steps: Annotated[int | None, typer.Option(help="Training steps (default: the preset's).")] = None,
+    patch: Annotated[int | None, typer.Option(help="Patch size in pixels (default: the preset's).")] = None,
+    batch: Annotated[int | None, typer.Option(help="Batch size (default: the preset's).")] = None,
+    bin_xy: Annotated[int, typer.Option("--bin", help="Average-pool XY by this factor before training.")] = 1,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the folder's checkpoint.")] = False,
+    voxel_size: VoxelOpt = None,
+    channel: ChannelOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Train the 2D diffusion prior (DDPM UNet) on the XY slices of the input."""
+    from axialsr.prior import CONFIG_FILE, PriorConfig
+
+    out_path = Path(out)
+    if (out_path / CONFIG_FILE).exists() and not (force or resume):
+        raise AxialSRError(f"{out} already holds a prior; pass --force to retrain or --resume to continue")
+    if out_path.exists() and not out_path.is_dir():
+        raise AxialSRError(f"{out} exists and is not a folder")
+    _check_plain_output(out_path / CONFIG_FILE if out_path.is_dir() else out_path, force=True)
+    volume = _read(lr, voxel_size, channel)
+    config = PriorConfig(preset=preset, steps=steps, patch=patch, batch=batch, bin_xy=bin_xy, device=device, seed=seed)
+    prior = api.train_prior(volume, config, out_path, resume=resume)
+    typer.echo(f"wrote prior {out}: {prior.meta['steps_trained']} steps, patch {prior.patch}")
+
+
+@app.command("sample-prior")
+def sample_prior(
+    prior_dir: Annotated[str, typer.Argument(help="Prior folder.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output PNG grid.")],
+    n: Annotated[int, typer.Option("--n", help="Number of samples.")] = 16,
+    steps: Annotated[int, typer.Option(help="DDIM steps.")] = 50,
+    real: Annotated[
+        str | None, typer.Option(help="Volume to show real XY patches from, beside the samples.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    force: ForceOpt = False,
+) -> None:
+    """Sample patches from a prior (DDIM) into a PNG grid, optionally beside real XY patches."""
+    from axialsr.figures import prior_samples_figure
+    from axialsr.prior import Prior
+
+    if not out.lower().endswith(".png"):
+        raise AxialSRError(f"--out must be a .png file, got {out}")
+    _check_plain_output(Path(out), force)
+    prior = Prior.load(prior_dir, device)
+    real_data = read_volume(real).data if real else None
+    prior_samples_figure(prior, out, n=n, steps=steps, seed=seed, real_volume=real_data)
+    typer.echo(f"wrote {out}")
+
+
 @app.command()
 def demo(
     out_dir: Annotated[str, typer.Option("--out-dir", help="Folder for the demo's files.")] = "axialsr-demo",

@@ -81,3 +81,20 @@ def image_grid(images: np.ndarray, out: str | os.PathLike, titles: list[str] | N
     plt.close(fig)
     os.replace(tmp, out)
     return out
+
+
+def prior_samples_figure(prior, out: str | os.PathLike, n: int = 16, steps: int = 50, seed: int = 0,
+                         real_volume: np.ndarray | None = None) -> Path:
+    """PNG grid: `n` DDIM samples of `prior` (top rows) and, given `real_volume`, n real XY patches of it
+    normalised the prior's way (bottom rows)."""
+    from axialsr.prior import PatchSampler, bin_xy
+
+    samples = prior.sample(n, steps=steps, seed=seed)
+    images = [samples]
+    title = [f"{n} prior samples ({steps} DDIM steps)"]
+    if real_volume is not None:
+        data = bin_xy(prior.normalization.forward(real_volume), int(prior.meta.get("bin_xy", 1)))
+        real = PatchSampler(data, prior.patch)(np.random.default_rng(seed), n)
+        images.append(real)
+        title.append(f"{n} real XY patches")
+    return image_grid(np.concatenate(images), out, titles=title, ncols=min(8, n))
