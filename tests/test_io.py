@@ -48,7 +48,9 @@ def test_missing_dataset_key_lists_available(tmp_path):
 
 @pytest.mark.parametrize("shape", [(8, 8), (1, 8, 8)])
 def test_2d_input_is_rejected(tmp_path, shape):
-    write_volume(tmp_path / "x.npy", np.zeros(shape, np.uint8)) if len(shape) == 3 else np.save(tmp_path / "x.npy", np.zeros(shape))
+    write_volume(tmp_path / "x.npy", np.zeros(shape, np.uint8)) if len(shape) == 3 else np.save(
+        tmp_path / "x.npy", np.zeros(shape)
+    )
     with pytest.raises(AxialSRError, match="3D"):
         read_volume(tmp_path / "x.npy")
 

@@ -38,8 +38,13 @@ def output_voxel_size(volume: Volume, factor: float) -> tuple[float, float, floa
     return (dz / factor, dy, dx)
 
 
-def synth(kind: str = "em", shape: tuple[int, int, int] = (64, 128, 128), seed: int = 0,
-          dtype: str = "uint8", voxel_nm: float = DEFAULT_SYNTH_VOXEL_NM) -> Volume:
+def synth(
+    kind: str = "em",
+    shape: tuple[int, int, int] = (64, 128, 128),
+    seed: int = 0,
+    dtype: str = "uint8",
+    voxel_nm: float = DEFAULT_SYNTH_VOXEL_NM,
+) -> Volume:
     """A synthetic isotropic ground-truth volume ('em' or 'fluo') in `dtype` (full range for integers)."""
     data = make_volume(kind, shape, seed)
     dt = np.dtype(dtype)
@@ -48,8 +53,9 @@ def synth(kind: str = "em", shape: tuple[int, int, int] = (64, 128, 128), seed: 
     return Volume(cast_like(data, dt), (voxel_nm, voxel_nm, voxel_nm), "nm")
 
 
-def simulate_acquisition(volume: Volume, factor: float, model: str = "average", fwhm: float | None = None,
-                         dtype: str | None = None) -> Volume:
+def simulate_acquisition(
+    volume: Volume, factor: float, model: str = "average", fwhm: float | None = None, dtype: str | None = None
+) -> Volume:
     """Apply the acquisition model along z to an isotropic volume: (Z, Y, X) -> (floor(Z / s), Y, X).
 
     The output keeps the input's dtype (unless `dtype`) and gets voxel size (dz * s, dy, dx)."""
@@ -62,8 +68,9 @@ def simulate_acquisition(volume: Volume, factor: float, model: str = "average", 
     return Volume(cast_like(lr, dtype or volume.data.dtype), size, volume.unit)
 
 
-def interpolation_baseline(volume: Volume, method: str = "cubic", factor: float | None = None,
-                           dtype: str | None = None) -> Volume:
+def interpolation_baseline(
+    volume: Volume, method: str = "cubic", factor: float | None = None, dtype: str | None = None
+) -> Volume:
     """Interpolate a measured stack along z onto the isotropic grid (round(Z * s) slices)."""
     if method not in INTERPOLATION_METHODS:
         raise AxialSRError(f"unknown interpolation '{method}'; choose one of {INTERPOLATION_METHODS}")
@@ -78,6 +85,46 @@ def train_prior(volume: Volume, config=None, out_dir=None, resume: bool = False,
 
     pixel = None if volume.voxel_size is None else float(volume.voxel_size[2])
     return _train(volume.data, config, out_dir, resume=resume, pixel_size=pixel, progress=progress)
+
+
+def reconstruct(
+    volume: Volume,
+    prior=None,
+    factor: float | None = None,
+    config=None,
+    model: str = "average",
+    fwhm: float | None = None,
+    checkpoint_dir=None,
+    resume: bool = False,
+    dtype: str | None = None,
+    progress: bool = True,
+):
+    """Reconstruct an isotropic volume with the INR; `prior` (a Prior or a prior folder) adds SDS, None
+    gives the fidelity-only INR. Returns (Volume in the input's dtype and units, ReconstructionResult)."""
+    from pathlib import Path
+
+    from axialsr.intensity import Normalization
+    from axialsr.prior import Prior
+    from axialsr.reconstruct import ReconstructionConfig
+    from axialsr.reconstruct import reconstruct as _reconstruct
+
+    cfg = config or ReconstructionConfig()
+    s = resolve_factor(volume, factor)
+    acquisition = Acquisition(s, model, fwhm)
+    if isinstance(prior, (str, Path)):
+        prior = Prior.load(prior, cfg.device)
+    normalization = Normalization.fit(volume.data)
+    result = _reconstruct(
+        normalization.forward(volume.data),
+        acquisition,
+        prior,
+        cfg,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        progress=progress,
+    )
+    data = cast_like(normalization.inverse(result.volume), dtype or volume.data.dtype)
+    return Volume(data, output_voxel_size(volume, s), volume.unit), result
 
 
 def evaluate(pred: Volume, gt: Volume, factor: float | None = None) -> dict[str, dict[str, float]]:

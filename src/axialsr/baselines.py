@@ -33,7 +33,9 @@ def interpolation_matrix(depth_measured: int, depth_iso: int, factor: float, met
     return CubicSpline(nodes, np.eye(depth_measured), axis=0, bc_type="natural")(positions)
 
 
-def interpolate_z(measured: np.ndarray, factor: float, method: str = "cubic", depth_iso: int | None = None) -> np.ndarray:
+def interpolate_z(
+    measured: np.ndarray, factor: float, method: str = "cubic", depth_iso: int | None = None
+) -> np.ndarray:
     """Interpolate a measured (Z_lr, Y, X) stack to the isotropic grid (round(Z_lr * s) slices by default).
 
     Returns float32 in the input's units."""

@@ -102,8 +102,14 @@ def simulate(
 def baseline(
     lr: Annotated[str, typer.Argument(help="Anisotropic input volume.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output isotropic volume.")],
-    method: Annotated[str, typer.Option(help="nearest, linear or cubic (interpolation along z).")] = "cubic",
+    method: Annotated[
+        str, typer.Option(help="nearest, linear, cubic (interpolation along z) or inr (INR, fidelity only).")
+    ] = "cubic",
     factor: FactorOpt = None,
+    iters: Annotated[int, typer.Option(help="INR iterations (method inr).")] = 1500,
+    model: Annotated[str, typer.Option(help="Acquisition model for the INR's fidelity term.")] = "average",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (method inr).")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed (method inr).")] = 0,
     voxel_size: VoxelOpt = None,
     channel: ChannelOpt = None,
     dtype: DtypeOpt = None,
@@ -112,7 +118,13 @@ def baseline(
     """Upsample along z with a baseline method onto the reconstruction grid."""
     check_output(out, force, inputs=(lr,))
     volume = _read(lr, voxel_size, channel)
-    result = api.interpolation_baseline(volume, method, factor, dtype)
+    if method == "inr":
+        from axialsr.reconstruct import ReconstructionConfig
+
+        cfg = ReconstructionConfig(iters=iters, lambda_sds=0.0, device=device, seed=seed)
+        result, _ = api.reconstruct(volume, None, factor, cfg, model=model, dtype=dtype)
+    else:
+        result = api.interpolation_baseline(volume, method, factor, dtype)
     write_volume(out, result.data, result.voxel_size, result.unit, force=force)
     typer.echo(f"wrote {out}: {result.data.shape} {result.data.dtype} ({method})")
 
@@ -216,9 +228,7 @@ def sample_prior(
     out: Annotated[str, typer.Option("--out", "-o", help="Output PNG grid.")],
     n: Annotated[int, typer.Option("--n", help="Number of samples.")] = 16,
     steps: Annotated[int, typer.Option(help="DDIM steps.")] = 50,
-    real: Annotated[
-        str | None, typer.Option(help="Volume to show real XY patches from, beside the samples.")
-    ] = None,
+    real: Annotated[str | None, typer.Option(help="Volume to show real XY patches from, beside the samples.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     force: ForceOpt = False,
@@ -234,6 +244,100 @@ def sample_prior(
     real_data = read_volume(real).data if real else None
     prior_samples_figure(prior, out, n=n, steps=steps, seed=seed, real_volume=real_data)
     typer.echo(f"wrote {out}")
+
+
+def _reconstruction_config(iters, encoding, lambda_sds, device, seed, **extra):
+    from axialsr.field import FieldConfig
+    from axialsr.reconstruct import ReconstructionConfig
+
+    return ReconstructionConfig(
+        iters=iters, field=FieldConfig(encoding=encoding), lambda_sds=lambda_sds, device=device, seed=seed, **extra
+    )
+
+
+@app.command()
+def reconstruct(
+    lr: Annotated[str, typer.Argument(help="Anisotropic input volume.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output isotropic volume.")],
+    prior: Annotated[
+        str | None, typer.Option("--prior", help="Prior folder (train-prior); none: fidelity only.")
+    ] = None,
+    factor: FactorOpt = None,
+    iters: Annotated[int, typer.Option(help="Optimisation iterations.")] = 1500,
+    encoding: Annotated[str, typer.Option(help="dense, hash or fourier.")] = "dense",
+    lambda_sds: Annotated[float, typer.Option("--lambda-sds", help="Weight of the SDS loss.")] = 0.1,
+    model: Annotated[str, typer.Option(help="Acquisition model: average, gaussian, subsample.")] = "average",
+    fwhm: Annotated[float | None, typer.Option(help="Gaussian FWHM in output voxels (default s).")] = None,
+    checkpoint_dir: Annotated[str | None, typer.Option(help="Folder for checkpoints and the loss log.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint-dir.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    voxel_size: VoxelOpt = None,
+    channel: ChannelOpt = None,
+    dtype: DtypeOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Reconstruct an isotropic volume: INR optimised with fidelity + SDS under the diffusion prior."""
+    check_output(out, force, inputs=(lr,))
+    if resume and checkpoint_dir is None:
+        raise AxialSRError("--resume needs --checkpoint-dir")
+    volume = _read(lr, voxel_size, channel)
+    cfg = _reconstruction_config(iters, encoding, lambda_sds, device, seed)
+    result, info = api.reconstruct(
+        volume, prior, factor, cfg, model=model, fwhm=fwhm, checkpoint_dir=checkpoint_dir, resume=resume, dtype=dtype
+    )
+    write_volume(out, result.data, result.voxel_size, result.unit, force=force)
+    typer.echo(
+        f"wrote {out}: {result.data.shape} {result.data.dtype}, voxel {result.voxel_size} ({info.seconds:.0f} s)"
+    )
+
+
+@app.command()
+def run(
+    lr: Annotated[str, typer.Argument(help="Anisotropic input volume.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output isotropic volume.")],
+    factor: FactorOpt = None,
+    work_dir: Annotated[
+        str | None, typer.Option(help="Folder for the prior and checkpoints (default: OUT's name + .axialsr).")
+    ] = None,
+    prior_preset: Annotated[str | None, typer.Option(help="Prior preset (default: small on CPU, base on GPU).")] = None,
+    prior_steps: Annotated[int | None, typer.Option(help="Prior training steps (default: the preset's).")] = None,
+    iters: Annotated[int, typer.Option(help="Reconstruction iterations.")] = 1500,
+    lambda_sds: Annotated[float, typer.Option("--lambda-sds", help="Weight of the SDS loss.")] = 0.1,
+    model: Annotated[str, typer.Option(help="Acquisition model: average, gaussian, subsample.")] = "average",
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Reuse a trained prior and checkpoints in work-dir.")
+    ] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    voxel_size: VoxelOpt = None,
+    channel: ChannelOpt = None,
+    dtype: DtypeOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """The whole job: train the prior on the input's XY slices, then reconstruct with fidelity + SDS."""
+    from axialsr.prior import CONFIG_FILE, Prior, PriorConfig
+    from axialsr.runtime import resolve_device
+
+    check_output(out, force, inputs=(lr,))
+    volume = _read(lr, voxel_size, channel)
+    api.resolve_factor(volume, factor)  # fail now, not after training, when no factor is known
+    work = Path(work_dir) if work_dir else Path(out).with_name(Path(out).name.split(".")[0] + ".axialsr")
+    prior_dir = work / "prior"
+    preset = prior_preset or ("base" if resolve_device(device).type == "cuda" else "small")
+    if resume and (prior_dir / CONFIG_FILE).exists():
+        prior = Prior.load(prior_dir, device)
+        typer.echo(f"reusing the prior in {prior_dir}")
+    else:
+        work.mkdir(parents=True, exist_ok=True)
+        config = PriorConfig(preset=preset, steps=prior_steps, device=device, seed=seed)
+        prior = api.train_prior(volume, config, prior_dir, resume=resume)
+    cfg = _reconstruction_config(iters, "dense", lambda_sds, device, seed)
+    result, info = api.reconstruct(
+        volume, prior, factor, cfg, model=model, checkpoint_dir=work, resume=resume, dtype=dtype
+    )
+    write_volume(out, result.data, result.voxel_size, result.unit, force=force)
+    typer.echo(f"wrote {out}: {result.data.shape} {result.data.dtype}, voxel {result.voxel_size}")
 
 
 @app.command()

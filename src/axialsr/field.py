@@ -119,8 +119,9 @@ class FourierEncoding(nn.Module):
 class Field(nn.Module):
     """Coordinate network over an extent (Z, Y, X) in output voxels, optionally residual over `base`."""
 
-    def __init__(self, extent: tuple[int, int, int], config: FieldConfig | None = None,
-                 base: np.ndarray | None = None) -> None:
+    def __init__(
+        self, extent: tuple[int, int, int], config: FieldConfig | None = None, base: np.ndarray | None = None
+    ) -> None:
         super().__init__()
         cfg = config or FieldConfig()
         if cfg.encoding not in ENCODINGS:
@@ -175,8 +176,9 @@ def grid_points(z: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tens
 
 
 @torch.no_grad()
-def render_volume(field: Field, shape: tuple[int, int, int], chunk_voxels: int = 2**20,
-                  progress: bool = False) -> np.ndarray:
+def render_volume(
+    field: Field, shape: tuple[int, int, int], chunk_voxels: int = 2**20, progress: bool = False
+) -> np.ndarray:
     """Render the field at every voxel centre of a (Z, Y, X) grid, chunked by z slabs, as float32."""
     from tqdm.auto import tqdm
 

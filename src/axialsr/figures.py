@@ -31,7 +31,10 @@ def orthogonal_views(
     lo, hi = intensity_range or tuple(np.percentile(first, (0.5, 99.5)))
     rel = None if center is None else np.asarray(center) / np.asarray(first.shape)
     fig, axes = plt.subplots(
-        len(names), 3, figsize=(11, 3.2 * len(names)), squeeze=False,
+        len(names),
+        3,
+        figsize=(11, 3.2 * len(names)),
+        squeeze=False,
         gridspec_kw={"width_ratios": [1, 1, 1]},
     )
     for row, name in enumerate(names):
@@ -83,17 +86,19 @@ def image_grid(images: np.ndarray, out: str | os.PathLike, titles: list[str] | N
     return out
 
 
-def prior_samples_figure(prior, out: str | os.PathLike, n: int = 16, steps: int = 50, seed: int = 0,
-                         real_volume: np.ndarray | None = None) -> Path:
+def prior_samples_figure(
+    prior, out: str | os.PathLike, n: int = 16, steps: int = 50, seed: int = 0, real_volume: np.ndarray | None = None
+) -> Path:
     """PNG grid: `n` DDIM samples of `prior` (top rows) and, given `real_volume`, n real XY patches of it
-    normalised the prior's way (bottom rows)."""
+    (bottom rows), normalised by the volume's own percentiles as the prior's training data was."""
+    from axialsr.intensity import Normalization
     from axialsr.prior import PatchSampler, bin_xy
 
     samples = prior.sample(n, steps=steps, seed=seed)
     images = [samples]
     title = [f"{n} prior samples ({steps} DDIM steps)"]
     if real_volume is not None:
-        data = bin_xy(prior.normalization.forward(real_volume), int(prior.meta.get("bin_xy", 1)))
+        data = bin_xy(Normalization.fit(real_volume).forward(real_volume), int(prior.meta.get("bin_xy", 1)))
         real = PatchSampler(data, prior.patch)(np.random.default_rng(seed), n)
         images.append(real)
         title.append(f"{n} real XY patches")

@@ -274,7 +274,11 @@ def check_output(spec: str | os.PathLike, force: bool = False, inputs: tuple[str
 
 def temp_sibling(path: Path) -> Path:
     # Same folder (so the final rename is atomic), same suffixes (so writers pick the same format).
-    suffix = "".join(path.suffixes[-2:]) if path.name.lower().endswith((".ome.tif", ".ome.tiff", ".ome.zarr")) else path.suffix
+    suffix = (
+        "".join(path.suffixes[-2:])
+        if path.name.lower().endswith((".ome.tif", ".ome.tiff", ".ome.zarr"))
+        else path.suffix
+    )
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
 
 

@@ -33,22 +33,45 @@ LOSS_FILE = "loss.jsonl"
 # Architectures sized for the machines: tiny (tests, seconds), small (CPU demo), base (GPU).
 PRESETS: dict[str, dict] = {
     "tiny": {
-        "patch": 16, "steps": 60, "batch": 8, "lr": 2e-3,
-        "unet": {"block_out_channels": (8, 16), "down_block_types": ("DownBlock2D", "DownBlock2D"),
-                 "up_block_types": ("UpBlock2D", "UpBlock2D"), "layers_per_block": 1, "norm_num_groups": 4},
+        "patch": 16,
+        "steps": 60,
+        "batch": 8,
+        "lr": 2e-3,
+        "unet": {
+            "block_out_channels": (8, 16),
+            "down_block_types": ("DownBlock2D", "DownBlock2D"),
+            "up_block_types": ("UpBlock2D", "UpBlock2D"),
+            "layers_per_block": 1,
+            "norm_num_groups": 4,
+        },
     },
     "small": {
-        "patch": 32, "steps": 3000, "batch": 16, "lr": 1e-3,
-        "unet": {"block_out_channels": (32, 64, 64), "down_block_types": ("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
-                 "up_block_types": ("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"), "layers_per_block": 1,
-                 "norm_num_groups": 8, "attention_head_dim": 16},
+        "patch": 32,
+        "steps": 3000,
+        "batch": 16,
+        "lr": 1e-3,
+        "unet": {
+            "block_out_channels": (32, 64, 64),
+            "down_block_types": ("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+            "up_block_types": ("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+            "layers_per_block": 1,
+            "norm_num_groups": 8,
+            "attention_head_dim": 16,
+        },
     },
     "base": {
-        "patch": 64, "steps": 30000, "batch": 32, "lr": 2e-4,
-        "unet": {"block_out_channels": (64, 128, 128, 256),
-                 "down_block_types": ("DownBlock2D", "DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
-                 "up_block_types": ("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
-                 "layers_per_block": 2, "norm_num_groups": 16, "attention_head_dim": 32},
+        "patch": 64,
+        "steps": 30000,
+        "batch": 32,
+        "lr": 2e-4,
+        "unet": {
+            "block_out_channels": (64, 128, 128, 256),
+            "down_block_types": ("DownBlock2D", "DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
+            "up_block_types": ("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+            "layers_per_block": 2,
+            "norm_num_groups": 16,
+            "attention_head_dim": 32,
+        },
     },
 }
 
@@ -308,15 +331,21 @@ def train_prior(
             return
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)
         curve = out_path / LOSS_FILE
-        curve.with_suffix(".tmp").write_text("".join(
-            json.dumps({"step": i + 1, "loss": v}) + "\n" for i, v in enumerate(losses)))
+        curve.with_suffix(".tmp").write_text(
+            "".join(json.dumps({"step": i + 1, "loss": v}) + "\n" for i, v in enumerate(losses))
+        )
         os.replace(curve.with_suffix(".tmp"), curve)
         tmp = ckpt_path.with_suffix(".tmp")
         torch.save(
             {
-                "config": asdict(cfg), "step": step, "unet": unet.state_dict(), "ema": ema.state_dict(),
-                "optimizer": optimizer.state_dict(), "numpy_rng": rng.bit_generator.state,
-                "torch_rng": gen.get_state(), "losses": losses,
+                "config": asdict(cfg),
+                "step": step,
+                "unet": unet.state_dict(),
+                "ema": ema.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "numpy_rng": rng.bit_generator.state,
+                "torch_rng": gen.get_state(),
+                "losses": losses,
             },
             tmp,
         )

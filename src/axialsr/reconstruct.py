@@ -87,8 +87,14 @@ def _config_dict(cfg: ReconstructionConfig) -> dict:
 class _Sampler:
     """Positions of fidelity crops and SDS patches, drawn from a numpy Generator (for resumability)."""
 
-    def __init__(self, depth_iso: int, shape_lr: tuple[int, int, int], taps: tuple[np.ndarray, np.ndarray],
-                 crop: int, device: torch.device) -> None:
+    def __init__(
+        self,
+        depth_iso: int,
+        shape_lr: tuple[int, int, int],
+        taps: tuple[np.ndarray, np.ndarray],
+        crop: int,
+        device: torch.device,
+    ) -> None:
         self.depth_iso = depth_iso
         self.z_lr, self.y_n, self.x_n = shape_lr
         self.crop_y, self.crop_x = min(crop, self.y_n), min(crop, self.x_n)
@@ -96,7 +102,9 @@ class _Sampler:
         self.tap_w = torch.from_numpy(taps[1]).to(device, torch.float32)
         self.device = device
 
-    def fidelity(self, rng: np.random.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
+    def fidelity(
+        self, rng: np.random.Generator, batch: int
+    ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
         ks = rng.integers(0, self.z_lr, batch)
         y0 = rng.integers(0, self.y_n - self.crop_y + 1, batch)
         x0 = rng.integers(0, self.x_n - self.crop_x + 1, batch)
@@ -105,13 +113,15 @@ class _Sampler:
         y = torch.from_numpy(y0).to(dev)[:, None].float() + torch.arange(self.crop_y, device=dev) + 0.5  # (B, C)
         x = torch.from_numpy(x0).to(dev)[:, None].float() + torch.arange(self.crop_x, device=dev) + 0.5
         b, taps = z.shape
-        pts = torch.stack(torch.broadcast_tensors(
-            z[:, :, None, None], y[:, None, :, None], x[:, None, None, :]), -1)  # (B, L, Cy, Cx, 3)
+        pts = torch.stack(
+            torch.broadcast_tensors(z[:, :, None, None], y[:, None, :, None], x[:, None, None, :]), -1
+        )  # (B, L, Cy, Cx, 3)
         weights = self.tap_w[torch.from_numpy(ks).to(dev)]
         return pts.reshape(-1, 3), weights, ks, y0, x0
 
-    def patches(self, rng: np.random.Generator, batch: int, size: int, planes: tuple[str, ...],
-                spacing: float) -> torch.Tensor:
+    def patches(
+        self, rng: np.random.Generator, batch: int, size: int, planes: tuple[str, ...], spacing: float
+    ) -> torch.Tensor:
         """(B * size * size, 3) positions of square patches in random planes; rows run along the first
         in-plane axis (z for XZ/YZ)."""
         dev = self.device
@@ -167,16 +177,20 @@ def reconstruct(
         if depth_iso < span or min(y_n, x_n) < span:
             raise AxialSRError(
                 f"output grid {depth_iso}x{y_n}x{x_n} is smaller than the prior's patch ({span} voxels); "
-                "train the prior with a smaller --patch")
+                "train the prior with a smaller --patch"
+            )
         prior.to(device)
 
     torch.manual_seed(cfg.seed)
     base = interpolate_z(measured, acquisition.factor, "cubic", depth_iso) if cfg.base == "cubic" else None
     model = Field((depth_iso, y_n, x_n), cfg.field, base).to(device)
-    optimizer = torch.optim.Adam([
-        {"params": model.encoding_parameters(), "lr": cfg.lr_encoding},
-        {"params": model.mlp_parameters(), "lr": cfg.lr_mlp},
-    ], eps=1e-15)
+    optimizer = torch.optim.Adam(
+        [
+            {"params": model.encoding_parameters(), "lr": cfg.lr_encoding},
+            {"params": model.mlp_parameters(), "lr": cfg.lr_mlp},
+        ],
+        eps=1e-15,
+    )
     base_lrs = [cfg.lr_encoding, cfg.lr_mlp]
     target = torch.from_numpy(measured).to(device)
     sampler = _Sampler(depth_iso, measured.shape, taps, cfg.fidelity_crop, device)
@@ -201,9 +215,19 @@ def reconstruct(
             return
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         tmp = ckpt.with_suffix(".tmp")
-        torch.save({"config": _config_dict(cfg), "shape": measured.shape, "iter": iteration,
-                    "field": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "numpy_rng": rng.bit_generator.state, "torch_rng": gen.get_state(), "history": history}, tmp)
+        torch.save(
+            {
+                "config": _config_dict(cfg),
+                "shape": measured.shape,
+                "iter": iteration,
+                "field": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "numpy_rng": rng.bit_generator.state,
+                "torch_rng": gen.get_state(),
+                "history": history,
+            },
+            tmp,
+        )
         os.replace(tmp, ckpt)
         log = ckpt.parent / LOSS_FILE
         log.with_suffix(".tmp").write_text("".join(json.dumps(h) + "\n" for h in history))
@@ -212,8 +236,9 @@ def reconstruct(
     warmup_iters = int(cfg.warmup * cfg.iters)
     end = cfg.iters if stop_after is None else min(cfg.iters, stop_after)
     started = time.perf_counter()
-    bar = tqdm(total=cfg.iters, initial=start_iter, desc="reconstructing", disable=not progress,
-               unit="it", mininterval=2.0)
+    bar = tqdm(
+        total=cfg.iters, initial=start_iter, desc="reconstructing", disable=not progress, unit="it", mininterval=2.0
+    )
     model.train()
     for it in range(start_iter, end):
         frac = it / max(1, cfg.iters - 1)
@@ -222,12 +247,13 @@ def reconstruct(
         pts, weights, ks, y0, x0 = sampler.fidelity(rng, cfg.fidelity_batch)
         values = model(pts).view(len(ks), weights.shape[1], sampler.crop_y, sampler.crop_x)
         pred = (values * weights[:, :, None, None]).sum(1)
-        tgt = torch.stack([target[k, a : a + sampler.crop_y, b : b + sampler.crop_x]
-                           for k, a, b in zip(ks, y0, x0, strict=True)])
+        tgt = torch.stack(
+            [target[k, a : a + sampler.crop_y, b : b + sampler.crop_x] for k, a, b in zip(ks, y0, x0, strict=True)]
+        )
         resid = pred - tgt
         fid = (resid**2).mean() if cfg.fidelity_loss == "l2" else resid.abs().mean()
         loss = fid
-        record = {"iter": it + 1, "fidelity": float(fid)}
+        record = {"iter": it + 1, "fidelity": fid.item()}
         if use_sds and it >= warmup_iters:
             sds_frac = (it - warmup_iters) / max(1, cfg.iters - warmup_iters - 1)
             t_max = cfg.t_max_start + (cfg.t_max_end - cfg.t_max_start) * sds_frac
@@ -235,7 +261,7 @@ def reconstruct(
             patches = model(ppts).view(cfg.sds_batch, 1, prior.patch, prior.patch)
             sds = sds_loss(prior, patches, cfg.t_min, t_max, gen, cfg.sds_weighting)
             loss = loss + cfg.lambda_sds * sds
-            record.update(sds=float(sds), t_max=t_max)
+            record.update(sds=sds.item(), t_max=t_max)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

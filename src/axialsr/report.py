@@ -9,7 +9,13 @@ from rich.console import Console
 from rich.table import Table
 
 DEFAULT_COLUMNS = (
-    "psnr_3d", "psnr_unmeasured", "ssim_xy", "ssim_xz", "ssim_yz", "ssim_unmeasured", "seconds",
+    "psnr_3d",
+    "psnr_unmeasured",
+    "ssim_xy",
+    "ssim_xz",
+    "ssim_yz",
+    "ssim_unmeasured",
+    "seconds",
 )
 
 
@@ -43,7 +49,9 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str] = DEFAULT_COLUMN
     head = ["method", *(header(c) for c in columns)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        lines.append("| " + " | ".join([str(row.get("method", ""))] + [_fmt(row.get(c, float("nan"))) for c in columns]) + " |")
+        lines.append(
+            "| " + " | ".join([str(row.get("method", ""))] + [_fmt(row.get(c, float("nan"))) for c in columns]) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -30,8 +30,9 @@ def sds_gradient(prior, x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, w
         return w * (eps_hat - noise)
 
 
-def sds_loss(prior, x: torch.Tensor, t_min: float, t_max: float, generator: torch.Generator,
-             weighting: str = "x0") -> torch.Tensor:
+def sds_loss(
+    prior, x: torch.Tensor, t_min: float, t_max: float, generator: torch.Generator, weighting: str = "x0"
+) -> torch.Tensor:
     """A scalar whose gradient with respect to x is the SDS gradient divided by x.numel().
 
     t is drawn uniformly in [t_min, t_max] (fractions of the prior's timesteps), one per patch."""

@@ -1,0 +1,131 @@
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from axialsr.cli import main
+from axialsr.io import read_volume, write_volume
+
+COMMANDS = ["synth", "simulate", "baseline", "evaluate", "figure", "train-prior", "sample-prior", "reconstruct",
+            "run", "demo"]
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["axialsr", *map(str, args)])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(monkeypatch, capsys, command):
+    code, out, _ = run_cli(monkeypatch, capsys, command, "--help")
+    assert code == 0 and "Usage" in out
+
+
+def test_simulate_baseline_evaluate_pipeline(monkeypatch, capsys, tmp_path):
+    gt, lr = tmp_path / "gt.tif", tmp_path / "lr.h5"
+    assert run_cli(monkeypatch, capsys, "synth", "--out", gt, "--shape", "32x48x48")[0] == 0
+    assert run_cli(monkeypatch, capsys, "simulate", gt, "--out", lr, "--factor", "4")[0] == 0
+    low = read_volume(lr)
+    assert low.data.shape == (8, 48, 48) and low.voxel_size == (32.0, 8.0, 8.0)
+    # the factor comes from the voxel size when not given
+    for method in ("cubic", "nearest"):
+        assert run_cli(monkeypatch, capsys, "baseline", lr, "--out", tmp_path / f"{method}.zarr",
+                       "--method", method)[0] == 0
+    cubic = read_volume(tmp_path / "cubic.zarr")
+    assert cubic.data.shape == (32, 48, 48) and cubic.data.dtype == np.uint8
+    assert cubic.voxel_size == pytest.approx((8.0, 8.0, 8.0))
+    code, out, _ = run_cli(monkeypatch, capsys, "evaluate", tmp_path / "cubic.zarr", tmp_path / "nearest.zarr",
+                           "--gt", gt, "--factor", "4", "--json", tmp_path / "s.json")
+    assert code == 0 and "SSIM xz" in out
+    rows = json.loads((tmp_path / "s.json").read_text())
+    assert rows[0]["ssim_xz"] > rows[1]["ssim_xz"] and rows[0]["ssim_yz"] > rows[1]["ssim_yz"]
+    code, _, _ = run_cli(monkeypatch, capsys, "evaluate", gt, "--gt", gt, "--json", tmp_path / "self.json")
+    self_scores = json.loads((tmp_path / "self.json").read_text())[0]
+    assert self_scores["psnr_3d"] == 100.0 and self_scores["ssim_3d"] == pytest.approx(1.0)
+    assert run_cli(monkeypatch, capsys, "figure", gt, tmp_path / "cubic.zarr", "--out", tmp_path / "v.png")[0] == 0
+    assert (tmp_path / "v.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_non_integer_factor(monkeypatch, capsys, tmp_path):
+    write_volume(tmp_path / "gt.npy", np.random.default_rng(0).random((25, 8, 8)).astype(np.float32))
+    assert run_cli(monkeypatch, capsys, "simulate", tmp_path / "gt.npy", "--out", tmp_path / "lr.npy",
+                   "--factor", "2.5")[0] == 0
+    assert read_volume(tmp_path / "lr.npy").data.shape == (10, 8, 8)
+    assert run_cli(monkeypatch, capsys, "baseline", tmp_path / "lr.npy", "--out", tmp_path / "up.tif",
+                   "--factor", "2.5")[0] == 0
+    assert read_volume(tmp_path / "up.tif").data.shape == (25, 8, 8)
+
+
+@pytest.fixture
+def lr_file(tmp_path):
+    path = tmp_path / "lr.tif"
+    write_volume(path, (np.random.default_rng(0).random((6, 16, 16)) * 255).astype(np.uint8), (40.0, 10.0, 10.0))
+    return path
+
+
+def _assert_clean_error(code, err, pattern):
+    assert code == 2
+    assert "Traceback" not in err
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("axialsr: error:") and pattern in lines[0], err
+
+
+def test_bad_inputs_give_one_line_and_exit_2(monkeypatch, capsys, tmp_path, lr_file):
+    out = tmp_path / "o.tif"
+    cases = [
+        (("baseline", tmp_path / "missing.tif", "--out", out), "not found"),
+        (("simulate", lr_file, "--out", out, "--factor", "0.5"), "factor"),
+        (("baseline", lr_file, "--out", lr_file), "overwrite the input"),
+        (("baseline", lr_file, "--out", tmp_path / "nodir" / "o.tif"), "does not exist"),
+        (("baseline", str(lr_file.with_suffix(".h5")) + ":nope", "--out", out), "not found"),
+        (("baseline", lr_file, "--out", out, "--factor", "0.9"), "factor"),
+        (("reconstruct", lr_file, "--out", out, "--prior", tmp_path), "not a prior folder"),
+        (("baseline", lr_file, "--out", tmp_path / "o.xyz"), "unknown file format"),
+    ]
+    for args, pattern in cases:
+        code, _, err = run_cli(monkeypatch, capsys, *args)
+        _assert_clean_error(code, err, pattern)
+    assert not out.exists()
+
+
+def test_2d_nan_and_missing_key_inputs(monkeypatch, capsys, tmp_path):
+    np.save(tmp_path / "flat.npy", np.zeros((16, 16), np.uint8))
+    nan = np.zeros((4, 8, 8), np.float32)
+    nan[0, 0, 0] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    write_volume(str(tmp_path / "d.h5") + ":volumes/raw", np.zeros((4, 8, 8), np.uint8))
+    for src, pattern in [(tmp_path / "flat.npy", "3D"), (tmp_path / "nan.npy", "NaN"),
+                         (str(tmp_path / "d.h5") + ":volumes/nope", "no dataset 'volumes/nope'")]:
+        code, _, err = run_cli(monkeypatch, capsys, "baseline", src, "--out", tmp_path / "o.tif", "--factor", "2")
+        _assert_clean_error(code, err, pattern)
+
+
+def test_existing_output_needs_force(monkeypatch, capsys, tmp_path, lr_file):
+    out = tmp_path / "o.tif"
+    assert run_cli(monkeypatch, capsys, "baseline", lr_file, "--out", out)[0] == 0
+    code, _, err = run_cli(monkeypatch, capsys, "baseline", lr_file, "--out", out)
+    _assert_clean_error(code, err, "--force")
+    assert run_cli(monkeypatch, capsys, "baseline", lr_file, "--out", out, "--force")[0] == 0
+
+
+def test_train_prior_and_reconstruct_from_the_cli(monkeypatch, capsys, tmp_path, lr_file):
+    prior = tmp_path / "prior"
+    code, _, err = run_cli(monkeypatch, capsys, "train-prior", lr_file, "--out", prior, "--preset", "tiny",
+                           "--steps", "3", "--device", "cpu")
+    assert code == 0, err
+    code, _, err = run_cli(monkeypatch, capsys, "reconstruct", lr_file, "--out", tmp_path / "iso.tif", "--prior",
+                           prior, "--iters", "4", "--device", "cpu")
+    assert code == 0, err
+    iso = read_volume(tmp_path / "iso.tif")
+    assert iso.data.shape == (24, 16, 16) and iso.data.dtype == np.uint8
+    assert iso.voxel_size == pytest.approx((10.0, 10.0, 10.0))
+    code, _, err = run_cli(monkeypatch, capsys, "sample-prior", prior, "--out", tmp_path / "s.png", "--n", "2",
+                           "--steps", "2", "--real", lr_file, "--device", "cpu")
+    assert code == 0 and (tmp_path / "s.png").exists()
