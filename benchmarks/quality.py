@@ -32,8 +32,13 @@ from axialsr.report import markdown_table, print_table  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / "cache" / "priors"
 SHAPE = (64, 128, 128)
-CASES_FULL = [("em", 4.0, "average"), ("fluo", 4.0, "average"), ("em", 8.0, "average"), ("fluo", 8.0, "average"),
-              ("em", 4.0, "gaussian")]
+CASES_FULL = [
+    ("em", 4.0, "average"),
+    ("fluo", 4.0, "average"),
+    ("em", 8.0, "average"),
+    ("fluo", 8.0, "average"),
+    ("em", 4.0, "gaussian"),
+]
 CASES_QUICK = [("em", 4.0, "average")]
 COLUMNS = ("psnr_3d", "psnr_unmeasured", "ssim_xy", "ssim_xz", "ssim_yz", "ssim_unmeasured", "seconds")
 
@@ -113,14 +118,20 @@ def main() -> None:
     rows = []
     for case in cases:
         rows += run_case(*case, recon, args.prior_steps)
-    payload = {"header": header, "settings": {"shape": SHAPE, "recon": repr(recon), "prior_preset": "small",
-                                              "prior_steps": args.prior_steps},
-               "rows": rows, "total_seconds": time.perf_counter() - started}
+    payload = {
+        "header": header,
+        "settings": {"shape": SHAPE, "recon": repr(recon), "prior_preset": "small", "prior_steps": args.prior_steps},
+        "rows": rows,
+        "total_seconds": time.perf_counter() - started,
+    }
     write_json(RESULTS / f"quality{args.tag}.json", payload)
     md = ["# Quality benchmark\n", header_markdown(header), f"\nReconstruction settings: `{recon!r}`\n"]
     for case in dict.fromkeys(r["case"] for r in rows):
-        md += [f"\n## {case}\n\n", markdown_table([r for r in rows if r["case"] == case], COLUMNS),
-               f"\n![{case}](quality_{case}.png)\n"]
+        md += [
+            f"\n## {case}\n\n",
+            markdown_table([r for r in rows if r["case"] == case], COLUMNS),
+            f"\n![{case}](quality_{case}.png)\n",
+        ]
     (RESULTS / f"quality{args.tag}.md").write_text("".join(md))
     print(f"wrote {RESULTS}/quality{args.tag}.json and .md")
 

@@ -7,8 +7,18 @@ import pytest
 from axialsr.cli import main
 from axialsr.io import read_volume, write_volume
 
-COMMANDS = ["synth", "simulate", "baseline", "evaluate", "figure", "train-prior", "sample-prior", "reconstruct",
-            "run", "demo"]
+COMMANDS = [
+    "synth",
+    "simulate",
+    "baseline",
+    "evaluate",
+    "figure",
+    "train-prior",
+    "sample-prior",
+    "reconstruct",
+    "run",
+    "demo",
+]
 
 
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
@@ -36,13 +46,26 @@ def test_simulate_baseline_evaluate_pipeline(monkeypatch, capsys, tmp_path):
     assert low.data.shape == (8, 48, 48) and low.voxel_size == (32.0, 8.0, 8.0)
     # the factor comes from the voxel size when not given
     for method in ("cubic", "nearest"):
-        assert run_cli(monkeypatch, capsys, "baseline", lr, "--out", tmp_path / f"{method}.zarr",
-                       "--method", method)[0] == 0
+        assert (
+            run_cli(monkeypatch, capsys, "baseline", lr, "--out", tmp_path / f"{method}.zarr", "--method", method)[0]
+            == 0
+        )
     cubic = read_volume(tmp_path / "cubic.zarr")
     assert cubic.data.shape == (32, 48, 48) and cubic.data.dtype == np.uint8
     assert cubic.voxel_size == pytest.approx((8.0, 8.0, 8.0))
-    code, out, _ = run_cli(monkeypatch, capsys, "evaluate", tmp_path / "cubic.zarr", tmp_path / "nearest.zarr",
-                           "--gt", gt, "--factor", "4", "--json", tmp_path / "s.json")
+    code, out, _ = run_cli(
+        monkeypatch,
+        capsys,
+        "evaluate",
+        tmp_path / "cubic.zarr",
+        tmp_path / "nearest.zarr",
+        "--gt",
+        gt,
+        "--factor",
+        "4",
+        "--json",
+        tmp_path / "s.json",
+    )
     assert code == 0 and "SSIM xz" in out
     rows = json.loads((tmp_path / "s.json").read_text())
     assert rows[0]["ssim_xz"] > rows[1]["ssim_xz"] and rows[0]["ssim_yz"] > rows[1]["ssim_yz"]
@@ -55,11 +78,19 @@ def test_simulate_baseline_evaluate_pipeline(monkeypatch, capsys, tmp_path):
 
 def test_non_integer_factor(monkeypatch, capsys, tmp_path):
     write_volume(tmp_path / "gt.npy", np.random.default_rng(0).random((25, 8, 8)).astype(np.float32))
-    assert run_cli(monkeypatch, capsys, "simulate", tmp_path / "gt.npy", "--out", tmp_path / "lr.npy",
-                   "--factor", "2.5")[0] == 0
+    assert (
+        run_cli(monkeypatch, capsys, "simulate", tmp_path / "gt.npy", "--out", tmp_path / "lr.npy", "--factor", "2.5")[
+            0
+        ]
+        == 0
+    )
     assert read_volume(tmp_path / "lr.npy").data.shape == (10, 8, 8)
-    assert run_cli(monkeypatch, capsys, "baseline", tmp_path / "lr.npy", "--out", tmp_path / "up.tif",
-                   "--factor", "2.5")[0] == 0
+    assert (
+        run_cli(monkeypatch, capsys, "baseline", tmp_path / "lr.npy", "--out", tmp_path / "up.tif", "--factor", "2.5")[
+            0
+        ]
+        == 0
+    )
     assert read_volume(tmp_path / "up.tif").data.shape == (25, 8, 8)
 
 
@@ -101,8 +132,11 @@ def test_2d_nan_and_missing_key_inputs(monkeypatch, capsys, tmp_path):
     nan[0, 0, 0] = np.nan
     np.save(tmp_path / "nan.npy", nan)
     write_volume(str(tmp_path / "d.h5") + ":volumes/raw", np.zeros((4, 8, 8), np.uint8))
-    for src, pattern in [(tmp_path / "flat.npy", "3D"), (tmp_path / "nan.npy", "NaN"),
-                         (str(tmp_path / "d.h5") + ":volumes/nope", "no dataset 'volumes/nope'")]:
+    for src, pattern in [
+        (tmp_path / "flat.npy", "3D"),
+        (tmp_path / "nan.npy", "NaN"),
+        (str(tmp_path / "d.h5") + ":volumes/nope", "no dataset 'volumes/nope'"),
+    ]:
         code, _, err = run_cli(monkeypatch, capsys, "baseline", src, "--out", tmp_path / "o.tif", "--factor", "2")
         _assert_clean_error(code, err, pattern)
 
@@ -117,15 +151,53 @@ def test_existing_output_needs_force(monkeypatch, capsys, tmp_path, lr_file):
 
 def test_train_prior_and_reconstruct_from_the_cli(monkeypatch, capsys, tmp_path, lr_file):
     prior = tmp_path / "prior"
-    code, _, err = run_cli(monkeypatch, capsys, "train-prior", lr_file, "--out", prior, "--preset", "tiny",
-                           "--steps", "3", "--device", "cpu")
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "train-prior",
+        lr_file,
+        "--out",
+        prior,
+        "--preset",
+        "tiny",
+        "--steps",
+        "3",
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
-    code, _, err = run_cli(monkeypatch, capsys, "reconstruct", lr_file, "--out", tmp_path / "iso.tif", "--prior",
-                           prior, "--iters", "4", "--device", "cpu")
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "reconstruct",
+        lr_file,
+        "--out",
+        tmp_path / "iso.tif",
+        "--prior",
+        prior,
+        "--iters",
+        "4",
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     iso = read_volume(tmp_path / "iso.tif")
     assert iso.data.shape == (24, 16, 16) and iso.data.dtype == np.uint8
     assert iso.voxel_size == pytest.approx((10.0, 10.0, 10.0))
-    code, _, err = run_cli(monkeypatch, capsys, "sample-prior", prior, "--out", tmp_path / "s.png", "--n", "2",
-                           "--steps", "2", "--real", lr_file, "--device", "cpu")
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "sample-prior",
+        prior,
+        "--out",
+        tmp_path / "s.png",
+        "--n",
+        "2",
+        "--steps",
+        "2",
+        "--real",
+        lr_file,
+        "--device",
+        "cpu",
+    )
     assert code == 0 and (tmp_path / "s.png").exists()

@@ -127,6 +127,36 @@ def reconstruct(
     return Volume(data, output_voxel_size(volume, s), volume.unit), result
 
 
+def slicewise_baseline(
+    volume: Volume,
+    prior,
+    factor: float | None = None,
+    config=None,
+    model: str = "average",
+    fwhm: float | None = None,
+    dtype: str | None = None,
+    progress: bool = True,
+) -> Volume:
+    """Slice-by-slice 2D diffusion baseline (see `axialsr.slicewise`); `prior` is a Prior or a folder."""
+    from pathlib import Path
+
+    from axialsr.intensity import Normalization
+    from axialsr.prior import Prior
+    from axialsr.slicewise import slicewise_diffusion
+
+    s = resolve_factor(volume, factor)
+    if isinstance(prior, (str, Path)):
+        prior = Prior.load(prior)
+    if prior is None:
+        raise AxialSRError("--method slicewise needs --prior PRIOR_DIR (train one with axialsr train-prior)")
+    normalization = Normalization.fit(volume.data)
+    out = slicewise_diffusion(
+        normalization.forward(volume.data), Acquisition(s, model, fwhm), prior, config, progress=progress
+    )
+    data = cast_like(normalization.inverse(out), dtype or volume.data.dtype)
+    return Volume(data, output_voxel_size(volume, s), volume.unit)
+
+
 def evaluate(pred: Volume, gt: Volume, factor: float | None = None) -> dict[str, dict[str, float]]:
     """Score a reconstruction against an isotropic ground truth (see `metrics.evaluate_volume`).
 

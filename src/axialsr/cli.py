@@ -103,9 +103,16 @@ def baseline(
     lr: Annotated[str, typer.Argument(help="Anisotropic input volume.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output isotropic volume.")],
     method: Annotated[
-        str, typer.Option(help="nearest, linear, cubic (interpolation along z) or inr (INR, fidelity only).")
+        str,
+        typer.Option(
+            help="nearest, linear, cubic (interpolation along z), inr (INR, fidelity only) or slicewise "
+            "(each XZ/YZ slice restored by the 2D prior, needs --prior)."
+        ),
     ] = "cubic",
     factor: FactorOpt = None,
+    prior: Annotated[str | None, typer.Option("--prior", help="Prior folder (method slicewise).")] = None,
+    axis: Annotated[str, typer.Option(help="Slices to restore one by one: xz or yz (method slicewise).")] = "xz",
+    steps: Annotated[int, typer.Option(help="DDIM steps (method slicewise).")] = 25,
     iters: Annotated[int, typer.Option(help="INR iterations (method inr).")] = 1500,
     model: Annotated[str, typer.Option(help="Acquisition model for the INR's fidelity term.")] = "average",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (method inr).")] = "auto",
@@ -123,6 +130,11 @@ def baseline(
 
         cfg = ReconstructionConfig(iters=iters, lambda_sds=0.0, device=device, seed=seed)
         result, _ = api.reconstruct(volume, None, factor, cfg, model=model, dtype=dtype)
+    elif method == "slicewise":
+        from axialsr.slicewise import SlicewiseConfig
+
+        cfg = SlicewiseConfig(steps=steps, axis=axis, seed=seed)
+        result = api.slicewise_baseline(volume, prior, factor, cfg, model=model, dtype=dtype)
     else:
         result = api.interpolation_baseline(volume, method, factor, dtype)
     write_volume(out, result.data, result.voxel_size, result.unit, force=force)
@@ -137,6 +149,10 @@ def evaluate(
         float | None, typer.Option(help="Axial factor, to score measured and unmeasured depths separately.")
     ] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Also write the scores as JSON.")] = None,
+    coherence_with: Annotated[
+        str | None,
+        typer.Option("--coherence-with", help="Another restoration (e.g. the YZ-wise one) to measure agreement with."),
+    ] = None,
     force: ForceOpt = False,
 ) -> None:
     """Score reconstructions against a ground truth: PSNR/SSIM per plane family (XY, XZ, YZ) and 3D."""
@@ -147,8 +163,14 @@ def evaluate(
     truth = read_volume(gt)
     rows = []
     for path in pred:
-        scores = api.evaluate(read_volume(path), truth, factor)
-        rows.append({"method": Path(path).name, **metrics.flatten(scores)})
+        pred_volume = read_volume(path)
+        scores = api.evaluate(pred_volume, truth, factor)
+        row = {"method": Path(path).name, **metrics.flatten(scores)}
+        if coherence_with:
+            other = read_volume(coherence_with).data
+            agreement = metrics.coherence(pred_volume.data, other, float(truth.data.max() - truth.data.min()))
+            row.update({f"coherence_{k}": v for k, v in agreement.items()})
+        rows.append(row)
     columns = [c for c in rows[0] if c != "method" and not (c.startswith("psnr_") and c[5:] in ("xy", "xz", "yz"))]
     report.print_table(rows, columns, title=f"scores against {gt}")
     if json_out:

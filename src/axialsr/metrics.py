@@ -97,3 +97,15 @@ def _odd_sizes(shape: tuple[int, ...]) -> list[int]:
 def flatten(result: dict[str, dict[str, float]]) -> dict[str, float]:
     """{"xz": {"psnr": v}} -> {"psnr_xz": v}, for tables and JSON rows."""
     return {f"{metric}_{group}": value for group, values in result.items() for metric, value in values.items()}
+
+
+def coherence(volume_a: np.ndarray, volume_b: np.ndarray, data_range: float | None = None) -> dict[str, float]:
+    """Agreement of two restorations of the same data, e.g. XZ-wise vs YZ-wise slice-by-slice results:
+    mean absolute difference (as a fraction of `data_range`, default volume_a's range) and their PSNR.
+    A 3D-coherent method restores both ways identically (difference 0)."""
+    a = np.asarray(volume_a, np.float64)
+    b = np.asarray(volume_b, np.float64)
+    if a.shape != b.shape:
+        raise AxialSRError(f"coherence needs equal shapes, got {a.shape} and {b.shape}")
+    data_range = data_range or float(a.max() - a.min()) or 1.0
+    return {"mad": float(np.mean(np.abs(a - b)) / data_range), "psnr": psnr(a, b, data_range)}
