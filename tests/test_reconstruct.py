@@ -66,12 +66,13 @@ def test_sds_step_lowers_the_priors_denoising_error(tiny_prior):
             return float(denoising_error(tiny_prior, x, t, noise))
 
     before = error()
-    opt = torch.optim.SGD(field.parameters(), lr=0.5)
+    opt = torch.optim.SGD(field.parameters(), lr=0.05)  # a small step: SDS gives a direction, not a step size
     x = field(pts).view(1, 1, p, p).expand(n, 1, p, p)
     grad = sds_gradient(tiny_prior, x, t, noise)
     (x * grad).sum().div(n).backward()
     opt.step()
-    assert error() < before
+    after = error()
+    assert after < before - 1e-4
 
 
 def test_same_seed_same_output_and_resume_equals_uninterrupted(measured, tiny_prior, tmp_path):
