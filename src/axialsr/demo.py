@@ -75,7 +75,10 @@ def run_demo(out_dir: Path, quick: bool = False, seed: int = 0, device: str = "a
     add("inr+sds", volume, info.seconds + prior_seconds)
 
     report.print_table(rows, COLUMNS, title=f"axialsr demo: synthetic EM {budget.shape}, x{DEMO_FACTOR:g}")
-    print(f"(inr+sds time includes training the prior: {prior_seconds:.0f} s; PSNR in dB against the ground truth)")
+    print(
+        f"(slicewise-xz and inr+sds times include training the prior, {prior_seconds:.0f} s; "
+        "PSNR in dB against the ground truth)"
+    )
     (out_dir / "scores.json").write_text(json.dumps(rows, indent=2))
     depth = outputs["cubic"].data.shape[0]
     views = {"ground truth": gt.data[:depth], **{k: v.data for k, v in outputs.items()}}
