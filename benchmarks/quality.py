@@ -9,12 +9,15 @@ model) -> nearest / linear / cubic / INR-fidelity / slice-wise 2D diffusion (XZ-
 INR+SDS. `coherence_mad` is the mean |XZ-wise - YZ-wise| of the slice-wise restorations (fraction of the
 data range); the INR is one 3D function, so its XZ and YZ views agree by construction (0). The prior of
 each case is trained on that case's own measured XY slices (reference-free) and cached under
-benchmarks/cache/priors/. Writes results/quality.json, results/quality.md and results/quality_<case>.png.
+benchmarks/cache/priors/. Each case writes results/quality_case_<case>.json (so cases can run in parallel
+processes); the run then joins all present cases into results/quality.json and quality.md, with
+results/quality_<case>.png per case.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import replace
@@ -106,10 +109,32 @@ def run_case(kind: str, factor: float, model: str, recon: ReconstructionConfig, 
     return rows
 
 
+def assemble(tag: str) -> None:
+    """Join the per-case results present under results/ into quality{tag}.json and quality{tag}.md."""
+    parts = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"quality{tag}_case_*.json"))]
+    order = [case_name(*c) for c in CASES_FULL]
+    parts.sort(key=lambda part: order.index(part["case"]) if part["case"] in order else len(order))
+    rows = [row for part in parts for row in part["rows"]]
+    write_json(RESULTS / f"quality{tag}.json", {"cases": parts, "rows": rows})
+    md = ["# Quality benchmark\n\n", "Each case ran in its own process (one thread); its machine and settings are given.\n"]
+    for part in parts:
+        case = part["case"]
+        md += [
+            f"\n## {case}\n\n",
+            header_markdown(part["header"]),
+            f"\nReconstruction: `{part['settings']['recon']}`; prior: {part['settings']['prior']}\n\n",
+            markdown_table(part["rows"], COLUMNS),
+            f"\n![{case}](quality_{case}.png)\n",
+        ]
+    (RESULTS / f"quality{tag}.md").write_text("".join(md))
+    print(f"wrote {RESULTS}/quality{tag}.json and .md ({len(parts)} cases)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="em x4 only")
     parser.add_argument("--priors-only", action="store_true", help="train/find the priors, then stop")
+    parser.add_argument("--assemble-only", action="store_true", help="only join the per-case results")
     parser.add_argument("--iters", type=int, default=RECON.iters)
     parser.add_argument("--prior-steps", type=int, default=2500)
     parser.add_argument("--cases", default=None, help="comma list like em_x4_average,fluo_x8_average")
@@ -119,32 +144,31 @@ def main() -> None:
     if args.cases:
         wanted = set(args.cases.split(","))
         cases = [c for c in CASES_FULL if case_name(*c) in wanted]
+    if args.assemble_only:
+        assemble(args.tag)
+        return
     if args.priors_only:
         for case in cases:
             ensure_prior(*case, args.prior_steps)
         return
     recon = replace(RECON, iters=args.iters, device="cpu")
-    header = machine_header()
-    started = time.perf_counter()
-    rows = []
     for case in cases:
-        rows += run_case(*case, recon, args.prior_steps)
-    payload = {
-        "header": header,
-        "settings": {"shape": SHAPE, "recon": repr(recon), "prior_preset": "small", "prior_steps": args.prior_steps},
-        "rows": rows,
-        "total_seconds": time.perf_counter() - started,
-    }
-    write_json(RESULTS / f"quality{args.tag}.json", payload)
-    md = ["# Quality benchmark\n", header_markdown(header), f"\nReconstruction settings: `{recon!r}`\n"]
-    for case in dict.fromkeys(r["case"] for r in rows):
-        md += [
-            f"\n## {case}\n\n",
-            markdown_table([r for r in rows if r["case"] == case], COLUMNS),
-            f"\n![{case}](quality_{case}.png)\n",
-        ]
-    (RESULTS / f"quality{args.tag}.md").write_text("".join(md))
-    print(f"wrote {RESULTS}/quality{args.tag}.json and .md")
+        header = machine_header()
+        started = time.perf_counter()
+        rows = run_case(*case, recon, args.prior_steps)
+        payload = {
+            "case": case_name(*case),
+            "header": header,
+            "settings": {
+                "shape": SHAPE,
+                "recon": repr(recon),
+                "prior": f"preset small, {args.prior_steps} steps, trained on the case's measured XY slices",
+            },
+            "rows": rows,
+            "total_seconds": time.perf_counter() - started,
+        }
+        write_json(RESULTS / f"quality{args.tag}_case_{case_name(*case)}.json", payload)
+    assemble(args.tag)
 
 
 if __name__ == "__main__":

@@ -272,9 +272,9 @@ def _reconstruction_config(iters, encoding, lambda_sds, device, seed, **extra):
     from axialsr.field import FieldConfig
     from axialsr.reconstruct import ReconstructionConfig
 
-    return ReconstructionConfig(
-        iters=iters, field=FieldConfig(encoding=encoding), lambda_sds=lambda_sds, device=device, seed=seed, **extra
-    )
+    if lambda_sds is not None:
+        extra["lambda_sds"] = lambda_sds
+    return ReconstructionConfig(iters=iters, field=FieldConfig(encoding=encoding), device=device, seed=seed, **extra)
 
 
 @app.command()
@@ -287,7 +287,9 @@ def reconstruct(
     factor: FactorOpt = None,
     iters: Annotated[int, typer.Option(help="Optimisation iterations.")] = 1500,
     encoding: Annotated[str, typer.Option(help="dense, hash or fourier.")] = "dense",
-    lambda_sds: Annotated[float, typer.Option("--lambda-sds", help="Weight of the SDS loss.")] = 0.1,
+    lambda_sds: Annotated[
+        float | None, typer.Option("--lambda-sds", help="Weight of the SDS loss (default 1.0).")
+    ] = None,
     model: Annotated[str, typer.Option(help="Acquisition model: average, gaussian, subsample.")] = "average",
     fwhm: Annotated[float | None, typer.Option(help="Gaussian FWHM in output voxels (default s).")] = None,
     checkpoint_dir: Annotated[str | None, typer.Option(help="Folder for checkpoints and the loss log.")] = None,
@@ -325,7 +327,9 @@ def run(
     prior_preset: Annotated[str | None, typer.Option(help="Prior preset (default: small on CPU, base on GPU).")] = None,
     prior_steps: Annotated[int | None, typer.Option(help="Prior training steps (default: the preset's).")] = None,
     iters: Annotated[int, typer.Option(help="Reconstruction iterations.")] = 1500,
-    lambda_sds: Annotated[float, typer.Option("--lambda-sds", help="Weight of the SDS loss.")] = 0.1,
+    lambda_sds: Annotated[
+        float | None, typer.Option("--lambda-sds", help="Weight of the SDS loss (default 1.0).")
+    ] = None,
     model: Annotated[str, typer.Option(help="Acquisition model: average, gaussian, subsample.")] = "average",
     resume: Annotated[
         bool, typer.Option("--resume", help="Reuse a trained prior and checkpoints in work-dir.")

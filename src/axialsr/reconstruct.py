@@ -41,13 +41,13 @@ class ReconstructionConfig:
     fidelity_batch: int = 4
     fidelity_crop: int = 48
     fidelity_loss: str = "l2"
-    lambda_sds: float = 0.1
-    sds_batch: int = 8
+    lambda_sds: float = 1.0
+    sds_batch: int = 32
     sds_planes: tuple[str, ...] = ("xz", "yz")
     sds_weighting: str = "x0"
     t_min: float = 0.02
-    t_max_start: float = 0.5
-    t_max_end: float = 0.2
+    t_max_start: float = 0.3
+    t_max_end: float = 0.1
     warmup: float = 0.3
     seed: int = 0
     device: str = "auto"
