@@ -116,7 +116,7 @@ def assemble(tag: str) -> None:
     parts.sort(key=lambda part: order.index(part["case"]) if part["case"] in order else len(order))
     rows = [row for part in parts for row in part["rows"]]
     write_json(RESULTS / f"quality{tag}.json", {"cases": parts, "rows": rows})
-    md = ["# Quality benchmark\n\n", "Each case ran in its own process (one thread); its machine and settings are given.\n"]
+    md = ["# Quality benchmark\n\n", "Each case ran in its own process; its machine and settings are given.\n"]
     for part in parts:
         case = part["case"]
         md += [
