@@ -98,9 +98,12 @@ def reconstruct(
     resume: bool = False,
     dtype: str | None = None,
     progress: bool = True,
+    normalization=None,
 ):
     """Reconstruct an isotropic volume with the INR; `prior` (a Prior or a prior folder) adds SDS, None
-    gives the fidelity-only INR. Returns (Volume in the input's dtype and units, ReconstructionResult)."""
+    gives the fidelity-only INR. Returns (Volume in the input's dtype and units, ReconstructionResult).
+    `normalization` (intensity.Normalization) defaults to one fitted on `volume`; blocks of a bigger
+    volume pass the whole volume's, so that they agree."""
     from pathlib import Path
 
     from axialsr.intensity import Normalization
@@ -113,7 +116,7 @@ def reconstruct(
     acquisition = Acquisition(s, model, fwhm)
     if isinstance(prior, (str, Path)):
         prior = Prior.load(prior, cfg.device)
-    normalization = Normalization.fit(volume.data)
+    normalization = normalization or Normalization.fit(volume.data)
     result = _reconstruct(
         normalization.forward(volume.data),
         acquisition,
@@ -136,8 +139,10 @@ def slicewise_baseline(
     fwhm: float | None = None,
     dtype: str | None = None,
     progress: bool = True,
+    normalization=None,
 ) -> Volume:
-    """Slice-by-slice 2D diffusion baseline (see `axialsr.slicewise`); `prior` is a Prior or a folder."""
+    """Slice-by-slice 2D diffusion baseline (see `axialsr.slicewise`); `prior` is a Prior or a folder.
+    `normalization` as in `reconstruct`."""
     from pathlib import Path
 
     from axialsr.intensity import Normalization
@@ -149,7 +154,7 @@ def slicewise_baseline(
         prior = Prior.load(prior)
     if prior is None:
         raise AxialSRError("--method slicewise needs --prior PRIOR_DIR (train one with axialsr train-prior)")
-    normalization = Normalization.fit(volume.data)
+    normalization = normalization or Normalization.fit(volume.data)
     out = slicewise_diffusion(
         normalization.forward(volume.data), Acquisition(s, model, fwhm), prior, config, progress=progress
     )
@@ -171,3 +176,58 @@ def evaluate(pred: Volume, gt: Volume, factor: float | None = None) -> dict[str,
         acquisition = Acquisition(factor)
         measured = acquisition.measured_slices(acquisition.measured_depth(gt_data.shape[0]))
     return evaluate_volume(pred.data, gt_data, measured)
+
+
+def reconstruct_blockwise(
+    input_spec: str,
+    out: str,
+    method: str = "inr-sds",
+    prior=None,
+    factor: float | None = None,
+    recon_config=None,
+    block_config=None,
+    model: str = "average",
+    fwhm: float | None = None,
+    voxel_size: tuple[float, float, float] | None = None,
+    channel: int | None = None,
+    dtype: str | None = None,
+    force: bool = False,
+    progress: bool = True,
+):
+    """Restore a volume larger than memory block by block (see `axialsr.blocks`) into the Zarr store `out`:
+    `method` is 'inr-sds' (needs `prior`), 'inr' or an interpolation. Raises AxialSRError naming the blocks
+    that failed (finished blocks are kept for a rerun). Returns the `BlockRunSummary`."""
+    from pathlib import Path
+
+    from axialsr.blocks import BlockConfig, run_blockwise
+    from axialsr.io import open_source
+    from axialsr.prior import Prior
+
+    source = open_source(input_spec, voxel_size, channel)
+    s = factor if factor is not None else source.anisotropy
+    s = resolve_factor(Volume(np.empty((0, 0, 0)), source.voxel_size, source.unit), s)
+    if isinstance(prior, (str, Path)):
+        prior = Prior.load(prior, "cpu")
+    size = None if source.voxel_size is None else (source.voxel_size[0] / s, *source.voxel_size[1:])
+    summary = run_blockwise(
+        source,
+        out,
+        method,
+        s,
+        block_config or BlockConfig(),
+        prior=prior,
+        recon=recon_config,
+        model=model,
+        fwhm=fwhm,
+        dtype=dtype,
+        out_voxel_size=size,
+        force=force,
+        progress=progress,
+    )
+    if summary.failures:
+        first = next(iter(summary.failures.items()))
+        raise AxialSRError(
+            f"{len(summary.failures)} of {summary.blocks_total} blocks failed ({first[0]}: {first[1]}); "
+            "finished blocks are kept: fix the cause and rerun the same command to continue"
+        )
+    return summary

@@ -35,6 +35,57 @@ FactorOpt = Annotated[
 ]
 
 
+BlocksOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--blocks",
+        help="Restore block by block (volumes larger than memory): core block 'ZxYxX' in input voxels; "
+        "output must be .zarr.",
+    ),
+]
+OverlapOpt = Annotated[int, typer.Option(help="Block overlap on each side, in output voxels (with --blocks).")]
+WorkersOpt = Annotated[
+    int, typer.Option(help="Dask LocalCluster worker processes (with --blocks; 0: in this process).")
+]
+ThreadsOpt = Annotated[int, typer.Option(help="Torch threads per worker (with --blocks).")]
+MemoryOpt = Annotated[str, typer.Option(help="Memory limit per worker, e.g. 4GiB (with --blocks).")]
+SchedulerOpt = Annotated[
+    str | None, typer.Option(help="Address of an existing Dask scheduler, tcp://host:port (with --blocks).")
+]
+BlockDirOpt = Annotated[
+    str | None, typer.Option(help="Folder for finished blocks (with --blocks; default OUT.parts); reruns resume.")
+]
+MaxBlocksOpt = Annotated[
+    int | None, typer.Option(help="Stop after this many blocks; rerun to continue (with --blocks).")
+]
+
+
+def _block_config(blocks, overlap, workers, threads, memory, scheduler, block_dir, max_blocks):
+    from axialsr.blocks import BlockConfig
+
+    return BlockConfig(
+        blocks=_parse_shape(blocks, minimum=1),
+        overlap=overlap,
+        workers=workers,
+        threads_per_worker=threads,
+        memory_limit=memory,
+        scheduler=scheduler,
+        work_dir=block_dir,
+        max_blocks=max_blocks,
+    )
+
+
+def _report_blocks(summary, out: str) -> None:
+    if summary.output is None:
+        left = summary.blocks_total - summary.blocks_skipped - summary.blocks_run
+        typer.echo(f"{summary.blocks_run} blocks restored, {left} left: rerun the same command to continue")
+    else:
+        typer.echo(
+            f"wrote {out}: {summary.blocks_total} blocks ({summary.blocks_skipped} from an earlier run), "
+            f"{summary.seconds:.0f} s, peak worker memory {summary.peak_worker_rss_mib:.0f} MiB"
+        )
+
+
 def _parse_voxel_size(text: str | None) -> tuple[float, float, float] | None:
     if text is None:
         return None
@@ -47,13 +98,13 @@ def _parse_voxel_size(text: str | None) -> tuple[float, float, float] | None:
     return values  # type: ignore[return-value]
 
 
-def _parse_shape(text: str) -> tuple[int, int, int]:
+def _parse_shape(text: str, minimum: int = 4) -> tuple[int, int, int]:
     try:
         shape = tuple(int(v) for v in text.lower().replace(",", "x").split("x"))
     except ValueError:
         raise AxialSRError(f"shape must be 'ZxYxX' integers, got '{text}'") from None
-    if len(shape) != 3 or min(shape) < 4:
-        raise AxialSRError(f"shape must be three integers >= 4 'ZxYxX', got '{text}'")
+    if len(shape) != 3 or min(shape) < minimum:
+        raise AxialSRError(f"shape must be three integers >= {minimum} 'ZxYxX', got '{text}'")
     return shape  # type: ignore[return-value]
 
 
@@ -121,9 +172,41 @@ def baseline(
     channel: ChannelOpt = None,
     dtype: DtypeOpt = None,
     force: ForceOpt = False,
+    blocks: BlocksOpt = None,
+    overlap: OverlapOpt = 16,
+    workers: WorkersOpt = 1,
+    threads_per_worker: ThreadsOpt = 1,
+    memory_limit: MemoryOpt = "4GiB",
+    scheduler: SchedulerOpt = None,
+    block_dir: BlockDirOpt = None,
+    max_blocks: MaxBlocksOpt = None,
 ) -> None:
     """Upsample along z with a baseline method onto the reconstruction grid."""
     check_output(out, force, inputs=(lr,))
+    if blocks is not None:
+        if method == "slicewise":
+            raise AxialSRError("--blocks supports nearest, linear, cubic and inr; run slicewise on the whole volume")
+        recon = None
+        if method == "inr":
+            from axialsr.reconstruct import ReconstructionConfig
+
+            recon = ReconstructionConfig(iters=iters, lambda_sds=0.0, device=device, seed=seed)
+        summary = api.reconstruct_blockwise(
+            lr,
+            out,
+            method,
+            None,
+            factor,
+            recon,
+            _block_config(blocks, overlap, workers, threads_per_worker, memory_limit, scheduler, block_dir, max_blocks),
+            model=model,
+            voxel_size=_parse_voxel_size(voxel_size),
+            channel=channel,
+            dtype=dtype,
+            force=force,
+        )
+        _report_blocks(summary, out)
+        return
     volume = _read(lr, voxel_size, channel)
     if method == "inr":
         from axialsr.reconstruct import ReconstructionConfig
@@ -300,13 +383,39 @@ def reconstruct(
     channel: ChannelOpt = None,
     dtype: DtypeOpt = None,
     force: ForceOpt = False,
+    blocks: BlocksOpt = None,
+    overlap: OverlapOpt = 16,
+    workers: WorkersOpt = 1,
+    threads_per_worker: ThreadsOpt = 1,
+    memory_limit: MemoryOpt = "4GiB",
+    scheduler: SchedulerOpt = None,
+    block_dir: BlockDirOpt = None,
+    max_blocks: MaxBlocksOpt = None,
 ) -> None:
     """Reconstruct an isotropic volume: INR optimised with fidelity + SDS under the diffusion prior."""
     check_output(out, force, inputs=(lr,))
     if resume and checkpoint_dir is None:
         raise AxialSRError("--resume needs --checkpoint-dir")
-    volume = _read(lr, voxel_size, channel)
     cfg = _reconstruction_config(iters, encoding, lambda_sds, device, seed)
+    if blocks is not None:
+        summary = api.reconstruct_blockwise(
+            lr,
+            out,
+            "inr-sds" if prior is not None else "inr",
+            prior,
+            factor,
+            cfg,
+            _block_config(blocks, overlap, workers, threads_per_worker, memory_limit, scheduler, block_dir, max_blocks),
+            model=model,
+            fwhm=fwhm,
+            voxel_size=_parse_voxel_size(voxel_size),
+            channel=channel,
+            dtype=dtype,
+            force=force,
+        )
+        _report_blocks(summary, out)
+        return
+    volume = _read(lr, voxel_size, channel)
     result, info = api.reconstruct(
         volume, prior, factor, cfg, model=model, fwhm=fwhm, checkpoint_dir=checkpoint_dir, resume=resume, dtype=dtype
     )

@@ -12,8 +12,10 @@ import contextlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,37 +88,134 @@ def read_volume(
     Raises AxialSRError with a one-line reason for any unusable input.
     """
     path, key = split_path(spec)
-    if not path.exists():
-        raise AxialSRError(f"input not found: {path}")
-    fmt = _format_of(path)
     try:
-        if fmt == "tiff":
-            data, size, unit, axes = _read_tiff(path)
-        elif fmt == "hdf5":
-            data, size, unit, axes = _read_hdf5(path, key)
-        elif fmt == "zarr":
-            data, size, unit, axes = _read_zarr(path, key)
-        else:
-            data, size, unit, axes = np.load(path, allow_pickle=False), None, "nm", None
+        with _open_array(path, key) as (array, size, unit, axes):
+            data = np.asarray(array[...])
     except AxialSRError:
         raise
     except Exception as exc:  # a corrupt or unreadable file: say which and why, in one line
         raise AxialSRError(f"cannot read {spec}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
 
-    data = _select_3d(np.asarray(data), axes, channel, spec)
-    if data.dtype.kind not in "biuf":
-        raise AxialSRError(f"{spec}: unsupported dtype {data.dtype}; need integers or floats")
+    data = _select_3d(data, axes, channel, spec)
+    _check_dtype(data.dtype, spec)
+    check_finite(data, spec)
+    return Volume(data=data, voxel_size=_checked_voxel_size(voxel_size or size, spec), unit=unit)
+
+
+@dataclass(frozen=True)
+class VolumeSource:
+    """A volume on disk that is read region by region, never whole (for volumes larger than memory).
+
+    Picklable: a worker process re-opens the file for each region it reads. `shape` is the 3D (Z, Y, X)
+    shape after channel selection; `index` maps each axis of the stored array to a channel index, 0 (a
+    dropped singleton axis) or None (one of the three volume axes, in order)."""
+
+    spec: str
+    shape: tuple[int, int, int]
+    dtype: str
+    voxel_size: VoxelSize | None
+    unit: str
+    index: tuple[int | None, ...]
+
+    def read(self, region: tuple[slice, slice, slice]) -> np.ndarray:
+        """The (Z, Y, X) sub-volume at `region` (slices in voxels), as a numpy array in the file's dtype."""
+        path, key = split_path(self.spec)
+        spatial = iter(region)
+        selection = tuple(next(spatial) if i is None else i for i in self.index)
+        with _open_array(path, key) as (array, _, _, _):
+            return np.asarray(array[selection])
+
+    @property
+    def anisotropy(self) -> float | None:
+        """dz / dx (None without a voxel size)."""
+        return None if self.voxel_size is None else float(self.voxel_size[0] / self.voxel_size[2])
+
+
+def open_source(
+    spec: str | os.PathLike, voxel_size: VoxelSize | None = None, channel: int | None = None
+) -> VolumeSource:
+    """Open a volume for region-wise reading (TIFF through tifffile's zarr interface, HDF5, Zarr, .npy
+    memory-mapped): checks the shape, dtype and voxel size as `read_volume` does, without reading the data
+    (NaN/Inf are found per region, when read)."""
+    path, key = split_path(spec)
+    try:
+        with _open_array(path, key) as (array, size, unit, axes):
+            shape, dtype = tuple(int(n) for n in array.shape), np.dtype(array.dtype)
+    except AxialSRError:
+        raise
+    except Exception as exc:
+        raise AxialSRError(f"cannot read {spec}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+    index: list[int | None] = [None] * len(shape)
+    if len(shape) > 3 and channel is not None:
+        axis = axes.upper().index("C") if axes and "C" in axes.upper() else 0
+        if not 0 <= channel < shape[axis]:
+            raise AxialSRError(f"{spec}: channel {channel} out of range (axis of size {shape[axis]})")
+        index[axis] = channel
+    for axis, n in enumerate(shape):
+        if sum(i is None for i in index) <= 3:
+            break
+        if n == 1 and index[axis] is None:
+            index[axis] = 0
+    kept = tuple(n for n, i in zip(shape, index, strict=True) if i is None)
+    if len(kept) > 3:
+        raise AxialSRError(
+            f"{spec}: array has {len(shape)} dimensions {shape} (axes {axes or 'unknown'}); axialsr needs one "
+            "3D (Z, Y, X) volume: pick a channel with --channel N"
+        )
+    if len(kept) < 3 or min(kept) < 2:
+        raise AxialSRError(
+            f"{spec}: array has shape {shape}; axialsr needs a 3D (Z, Y, X) volume with at least 2 slices"
+        )
+    _check_dtype(dtype, spec)
+    return VolumeSource(
+        os.fspath(spec),
+        (kept[0], kept[1], kept[2]),
+        dtype.str,
+        _checked_voxel_size(voxel_size or size, spec),
+        unit,
+        tuple(index),
+    )
+
+
+def _check_dtype(dtype: np.dtype, spec: object) -> None:
+    if np.dtype(dtype).kind not in "biuf":
+        raise AxialSRError(f"{spec}: unsupported dtype {dtype}; need integers or floats")
+
+
+def check_finite(data: np.ndarray, spec: object) -> None:
+    """Raise AxialSRError when a float array holds NaN or Inf."""
     if data.dtype.kind == "f":
         bad = int(np.count_nonzero(~np.isfinite(data)))
         if bad:
             raise AxialSRError(f"{spec}: {bad} voxels are NaN or Inf; fill or mask them before running axialsr")
-    if voxel_size is not None:
-        size = tuple(float(v) for v in voxel_size)
-    if size is not None:
-        if len(size) != 3 or not all(np.isfinite(v) and v > 0 for v in size):
-            raise AxialSRError(f"{spec}: voxel size must be three positive numbers (z, y, x), got {size}")
-        size = (float(size[0]), float(size[1]), float(size[2]))
-    return Volume(data=data, voxel_size=size, unit=unit)
+
+
+def _checked_voxel_size(size: object, spec: object) -> VoxelSize | None:
+    if size is None:
+        return None
+    values = tuple(float(v) for v in size)  # type: ignore[union-attr]
+    if len(values) != 3 or not all(np.isfinite(v) and v > 0 for v in values):
+        raise AxialSRError(f"{spec}: voxel size must be three positive numbers (z, y, x), got {values}")
+    return (values[0], values[1], values[2])
+
+
+@contextlib.contextmanager
+def _open_array(path: Path, key: str | None) -> Iterator[tuple[Any, VoxelSize | None, str, str | None]]:
+    """Open the array of a file without reading it: yields (array-like supporting numpy slicing, voxel
+    size from the metadata, unit, axes letters or None). The file stays open inside the `with`."""
+    if not path.exists():
+        raise AxialSRError(f"input not found: {path}")
+    fmt = _format_of(path)
+    if fmt == "tiff":
+        with _open_tiff(path) as opened:
+            yield opened
+    elif fmt == "hdf5":
+        with _open_hdf5(path, key) as opened:
+            yield opened
+    elif fmt == "zarr":
+        yield _open_zarr(path, key)
+    else:
+        yield np.load(path, mmap_mode="r", allow_pickle=False), None, "nm", None
 
 
 def _select_3d(data: np.ndarray, axes: str | None, channel: int | None, spec: object) -> np.ndarray:
@@ -140,12 +239,13 @@ def _select_3d(data: np.ndarray, axes: str | None, channel: int | None, spec: ob
     return data
 
 
-def _read_tiff(path: Path) -> tuple[np.ndarray, VoxelSize | None, str, str | None]:
+@contextlib.contextmanager
+def _open_tiff(path: Path) -> Iterator[tuple[Any, VoxelSize | None, str, str | None]]:
     import tifffile
+    import zarr
 
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
-        data = series.asarray()
         axes = series.axes
         size: VoxelSize | None = None
         unit = "nm"
@@ -165,10 +265,13 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, VoxelSize | None, str, str | Non
                 dy = yres.value[1] / yres.value[0]
                 size = (float(meta["spacing"]), float(dy), float(dx))
                 unit = str(meta.get("unit", "nm")).replace("\\u00B5", "µ")
-    return data, size, unit, axes
+        # tifffile's zarr interface reads only the pages (or tiles) a region touches.
+        with series.aszarr() as store:
+            yield zarr.open(store, mode="r"), size, unit, axes
 
 
-def _read_hdf5(path: Path, key: str | None) -> tuple[np.ndarray, VoxelSize | None, str, str | None]:
+@contextlib.contextmanager
+def _open_hdf5(path: Path, key: str | None) -> Iterator[tuple[Any, VoxelSize | None, str, str | None]]:
     import h5py
 
     with h5py.File(path, "r") as f:
@@ -184,7 +287,6 @@ def _read_hdf5(path: Path, key: str | None) -> tuple[np.ndarray, VoxelSize | Non
         if key not in f or not isinstance(f[key], h5py.Dataset):
             raise AxialSRError(f"{path} has no dataset '{key}'; it has: {', '.join(datasets) or 'none'}")
         dset = f[key]
-        data = dset[()]
         size = None
         for attr in ("resolution", "voxel_size", "element_size_um"):
             if attr in dset.attrs:
@@ -193,7 +295,7 @@ def _read_hdf5(path: Path, key: str | None) -> tuple[np.ndarray, VoxelSize | Non
                 break
         else:
             unit = "nm"
-    return data, size, unit, None
+        yield dset, size, unit, None
 
 
 def _ome_scale(attrs: dict) -> tuple[str | None, list[float] | None, str, str | None]:
@@ -214,7 +316,7 @@ def _ome_scale(attrs: dict) -> tuple[str | None, list[float] | None, str, str | 
     return str(dataset["path"]), scale, unit, names
 
 
-def _read_zarr(path: Path, key: str | None) -> tuple[np.ndarray, VoxelSize | None, str, str | None]:
+def _open_zarr(path: Path, key: str | None) -> tuple[Any, VoxelSize | None, str, str | None]:
     import zarr
 
     node = zarr.open(str(path), mode="r")
@@ -247,7 +349,7 @@ def _read_zarr(path: Path, key: str | None) -> tuple[np.ndarray, VoxelSize | Non
             if attr in attrs:
                 size = tuple(float(v) for v in attrs[attr])
                 unit = str(attrs.get("unit", "nm"))
-    return np.asarray(array[...]), size, unit, axes
+    return array, size, unit, axes
 
 
 # ----------------------------------------------------------------------------------------------- writing
@@ -358,6 +460,12 @@ def _write_zarr(path: Path, key: str | None, data: np.ndarray, voxel_size: Voxel
         array.attrs["resolution"] = [float(v) for v in voxel_size]
         array.attrs["unit"] = unit
         return
+    write_ome_zarr_metadata(group, voxel_size, unit)
+
+
+def write_ome_zarr_metadata(group: Any, voxel_size: VoxelSize, unit: str = "nm", path: str = "0") -> None:
+    """OME-Zarr 0.5 multiscales attributes on a zarr v3 `group` whose full-resolution array is `path`,
+    with the voxel size (dz, dy, dx) in `unit` as its scale."""
     ngff_unit = {"nm": "nanometer", "µm": "micrometer", "um": "micrometer"}.get(unit, unit)
     group.attrs["ome"] = {
         "version": "0.5",
@@ -367,7 +475,7 @@ def _write_zarr(path: Path, key: str | None, data: np.ndarray, voxel_size: Voxel
                 "axes": [{"name": a, "type": "space", "unit": ngff_unit} for a in "zyx"],
                 "datasets": [
                     {
-                        "path": "0",
+                        "path": path,
                         "coordinateTransformations": [{"type": "scale", "scale": [float(v) for v in voxel_size]}],
                     }
                 ],

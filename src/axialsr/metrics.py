@@ -109,3 +109,31 @@ def coherence(volume_a: np.ndarray, volume_b: np.ndarray, data_range: float | No
         raise AxialSRError(f"coherence needs equal shapes, got {a.shape} and {b.shape}")
     data_range = data_range or float(a.max() - a.min()) or 1.0
     return {"mad": float(np.mean(np.abs(a - b)) / data_range), "psnr": psnr(a, b, data_range)}
+
+
+def seam_jumps(volume: np.ndarray, axis: int, boundaries: list[int]) -> dict[str, float]:
+    """Seam statistics between neighbouring planes along `axis`, across block boundaries (plane indices
+    where a block starts) and elsewhere (the interior's spread):
+
+    - `mean`: jump of the per-plane mean intensity;
+    - `energy`: jump of the per-plane gradient energy (mean squared in-plane gradient);
+    - `step`: mean squared difference between the two planes (gradient energy across them).
+
+    Returns `<stat>_jump_boundary` (largest at a boundary) and `<stat>_jump_interior` (largest elsewhere);
+    a seam shows as a boundary value above the interior's."""
+    vol = np.moveaxis(np.asarray(volume, dtype=np.float64), axis, 0)
+    mean = vol.mean(axis=(1, 2))
+    gy, gx = np.gradient(vol, axis=(1, 2))
+    energy = (gy**2 + gx**2).mean(axis=(1, 2))
+    at = np.zeros(vol.shape[0] - 1, dtype=bool)
+    at[[b - 1 for b in boundaries if 0 < b < vol.shape[0]]] = True
+    steps = {
+        "mean": np.abs(np.diff(mean)),
+        "energy": np.abs(np.diff(energy)),
+        "step": (np.diff(vol, axis=0) ** 2).mean(axis=(1, 2)),
+    }
+    result = {}
+    for name, jumps in steps.items():
+        result[f"{name}_jump_boundary"] = float(jumps[at].max()) if at.any() else 0.0
+        result[f"{name}_jump_interior"] = float(jumps[~at].max()) if (~at).any() else 0.0
+    return result

@@ -1,0 +1,182 @@
+"""Blockwise restoration: tiling and weights, equality with whole-volume interpolation, seams, resume,
+failure reporting, and a 2-worker Dask LocalCluster on loopback."""
+
+import numpy as np
+import pytest
+
+from axialsr import api
+from axialsr.blocks import BlockConfig, BlockGrid, run_blockwise, z_alignment
+from axialsr.errors import AxialSRError
+from axialsr.field import FieldConfig
+from axialsr.io import open_source, read_volume, write_volume
+from axialsr.metrics import seam_jumps
+from axialsr.prior import PriorConfig
+from axialsr.reconstruct import ReconstructionConfig
+
+FAST_INR = ReconstructionConfig(
+    iters=40, fidelity_crop=24, sds_batch=2, device="cpu", field=FieldConfig(levels=4, features=2, mlp_width=32)
+)
+
+
+@pytest.fixture(scope="module")
+def measured_tif(tmp_path_factory):
+    """The EM ground truth (32x48x48) measured at s=2 (16x48x48), written as an OME-TIFF."""
+    gt = api.synth("em", (32, 48, 48), seed=1, dtype="float32")
+    lr = api.simulate_acquisition(gt, 2.0)
+    path = tmp_path_factory.mktemp("blocks") / "lr.ome.tif"
+    write_volume(path, lr.data, lr.voxel_size)
+    return path, lr
+
+
+def test_grid_covers_the_output_and_weights_are_positive():
+    grid = BlockGrid.plan((10, 50, 37), 2.5, (4, 16, 16), 6)
+    assert z_alignment(2.5) == 2 and grid.core[0] == 4
+    assert grid.out_shape == (25, 50, 37)
+    owned = np.zeros(grid.out_shape, dtype=int)
+    total = np.zeros(grid.out_shape)
+    for block in grid.blocks:
+        owned[tuple(slice(a, b) for a, b in block.out_inner)] += 1
+        total[tuple(slice(a, b) for a, b in block.out_outer)] += grid.weights(block)
+    assert (owned == 1).all()  # the cores tile the output exactly once
+    assert total.min() > 0.5
+
+
+def test_weights_sum_to_one_when_blocks_are_longer_than_the_ramps():
+    grid = BlockGrid.plan((16, 64, 64), 2.0, (8, 32, 32), 8)
+    total = np.zeros(grid.out_shape)
+    for block in grid.blocks:
+        total[tuple(slice(a, b) for a, b in block.out_outer)] += grid.weights(block)
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["nearest", "linear"])
+def test_blockwise_interpolation_equals_whole_volume(tmp_path, measured_tif, method):
+    path, lr = measured_tif
+    out = tmp_path / f"{method}.zarr"
+    summary = run_blockwise(
+        open_source(path),
+        out,
+        method,
+        2.0,
+        BlockConfig(blocks=(5, 20, 20), overlap=6, workers=0),
+        out_voxel_size=(lr.voxel_size[0] / 2, *lr.voxel_size[1:]),
+        progress=False,
+    )
+    assert summary.blocks_total == 4 * 3 * 3 and summary.output == str(out)
+    result = read_volume(out)
+    whole = api.interpolation_baseline(lr, method, 2.0)
+    assert result.data.shape == whole.data.shape
+    np.testing.assert_allclose(result.data, whole.data, atol=1e-5)
+    assert result.voxel_size == pytest.approx((lr.voxel_size[0] / 2, *lr.voxel_size[1:]))
+    assert not (tmp_path / f"{method}.zarr.parts").exists()  # parts are removed once the output is written
+
+
+def test_kill_and_resume_skips_finished_blocks_and_gives_the_same_output(tmp_path, measured_tif):
+    path, _ = measured_tif
+    source = open_source(path)
+    config = BlockConfig(blocks=(8, 24, 24), overlap=8, workers=0)
+    whole = run_blockwise(source, tmp_path / "once.zarr", "inr", 2.0, config, recon=FAST_INR, progress=False)
+    assert whole.blocks_run == 8
+    # A run that stops after 3 blocks (as if killed) leaves 3 parts and no output...
+    first = run_blockwise(
+        source,
+        tmp_path / "twice.zarr",
+        "inr",
+        2.0,
+        BlockConfig(**{**vars(config), "max_blocks": 3}),
+        recon=FAST_INR,
+        progress=False,
+    )
+    assert first.blocks_run == 3 and first.output is None and not (tmp_path / "twice.zarr").exists()
+    parts = tmp_path / "twice.zarr.parts"
+    assert len(list(parts.glob("block_*.npy"))) == 3
+    (parts / ".block_1_1_1.npy.123.tmp").write_bytes(b"half-written")  # a part cut off mid-write is not a part
+    # ...and the rerun does only the other 5.
+    second = run_blockwise(source, tmp_path / "twice.zarr", "inr", 2.0, config, recon=FAST_INR, progress=False)
+    assert second.blocks_skipped == 3 and second.blocks_run == 5
+    np.testing.assert_array_equal(read_volume(tmp_path / "twice.zarr").data, read_volume(tmp_path / "once.zarr").data)
+
+
+def test_changed_settings_do_not_mix_with_old_parts(tmp_path, measured_tif):
+    path, _ = measured_tif
+    source = open_source(path)
+    cfg = BlockConfig(blocks=(8, 24, 24), overlap=4, workers=0, max_blocks=1)
+    run_blockwise(source, tmp_path / "o.zarr", "linear", 2.0, cfg, progress=False)
+    with pytest.raises(AxialSRError, match="different run"):
+        run_blockwise(source, tmp_path / "o.zarr", "cubic", 2.0, cfg, progress=False)
+
+
+def test_a_failing_block_is_reported_and_no_output_is_written(tmp_path):
+    data = np.random.default_rng(0).random((8, 32, 32)).astype(np.float32)
+    data[6, 30, 30] = np.nan  # only the last block along z, y and x sees it
+    path = tmp_path / "nan.npy"
+    np.save(path, data)
+    with pytest.raises(AxialSRError, match=r"1 of 8 blocks failed \(block_1_1_1: .*NaN"):
+        api.reconstruct_blockwise(
+            str(path),
+            str(tmp_path / "o.zarr"),
+            "linear",
+            factor=2.0,
+            block_config=BlockConfig(blocks=(4, 16, 16), overlap=2, workers=0, retries=1),
+            progress=False,
+        )
+    assert not (tmp_path / "o.zarr").exists()
+    assert len(list((tmp_path / "o.zarr.parts").glob("block_*.npy"))) == 7  # kept for the rerun
+
+
+def test_two_worker_local_cluster_restores_without_seams(tmp_path, measured_tif):
+    path, lr = measured_tif
+    prior = api.train_prior(lr, PriorConfig(preset="tiny", steps=60, seed=0, device="cpu"), progress=False)
+    out = tmp_path / "sds.ome.zarr"
+    config = BlockConfig(blocks=(8, 24, 24), overlap=8, workers=2)
+    summary = api.reconstruct_blockwise(str(path), str(out), "inr-sds", prior, 2.0, FAST_INR, config, progress=False)
+    assert summary.blocks_run == 8 and summary.output == str(out)
+    assert summary.worker_processes == 2  # both workers took blocks
+    result = read_volume(out)
+    assert result.data.shape == (32, 48, 48) and result.data.dtype == lr.data.dtype
+    assert np.isfinite(result.data).all()
+    grid = BlockGrid.plan((16, 48, 48), 2.0, (8, 24, 24), 8)
+    starts = {axis: sorted({b.out_inner[axis][0] for b in grid.blocks} - {0}) for axis in range(3)}
+    for axis, boundaries in starts.items():
+        jumps = seam_jumps(result.data, axis, boundaries)
+        assert jumps["mean_jump_boundary"] <= jumps["mean_jump_interior"], (axis, jumps)
+        assert jumps["energy_jump_boundary"] <= jumps["energy_jump_interior"], (axis, jumps)
+        assert jumps["step_jump_boundary"] <= jumps["step_jump_interior"], (axis, jumps)
+    # the reconstruction is a reconstruction, not the cubic start: it is closer to the truth than nearest
+    gt = api.synth("em", (32, 48, 48), seed=1, dtype="float32")
+    nearest = api.interpolation_baseline(lr, "nearest", 2.0)
+    assert np.abs(result.data - gt.data).mean() < np.abs(nearest.data - gt.data).mean()
+
+
+def test_cli_blocks_stop_and_resume(monkeypatch, capsys, tmp_path, measured_tif):
+    from test_cli import run_cli
+
+    path, _ = measured_tif
+    out = tmp_path / "iso.zarr"
+    args = ["baseline", path, "--out", out, "--method", "linear", "--blocks", "8x24x24", "--workers", "0"]
+    code, text, _ = run_cli(monkeypatch, capsys, *args, "--max-blocks", "2")
+    assert code == 0 and "6 left" in text and not out.exists()
+    code, text, _ = run_cli(monkeypatch, capsys, *args)
+    assert code == 0 and "2 from an earlier run" in text
+    assert read_volume(out).data.shape == (32, 48, 48) and not (tmp_path / "iso.zarr.parts").exists()
+    code, _, err = run_cli(monkeypatch, capsys, "baseline", path, "--out", tmp_path / "x.tif", "--blocks", "8x24x24")
+    assert code == 2 and "Zarr" in err and "Traceback" not in err
+
+
+def test_seam_metric_sees_the_seams_of_hard_tiles(tmp_path, measured_tif):
+    """Without overlap, each z block extrapolates its edges: the seam statistic must flag it."""
+    path, _ = measured_tif
+    steps = {}
+    for overlap in (0, 6):
+        out = tmp_path / f"o{overlap}.zarr"
+        run_blockwise(
+            open_source(path),
+            out,
+            "linear",
+            2.0,
+            BlockConfig(blocks=(4, 48, 48), overlap=overlap, workers=0),
+            progress=False,
+        )
+        jumps = seam_jumps(read_volume(out).data, 0, [8, 16, 24])
+        steps[overlap] = jumps["step_jump_boundary"] / jumps["step_jump_interior"]
+    assert steps[0] > 1.0 > steps[6]
