@@ -1,0 +1,142 @@
+"""Scale benchmark: blockwise restoration of growing volumes at a fixed block size.
+
+    python benchmarks/scale.py            # sizes x1, x2, x4 (in blocks), 1 worker; the largest also with 2
+    python benchmarks/scale.py --quick    # cubic only, smaller
+
+Every configuration runs in a fresh process (so that peak memory is its own): the measured volume is
+written to Zarr, then restored with `axialsr.api.reconstruct_blockwise` (INR, fidelity only, a short
+schedule: the cost per block, not the quality, is measured here; and cubic interpolation). Reports the
+peak resident memory of the workers and of the main process (which blends the output), the wall time and
+the throughput in output voxels per second. Memory should stay flat as the volume grows; time should
+grow linearly. Writes results/scale.json and results/scale.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
+
+FACTOR = 4.0
+BLOCK = (8, 64, 64)  # measured voxels
+OVERLAP = 8  # output voxels
+TILE = (64, 128, 128)  # isotropic synthetic tile, repeated to build bigger volumes
+SIZES = {"x1": (16, 128, 128), "x2": (16, 256, 128), "x4": (16, 256, 256), "x8": (32, 256, 256)}
+COLUMNS = (
+    "size",
+    "method",
+    "workers",
+    "blocks",
+    "output_voxels",
+    "seconds",
+    "voxels_per_s",
+    "peak_worker_mib",
+    "peak_main_mib",
+)
+
+
+def one(size: str, method: str, workers: int, iters: int, folder: Path) -> dict:
+    """One configuration, in this process: build the input, restore it blockwise, report."""
+    import resource
+
+    from axialsr import api
+    from axialsr.blocks import BlockConfig
+    from axialsr.io import write_volume
+    from axialsr.reconstruct import ReconstructionConfig
+
+    shape = SIZES[size]
+    source = folder / f"lr_{size}.zarr"
+    if not source.exists():
+        tile = api.simulate_acquisition(api.synth("em", TILE, seed=0), FACTOR)
+        reps = [int(np.ceil(n / t)) for n, t in zip(shape, tile.data.shape, strict=True)]
+        data = np.tile(tile.data, reps)[: shape[0], : shape[1], : shape[2]]
+        write_volume(source, data, tile.voxel_size, force=True)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    recon = ReconstructionConfig(iters=iters, device="cpu") if method == "inr" else None
+    summary = api.reconstruct_blockwise(
+        str(source),
+        str(folder / f"out_{size}_{method}_{workers}.zarr"),
+        method,
+        None,
+        FACTOR,
+        recon,
+        BlockConfig(blocks=BLOCK, overlap=OVERLAP, workers=workers, threads_per_worker=1),
+        force=True,
+        progress=False,
+    )
+    out_voxels = int(round(shape[0] * FACTOR)) * shape[1] * shape[2]
+    return {
+        "size": size,
+        "method": method,
+        "workers": workers,
+        "input_shape": list(shape),
+        "blocks": summary.blocks_total,
+        "output_voxels": out_voxels,
+        "seconds": summary.seconds,
+        "voxels_per_s": out_voxels / summary.seconds,
+        "peak_worker_mib": summary.peak_worker_rss_mib,
+        "peak_main_mib": summary.peak_main_rss_mib,
+        "main_mib_before_run": before,
+        "mean_block_seconds": float(np.mean(summary.block_seconds)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="cubic only, sizes x1 and x2")
+    parser.add_argument("--iters", type=int, default=100, help="INR iterations per block")
+    parser.add_argument("--one", nargs=3, metavar=("SIZE", "METHOD", "WORKERS"), help=argparse.SUPPRESS)
+    parser.add_argument("--folder", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        size, method, workers = args.one
+        print(json.dumps(one(size, method, int(workers), args.iters, Path(args.folder))))
+        return
+    sizes = ["x1", "x2"] if args.quick else ["x1", "x2", "x4", "x8"]
+    runs = [(size, "cubic", 1) for size in sizes]
+    if not args.quick:
+        runs += [(size, "inr", 1) for size in sizes] + [(sizes[-1], "inr", 2)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size, method, workers in runs:
+            cmd = [
+                sys.executable,
+                __file__,
+                "--one",
+                size,
+                method,
+                str(workers),
+                "--folder",
+                tmp,
+                "--iters",
+                str(args.iters),
+            ]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            print(" ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in COLUMNS))
+    header = machine_header()
+    settings = {"factor": FACTOR, "block": BLOCK, "overlap": OVERLAP, "inr_iters": args.iters, "threads_per_worker": 1}
+    write_json(RESULTS / "scale.json", {"header": header, "settings": settings, "rows": rows})
+    from axialsr.report import markdown_table
+
+    md = [
+        "# Scale benchmark\n\n",
+        header_markdown(header),
+        f"\nSettings: `{settings}`\n\n",
+        markdown_table(rows, COLUMNS),
+    ]
+    (RESULTS / "scale.md").write_text("".join(md))
+    print(f"wrote {RESULTS}/scale.json and scale.md")
+
+
+if __name__ == "__main__":
+    main()
