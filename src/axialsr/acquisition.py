@@ -28,12 +28,14 @@ ACQUISITION_MODELS = ("average", "gaussian", "subsample")
 
 @dataclass(frozen=True)
 class Acquisition:
-    """Axial acquisition model: factor s = dz/dx >= 1, model name, and Gaussian FWHM (isotropic voxels;
-    defaults to s)."""
+    """Axial acquisition model: factor s = dz/dx >= 1, model name, Gaussian FWHM (isotropic voxels;
+    defaults to s) and the box width of the `average` model (isotropic voxels; defaults to s: slabs that
+    tile z; narrower boxes describe every K-th slab of a finer stack, as `validate --scheme holdout` needs)."""
 
     factor: float
     model: str = "average"
     fwhm: float | None = None
+    width: float | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.factor, (int, float)) and math.isfinite(self.factor)) or self.factor < 1:
@@ -42,6 +44,8 @@ class Acquisition:
             raise AxialSRError(f"unknown acquisition model '{self.model}'; choose one of {ACQUISITION_MODELS}")
         if self.fwhm is not None and not self.fwhm > 0:
             raise AxialSRError(f"the Gaussian FWHM must be > 0, got {self.fwhm}")
+        if self.width is not None and not 0 < self.width <= self.factor:
+            raise AxialSRError(f"the slab width must be in (0, s], got {self.width}")
 
     @property
     def sigma(self) -> float:
@@ -74,7 +78,8 @@ class Acquisition:
         hi = lo + 1.0
         centers = self.slab_centers(z_lr)[:, None]
         if self.model == "average":
-            start, stop = centers - s / 2, centers + s / 2
+            half = (self.width if self.width is not None else s) / 2
+            start, stop = centers - half, centers + half
             weights = np.clip(np.minimum(hi, stop) - np.maximum(lo, start), 0.0, None)
         elif self.model == "gaussian":
             scale = self.sigma * math.sqrt(2.0)

@@ -99,6 +99,7 @@ def reconstruct(
     dtype: str | None = None,
     progress: bool = True,
     normalization=None,
+    acquisition: Acquisition | None = None,
 ):
     """Reconstruct an isotropic volume with the INR; `prior` (a Prior or a prior folder) adds SDS, None
     gives the fidelity-only INR. Returns (Volume in the input's dtype and units, ReconstructionResult).
@@ -112,8 +113,8 @@ def reconstruct(
     from axialsr.reconstruct import reconstruct as _reconstruct
 
     cfg = config or ReconstructionConfig()
-    s = resolve_factor(volume, factor)
-    acquisition = Acquisition(s, model, fwhm)
+    s = resolve_factor(volume, acquisition.factor if acquisition is not None else factor)
+    acquisition = acquisition or Acquisition(s, model, fwhm)
     if isinstance(prior, (str, Path)):
         prior = Prior.load(prior, cfg.device)
     normalization = normalization or Normalization.fit(volume.data)
@@ -231,3 +232,17 @@ def reconstruct_blockwise(
             "finished blocks are kept: fix the cause and rerun the same command to continue"
         )
     return summary
+
+
+def validate(volume: Volume, prior=None, factor: float | None = None, config=None, progress: bool = True):
+    """Score methods on a degraded copy of `volume` whose truth the volume itself holds (see
+    `axialsr.validate`); `prior` (a Prior or a folder) is needed for 'inr-sds'. Returns a ValidationResult."""
+    from pathlib import Path
+
+    from axialsr.prior import Prior
+    from axialsr.validate import validate as _validate
+
+    s = resolve_factor(volume, factor)
+    if isinstance(prior, (str, Path)):
+        prior = Prior.load(prior)
+    return _validate(volume, s, prior, config, progress)

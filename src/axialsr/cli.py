@@ -449,6 +449,7 @@ def run(
     channel: ChannelOpt = None,
     dtype: DtypeOpt = None,
     force: ForceOpt = False,
+    report: Annotated[str | None, typer.Option(help="Also write an HTML report (index.html) to this folder.")] = None,
 ) -> None:
     """The whole job: train the prior on the input's XY slices, then reconstruct with fidelity + SDS."""
     from axialsr.prior import CONFIG_FILE, Prior, PriorConfig
@@ -473,6 +474,75 @@ def run(
     )
     write_volume(out, result.data, result.voxel_size, result.unit, force=force)
     typer.echo(f"wrote {out}: {result.data.shape} {result.data.dtype}, voxel {result.voxel_size}")
+    if report:
+        from axialsr.html_report import run_report
+
+        s = api.resolve_factor(volume, factor)
+        page = run_report(report, volume, result, info, s, cfg, prior, lr, out, prior_dir=prior_dir)
+        typer.echo(f"wrote the report {page}")
+
+
+@app.command()
+def validate(
+    lr: Annotated[str, typer.Argument(help="Anisotropic input volume.")],
+    prior: Annotated[str | None, typer.Option("--prior", help="Prior folder (needed for inr-sds).")] = None,
+    factor: FactorOpt = None,
+    scheme: Annotated[
+        str,
+        typer.Option(
+            help="lateral: degrade Y at the real factor and restore it (the measured XY slices are the truth); "
+            "holdout: keep one slice in --holdout K, restore at K times the factor, score the others."
+        ),
+    ] = "lateral",
+    holdout: Annotated[int, typer.Option(help="K for --scheme holdout (odd, >= 3).")] = 3,
+    methods: Annotated[
+        str | None, typer.Option(help="Comma list of nearest,linear,cubic,inr,inr-sds (default: all that apply).")
+    ] = None,
+    iters: Annotated[int, typer.Option(help="INR iterations.")] = 1500,
+    lambda_sds: Annotated[
+        float | None, typer.Option("--lambda-sds", help="Weight of the SDS loss (default 1.0).")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Acquisition model: average, gaussian, subsample.")] = "average",
+    json_out: Annotated[str | None, typer.Option("--json", help="Also write the rows as JSON.")] = None,
+    report: Annotated[str | None, typer.Option(help="Write an HTML report (index.html) to this folder.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    voxel_size: VoxelOpt = None,
+    channel: ChannelOpt = None,
+) -> None:
+    """Score methods on this volume without ground truth, side by side, to pick one and its settings."""
+    from axialsr.report import print_table
+    from axialsr.validate import VALIDATION_METHODS, ValidationConfig, ranking
+
+    volume = _read(lr, voxel_size, channel)
+    chosen = (
+        tuple(m.strip() for m in methods.split(","))
+        if methods
+        else tuple(m for m in VALIDATION_METHODS if m != "inr-sds" or prior is not None)
+    )
+    cfg = ValidationConfig(
+        scheme=scheme,
+        holdout=holdout,
+        methods=chosen,
+        recon=_reconstruction_config(iters, "dense", lambda_sds, device, seed),
+        model=model,
+    )
+    cfg.validate(prior is not None)
+    if json_out:
+        _check_plain_output(Path(json_out), True)
+    result = api.validate(volume, prior, factor, cfg)
+    s = api.resolve_factor(volume, factor)
+    print_table(result.rows, ("psnr", "ssim", "seconds"), title=f"axialsr validate ({scheme}), factor {s:g}")
+    typer.echo(f"best by PSNR: {ranking(result.rows)[0]}")
+    if json_out:
+        _write_text_atomic(Path(json_out), json.dumps({"scheme": scheme, "factor": s, "rows": result.rows}, indent=2))
+    if report:
+        from axialsr.html_report import validation_report
+        from axialsr.prior import Prior
+
+        loaded = Prior.load(prior) if prior else None
+        page = validation_report(report, result, volume, s, cfg, loaded, source=lr, prior_dir=prior)
+        typer.echo(f"wrote the report {page}")
 
 
 @app.command()

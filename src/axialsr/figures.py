@@ -103,3 +103,41 @@ def prior_samples_figure(
         images.append(real)
         title.append(f"{n} real XY patches")
     return image_grid(np.concatenate(images), out, titles=title, ncols=min(8, n))
+
+
+def loss_curves(
+    curves: dict[str, list[dict]],
+    out: str | os.PathLike,
+    x_key: str = "iter",
+    keys: tuple[str, ...] = ("fidelity", "sds"),
+) -> Path:
+    """PNG of loss curves: one panel per run in `curves` (name -> JSON-lines records), each `keys` entry
+    present in its records drawn against `x_key` (log scale, smoothed over 2% of the run). Written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(curves)
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4.2 * max(1, len(names)), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=False):
+        records = curves[name]
+        for key in keys:
+            points = [(r[x_key], r[key]) for r in records if key in r and x_key in r]
+            if not points:
+                continue
+            x, y = np.asarray(points, dtype=np.float64).T
+            width = max(1, len(y) // 50)
+            smooth = np.convolve(y, np.ones(width) / width, mode="valid")
+            ax.plot(x[width - 1 :], np.abs(smooth) + 1e-12, label=key)
+        ax.set_yscale("log")
+        ax.set_title(name)
+        ax.set_xlabel(x_key)
+        ax.legend()
+    fig.tight_layout()
+    out = Path(out)
+    tmp = temp_sibling(out)
+    fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    os.replace(tmp, out)
+    return out

@@ -174,7 +174,8 @@ def reconstruct(
     spacing = float(prior.meta.get("bin_xy", 1)) if use_sds else 1.0
     if use_sds:
         span = int(np.ceil((prior.patch - 1) * spacing + 1))
-        if depth_iso < span or min(y_n, x_n) < span:
+        extent = {"xz": (depth_iso, x_n), "yz": (depth_iso, y_n), "xy": (y_n, x_n)}
+        if min(min(extent[plane]) for plane in cfg.sds_planes) < span:
             raise AxialSRError(
                 f"output grid {depth_iso}x{y_n}x{x_n} is smaller than the prior's patch ({span} voxels); "
                 "train the prior with a smaller --patch"
