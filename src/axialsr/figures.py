@@ -10,6 +10,19 @@ import numpy as np
 from axialsr.io import temp_sibling
 
 
+def save_figure(fig, out: str | os.PathLike, dpi: int = 90) -> Path:
+    """Save a matplotlib figure as PNG atomically (temporary file, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out = Path(out)
+    tmp = temp_sibling(out)
+    fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    os.replace(tmp, out)
+    return out
+
+
 def orthogonal_views(
     volumes: dict[str, np.ndarray],
     out: str | os.PathLike,
@@ -52,13 +65,7 @@ def orthogonal_views(
                 ax.set_title(plane)
             if col == 0:
                 ax.set_ylabel(f"{name}\n{vol.shape[0]}x{vol.shape[1]}x{vol.shape[2]}")
-    fig.tight_layout()
-    out = Path(out)
-    tmp = temp_sibling(out)
-    fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    return save_figure(fig, out)
 
 
 def image_grid(images: np.ndarray, out: str | os.PathLike, titles: list[str] | None = None, ncols: int = 8) -> Path:
@@ -77,13 +84,7 @@ def image_grid(images: np.ndarray, out: str | os.PathLike, titles: list[str] | N
             ax.imshow(images[i], cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
     if titles:
         fig.suptitle(" | ".join(titles))
-    fig.tight_layout()
-    out = Path(out)
-    tmp = temp_sibling(out)
-    fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    return save_figure(fig, out)
 
 
 def prior_samples_figure(
@@ -134,10 +135,4 @@ def loss_curves(
         ax.set_title(name)
         ax.set_xlabel(x_key)
         ax.legend()
-    fig.tight_layout()
-    out = Path(out)
-    tmp = temp_sibling(out)
-    fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    return save_figure(fig, out)
