@@ -6,7 +6,7 @@
 Every configuration runs in a fresh process (so that peak memory is its own): the measured volume is
 written to Zarr, then restored with `axialsr.api.reconstruct_blockwise` (INR, fidelity only, a short
 schedule: the cost per block, not the quality, is measured here; and cubic interpolation). Reports the
-peak resident memory of the workers and of the main process (which blends the output), the wall time and
+peak resident memory (VmHWM) of the workers and of the main process (which blends the output), the wall time and
 the throughput in output voxels per second. Memory should stay flat as the volume grows; time should
 grow linearly. Writes results/scale.json and results/scale.md.
 """
@@ -45,21 +45,21 @@ COLUMNS = (
 
 def one(size: str, method: str, workers: int, iters: int, folder: Path) -> dict:
     """One configuration, in this process: build the input, restore it blockwise, report."""
-    import resource
 
     from axialsr import api
-    from axialsr.blocks import BlockConfig
+    from axialsr.blocks import BlockConfig, peak_rss_mib
     from axialsr.io import write_volume
     from axialsr.reconstruct import ReconstructionConfig
 
     shape = SIZES[size]
     source = folder / f"lr_{size}.zarr"
-    if not source.exists():
+    if method == "make":
         tile = api.simulate_acquisition(api.synth("em", TILE, seed=0), FACTOR)
         reps = [int(np.ceil(n / t)) for n, t in zip(shape, tile.data.shape, strict=True)]
         data = np.tile(tile.data, reps)[: shape[0], : shape[1], : shape[2]]
         write_volume(source, data, tile.voxel_size, force=True)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return {"size": size}
+    before = peak_rss_mib()
     recon = ReconstructionConfig(iters=iters, device="cpu") if method == "inr" else None
     summary = api.reconstruct_blockwise(
         str(source),
@@ -95,7 +95,15 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=30, help="INR iterations per block")
     parser.add_argument("--one", nargs=3, metavar=("SIZE", "METHOD", "WORKERS"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--note", default="", help="a line on the conditions of the run, for the results")
+    parser.add_argument("--markdown-only", action="store_true", help="rewrite scale.md from scale.json")
     args = parser.parse_args()
+    if args.markdown_only:
+        payload = json.loads((RESULTS / "scale.json").read_text())
+        payload["note"] = args.note or payload.get("note", "")
+        write_json(RESULTS / "scale.json", payload)
+        write_markdown(payload)
+        return
     if args.one:
         size, method, workers = args.one
         print(json.dumps(one(size, method, int(workers), args.iters, Path(args.folder))))
@@ -107,6 +115,8 @@ def main() -> None:
         runs += [(size, "inr", 1) for size in inr_sizes] + [(inr_sizes[-1], "inr", 2)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        # inputs are written first, each in its own process, so that no run's memory includes making them
+        runs = [(size, "make", 0) for size in sizes] + runs
         for size, method, workers in runs:
             cmd = [
                 sys.executable,
@@ -122,18 +132,27 @@ def main() -> None:
             ]
             done = subprocess.run(cmd, capture_output=True, text=True, check=True)
             row = json.loads(done.stdout.strip().splitlines()[-1])
+            if method == "make":
+                continue
             rows.append(row)
             print(" ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in COLUMNS))
     header = machine_header()
     settings = {"factor": FACTOR, "block": BLOCK, "overlap": OVERLAP, "inr_iters": args.iters, "threads_per_worker": 1}
-    write_json(RESULTS / "scale.json", {"header": header, "settings": settings, "rows": rows})
+    payload = {"header": header, "settings": settings, "rows": rows, "note": args.note}
+    write_json(RESULTS / "scale.json", payload)
+    write_markdown(payload)
+
+
+def write_markdown(payload: dict) -> None:
+    """results/scale.md from the JSON payload."""
     from axialsr.report import markdown_table
 
     md = [
         "# Scale benchmark\n\n",
-        header_markdown(header),
-        f"\nSettings: `{settings}`\n\n",
-        markdown_table(rows, COLUMNS),
+        header_markdown(payload["header"]),
+        f"\nSettings: `{payload['settings']}`\n\n",
+        f"{payload['note']}\n\n" if payload.get("note") else "",
+        markdown_table(payload["rows"], [c for c in COLUMNS if c != "method"]),
     ]
     (RESULTS / "scale.md").write_text("".join(md))
     print(f"wrote {RESULTS}/scale.json and scale.md")

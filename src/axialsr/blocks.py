@@ -245,8 +245,24 @@ def restore_block(task: BlockTask, block: Block, prior: Any = None) -> dict:
     with open(tmp, "wb") as fh:
         np.save(fh, out.astype(np.float32, copy=False))
     os.replace(tmp, path)
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"block": block.name, "seconds": time.perf_counter() - start, "peak_rss_mib": peak_mib, "pid": os.getpid()}
+    return {
+        "block": block.name,
+        "seconds": time.perf_counter() - start,
+        "peak_rss_mib": peak_rss_mib(),
+        "pid": os.getpid(),
+    }
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (MiB): VmHWM on Linux (its own, unlike ru_maxrss, which a spawned
+    worker inherits from its parent's size at fork), ru_maxrss elsewhere."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @dataclass
@@ -370,7 +386,7 @@ def run_blockwise(
         failures=failures,
         seconds=time.perf_counter() - started,
         peak_worker_rss_mib=max((r["peak_rss_mib"] for r in results), default=0.0),
-        peak_main_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_main_rss_mib=peak_rss_mib(),
         output=output,
         block_seconds=[r["seconds"] for r in results],
         worker_processes=len({r["pid"] for r in results}),
