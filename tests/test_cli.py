@@ -201,3 +201,15 @@ def test_train_prior_and_reconstruct_from_the_cli(monkeypatch, capsys, tmp_path,
         "cpu",
     )
     assert code == 0 and (tmp_path / "s.png").exists()
+
+
+def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path):
+    from axialsr.demo import DemoBudget, run_demo
+
+    rows = run_demo(tmp_path, seed=0, device="cpu", budget=DemoBudget((32, 48, 48), 20, 10, 3))
+    methods = [r["method"] for r in rows]
+    assert methods == ["nearest", "linear", "cubic", "inr-fidelity", "slicewise-xz", "inr+sds"]
+    scores = {r["method"]: r["psnr_3d"] for r in rows}
+    assert scores["cubic"] > scores["nearest"]
+    for name in ("views.png", "prior_samples.png", "scores.json", "inr+sds.tif"):
+        assert (tmp_path / name).stat().st_size > 0

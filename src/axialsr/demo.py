@@ -32,11 +32,14 @@ FULL = DemoBudget(shape=(64, 128, 128), prior_steps=1500, iters=1000, slicewise_
 QUICK = DemoBudget(shape=(32, 96, 96), prior_steps=300, iters=300, slicewise_steps=10)
 
 
-def run_demo(out_dir: Path, quick: bool = False, seed: int = 0, device: str = "auto") -> list[dict]:
+def run_demo(
+    out_dir: Path, quick: bool = False, seed: int = 0, device: str = "auto", budget: DemoBudget | None = None
+) -> list[dict]:
     """Synthesise a ground truth, simulate a x4 acquisition, restore it with every method (nearest,
     linear, cubic, INR-fidelity, slice-wise 2D diffusion, INR+SDS), score and draw them. Writes the
-    volumes (.tif), the prior, scores.json, views.png and prior_samples.png to `out_dir`; returns the rows."""
-    budget = QUICK if quick else FULL
+    volumes (.tif), the prior, scores.json, views.png and prior_samples.png to `out_dir`; returns the rows.
+    `budget` replaces the FULL / QUICK budgets."""
+    budget = budget or (QUICK if quick else FULL)
     out_dir.mkdir(parents=True, exist_ok=True)
     gt = api.synth("em", budget.shape, seed)
     lr = api.simulate_acquisition(gt, DEMO_FACTOR)
