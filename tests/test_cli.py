@@ -17,6 +17,7 @@ COMMANDS = [
     "sample-prior",
     "reconstruct",
     "run",
+    "validate",
     "demo",
 ]
 
