@@ -548,7 +548,7 @@ def validate(
 @app.command()
 def demo(
     out_dir: Annotated[str, typer.Option("--out-dir", help="Folder for the demo's files.")] = "axialsr-demo",
-    quick: Annotated[bool, typer.Option("--quick", help="Smaller budget (about 3 minutes).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller budget (about 2.5 minutes).")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:

@@ -20,7 +20,7 @@ COLUMNS = ("psnr_3d", "psnr_unmeasured", "ssim_xy", "ssim_xz", "ssim_yz", "secon
 
 @dataclass(frozen=True)
 class DemoBudget:
-    """Sizes and budgets of the demo (CPU): the full one takes about 15 minutes on 2 cores, --quick 3."""
+    """Sizes and budgets of the demo (CPU): the full one takes about 11 minutes on 2 cores."""
 
     shape: tuple[int, int, int]
     prior_steps: int
