@@ -1,6 +1,7 @@
 """validate: its ranking of methods agrees with the ranking against ground truth; the HTML reports of
 validate and run render in headless Chromium with every image loaded."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -164,3 +165,19 @@ def test_cli_run_report_renders(monkeypatch, capsys, tmp_path, measured_file):
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (.ci/run installs it): the report was not rendered")
     assert render_images(page) == "1111"
+
+
+def test_cli_validate_never_overwrites_without_force(monkeypatch, capsys, tmp_path, measured_file):
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "index.html").write_text("an earlier report")
+    (tmp_path / "v.json").write_text("earlier scores")
+    base = ["validate", measured_file, "--methods", "cubic"]
+    code, _, err = run_cli(monkeypatch, capsys, *base, "--report", tmp_path / "report")
+    assert code == 2 and "--force" in err and "Traceback" not in err
+    code, _, err = run_cli(monkeypatch, capsys, *base, "--json", tmp_path / "v.json")
+    assert code == 2 and "--force" in err
+    assert (tmp_path / "v.json").read_text() == "earlier scores"
+    assert (tmp_path / "report" / "index.html").read_text() == "an earlier report"
+    code, _, err = run_cli(monkeypatch, capsys, *base, "--json", tmp_path / "v.json", "--force")
+    assert code == 0, err
+    assert json.loads((tmp_path / "v.json").read_text())["rows"][0]["method"] == "cubic"

@@ -6,6 +6,7 @@ Every user error (bad input, bad option, unwritable output) ends in one line on 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -290,10 +291,17 @@ def _check_plain_output(path: Path, force: bool) -> None:
     parent = path.parent
     if not parent.is_dir():
         raise AxialSRError(f"cannot write {path}: folder {parent} does not exist")
-    import os
-
     if not os.access(parent, os.W_OK):
         raise AxialSRError(f"cannot write {path}: folder {parent} is not writable")
+
+
+def _check_report_dir(folder: Path, force: bool) -> None:
+    """Fail before any work when a report folder already holds a report (without --force) or cannot be made."""
+    if (folder / "index.html").exists() and not force:
+        raise AxialSRError(f"{folder} already holds a report; pass --force to overwrite it")
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise AxialSRError(f"cannot write the report to {folder}: {existing} is not a writable folder")
 
 
 @app.command("train-prior")
@@ -456,6 +464,8 @@ def run(
     from axialsr.runtime import resolve_device
 
     check_output(out, force, inputs=(lr,))
+    if report:
+        _check_report_dir(Path(report), force)
     volume = _read(lr, voxel_size, channel)
     api.resolve_factor(volume, factor)  # fail now, not after training, when no factor is known
     work = Path(work_dir) if work_dir else Path(out).with_name(Path(out).name.split(".")[0] + ".axialsr")
@@ -509,6 +519,7 @@ def validate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     voxel_size: VoxelOpt = None,
     channel: ChannelOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Score methods on this volume without ground truth, side by side, to pick one and its settings."""
     from axialsr.report import print_table
@@ -529,7 +540,9 @@ def validate(
     )
     cfg.validate(prior is not None)
     if json_out:
-        _check_plain_output(Path(json_out), True)
+        _check_plain_output(Path(json_out), force)
+    if report:
+        _check_report_dir(Path(report), force)
     result = api.validate(volume, prior, factor, cfg)
     s = api.resolve_factor(volume, factor)
     print_table(result.rows, ("psnr", "ssim", "seconds"), title=f"axialsr validate ({scheme}), factor {s:g}")

@@ -89,7 +89,9 @@ def validate(
     return _holdout(data, factor, prior, cfg, progress)
 
 
-def _restore(method: str, measured: np.ndarray, acquisition: Acquisition, prior, cfg: ValidationConfig, planes):
+def _restore(
+    method: str, measured: np.ndarray, acquisition: Acquisition, prior, cfg: ValidationConfig, planes, progress: bool
+):
     """(restoration on the fine grid, loss history or None)."""
     from axialsr import api
 
@@ -101,7 +103,7 @@ def _restore(method: str, measured: np.ndarray, acquisition: Acquisition, prior,
         prior if method == "inr-sds" else None,
         config=recon,
         dtype="float32",
-        progress=False,
+        progress=progress,
         acquisition=acquisition,
     )
     return out.data, info.history
@@ -117,7 +119,7 @@ def _lateral(data: np.ndarray, factor: float, prior, cfg: ValidationConfig, prog
     rows, restored, histories = [], {}, {}
     for method in _progress(cfg.methods, progress):
         start = time.perf_counter()
-        out, history = _restore(method, measured, acquisition, prior, cfg, ("xz",))
+        out, history = _restore(method, measured, acquisition, prior, cfg, ("xz",), progress)
         seconds = time.perf_counter() - start
         data_range = float(np.ptp(truth)) or 1.0
         # (Y, X) planes at each measured z are the measured XY slices: 'xz' planes of the turned volume
@@ -148,7 +150,7 @@ def _holdout(data: np.ndarray, factor: float, prior, cfg: ValidationConfig, prog
     rows, restored, histories = [], {}, {}
     for method in _progress(cfg.methods, progress):
         start = time.perf_counter()
-        out, history = _restore(method, kept, coarse, prior, cfg, ("xz", "yz"))
+        out, history = _restore(method, kept, coarse, prior, cfg, ("xz", "yz"), progress)
         seconds = time.perf_counter() - start
         predicted = simulate(out, full)[: groups * k][held]
         data_range = float(np.ptp(truth)) or 1.0
