@@ -19,8 +19,9 @@ from axialsr.synthetic import make_volume
 DEFAULT_SYNTH_VOXEL_NM = 8.0
 
 
-def resolve_factor(volume: Volume, factor: float | None) -> float:
-    """The axial factor s: `factor` when given, else dz/dx from the volume's voxel size."""
+def resolve_factor(volume, factor: float | None) -> float:
+    """The axial factor s: `factor` when given, else dz/dx from the voxel size of `volume` (a Volume or an
+    io.VolumeSource)."""
     if factor is None:
         if volume.voxel_size is None:
             raise AxialSRError("the input has no voxel size: pass --factor S (dz/dx) or --voxel-size Z,Y,X")
@@ -205,8 +206,7 @@ def reconstruct_blockwise(
     from axialsr.prior import Prior
 
     source = open_source(input_spec, voxel_size, channel)
-    s = factor if factor is not None else source.anisotropy
-    s = resolve_factor(Volume(np.empty((0, 0, 0)), source.voxel_size, source.unit), s)
+    s = resolve_factor(source, factor)
     if isinstance(prior, (str, Path)):
         prior = Prior.load(prior, "cpu")
     size = None if source.voxel_size is None else (source.voxel_size[0] / s, *source.voxel_size[1:])

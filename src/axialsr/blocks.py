@@ -103,6 +103,7 @@ class BlockGrid:
     core: tuple[int, int, int]
     overlap_in: tuple[int, int, int]
     blocks: list[Block] = field(default_factory=list)
+    by_index: dict[tuple[int, int, int], Block] = field(default_factory=dict, repr=False)
 
     @classmethod
     def plan(cls, shape: tuple[int, int, int], factor: float, core: tuple[int, int, int], overlap: int) -> BlockGrid:
@@ -123,6 +124,7 @@ class BlockGrid:
                     )
                     block = Block((iz, iy, ix), number, inner, outer, grid._to_output(inner), grid._to_output(outer))
                     grid.blocks.append(block)
+                    grid.by_index[block.index] = block
                     number += 1
         return grid
 
@@ -176,11 +178,18 @@ class BlockGrid:
         return np.einsum("i,j,k->ijk", *profiles).astype(np.float32)
 
     def overlapping(self, block: Block) -> list[Block]:
-        """The blocks whose extended output region overlaps `block`'s core output region."""
+        """The blocks whose extended output region overlaps `block`'s core output region (looked up among
+        the grid neighbours an overlap can reach, not among all blocks)."""
+        reach = [math.ceil(o / c) if o else 0 for o, c in zip(self.overlap_in, self.core, strict=True)]
         found = []
-        for other in self.blocks:
-            if all(oa < c1 and ob > c0 for (oa, ob), (c0, c1) in zip(other.out_outer, block.out_inner, strict=True)):
-                found.append(other)
+        for dz in range(-reach[0], reach[0] + 1):
+            for dy in range(-reach[1], reach[1] + 1):
+                for dx in range(-reach[2], reach[2] + 1):
+                    other = self.by_index.get((block.index[0] + dz, block.index[1] + dy, block.index[2] + dx))
+                    if other is not None and all(
+                        oa < c1 and ob > c0 for (oa, ob), (c0, c1) in zip(other.out_outer, block.out_inner, strict=True)
+                    ):
+                        found.append(other)
         return found
 
 
@@ -349,7 +358,7 @@ def run_blockwise(
     else:
         from axialsr.reconstruct import ReconstructionConfig
 
-        recon = replace(recon or ReconstructionConfig(), device="cpu" if recon is None else recon.device)
+        recon = recon or ReconstructionConfig(device="cpu")
         if method == "inr":
             recon = replace(recon, lambda_sds=0.0)
     parts_dir = Path(config.work_dir) if config.work_dir else out_path.with_name(out_path.name + ".parts")

@@ -61,10 +61,13 @@ MaxBlocksOpt = Annotated[
 ]
 
 
-def _block_config(blocks, overlap, workers, threads, memory, scheduler, block_dir, max_blocks):
+def _run_blockwise(lr, out, method, prior, factor, recon, block_options: tuple, voxel_size, **kwargs) -> None:
+    """`--blocks` path shared by `baseline` and `reconstruct`: build the BlockConfig from the block options
+    (blocks, overlap, workers, threads, memory, scheduler, block_dir, max_blocks), run, and say what was done."""
     from axialsr.blocks import BlockConfig
 
-    return BlockConfig(
+    blocks, overlap, workers, threads, memory, scheduler, block_dir, max_blocks = block_options
+    config = BlockConfig(
         blocks=_parse_shape(blocks, minimum=1),
         overlap=overlap,
         workers=workers,
@@ -74,9 +77,9 @@ def _block_config(blocks, overlap, workers, threads, memory, scheduler, block_di
         work_dir=block_dir,
         max_blocks=max_blocks,
     )
-
-
-def _report_blocks(summary, out: str) -> None:
+    summary = api.reconstruct_blockwise(
+        lr, out, method, prior, factor, recon, config, voxel_size=_parse_voxel_size(voxel_size), **kwargs
+    )
     if summary.output is None:
         left = summary.blocks_total - summary.blocks_skipped - summary.blocks_run
         typer.echo(f"{summary.blocks_run} blocks restored, {left} left: rerun the same command to continue")
@@ -192,21 +195,21 @@ def baseline(
             from axialsr.reconstruct import ReconstructionConfig
 
             recon = ReconstructionConfig(iters=iters, lambda_sds=0.0, device=device, seed=seed)
-        summary = api.reconstruct_blockwise(
+        block_options = (blocks, overlap, workers, threads_per_worker, memory_limit, scheduler, block_dir, max_blocks)
+        _run_blockwise(
             lr,
             out,
             method,
             None,
             factor,
             recon,
-            _block_config(blocks, overlap, workers, threads_per_worker, memory_limit, scheduler, block_dir, max_blocks),
+            block_options,
+            voxel_size,
             model=model,
-            voxel_size=_parse_voxel_size(voxel_size),
             channel=channel,
             dtype=dtype,
             force=force,
         )
-        _report_blocks(summary, out)
         return
     volume = _read(lr, voxel_size, channel)
     if method == "inr":
@@ -406,22 +409,22 @@ def reconstruct(
         raise AxialSRError("--resume needs --checkpoint-dir")
     cfg = _reconstruction_config(iters, encoding, lambda_sds, device, seed)
     if blocks is not None:
-        summary = api.reconstruct_blockwise(
+        block_options = (blocks, overlap, workers, threads_per_worker, memory_limit, scheduler, block_dir, max_blocks)
+        _run_blockwise(
             lr,
             out,
             "inr-sds" if prior is not None else "inr",
             prior,
             factor,
             cfg,
-            _block_config(blocks, overlap, workers, threads_per_worker, memory_limit, scheduler, block_dir, max_blocks),
+            block_options,
+            voxel_size,
             model=model,
             fwhm=fwhm,
-            voxel_size=_parse_voxel_size(voxel_size),
             channel=channel,
             dtype=dtype,
             force=force,
         )
-        _report_blocks(summary, out)
         return
     volume = _read(lr, voxel_size, channel)
     result, info = api.reconstruct(
@@ -539,11 +542,16 @@ def validate(
         model=model,
     )
     cfg.validate(prior is not None)
+    loaded_prior = None
+    if prior:
+        from axialsr.prior import Prior
+
+        loaded_prior = Prior.load(prior)
     if json_out:
         _check_plain_output(Path(json_out), force)
     if report:
         _check_report_dir(Path(report), force)
-    result = api.validate(volume, prior, factor, cfg)
+    result = api.validate(volume, loaded_prior, factor, cfg)
     s = api.resolve_factor(volume, factor)
     print_table(result.rows, ("psnr", "ssim", "seconds"), title=f"axialsr validate ({scheme}), factor {s:g}")
     typer.echo(f"best by PSNR: {ranking(result.rows)[0]}")
@@ -551,10 +559,8 @@ def validate(
         _write_text_atomic(Path(json_out), json.dumps({"scheme": scheme, "factor": s, "rows": result.rows}, indent=2))
     if report:
         from axialsr.html_report import validation_report
-        from axialsr.prior import Prior
 
-        loaded = Prior.load(prior) if prior else None
-        page = validation_report(report, result, volume, s, cfg, loaded, source=lr, prior_dir=prior)
+        page = validation_report(report, result, volume, s, cfg, loaded_prior, source=lr, prior_dir=prior)
         typer.echo(f"wrote the report {page}")
 
 

@@ -8,7 +8,7 @@ import json
 import os
 import platform
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -39,7 +39,6 @@ class Section:
     best_key: str | None = None
     images: Sequence[str] = ()
     params: dict | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def library_versions() -> dict[str, str]:

@@ -90,13 +90,13 @@ def read_volume(
     path, key = split_path(spec)
     try:
         with _open_array(path, key) as (array, size, unit, axes):
-            data = np.asarray(array[...])
+            index, _ = _volume_index(tuple(int(n) for n in array.shape), axes, channel, spec)
+            data = np.asarray(array[tuple(slice(None) if i is None else i for i in index)])
     except AxialSRError:
         raise
     except Exception as exc:  # a corrupt or unreadable file: say which and why, in one line
         raise AxialSRError(f"cannot read {spec}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
 
-    data = _select_3d(data, axes, channel, spec)
     _check_dtype(data.dtype, spec)
     check_finite(data, spec)
     return Volume(data=data, voxel_size=_checked_voxel_size(voxel_size or size, spec), unit=unit)
@@ -145,27 +145,7 @@ def open_source(
         raise
     except Exception as exc:
         raise AxialSRError(f"cannot read {spec}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
-    index: list[int | None] = [None] * len(shape)
-    if len(shape) > 3 and channel is not None:
-        axis = axes.upper().index("C") if axes and "C" in axes.upper() else 0
-        if not 0 <= channel < shape[axis]:
-            raise AxialSRError(f"{spec}: channel {channel} out of range (axis of size {shape[axis]})")
-        index[axis] = channel
-    for axis, n in enumerate(shape):
-        if sum(i is None for i in index) <= 3:
-            break
-        if n == 1 and index[axis] is None:
-            index[axis] = 0
-    kept = tuple(n for n, i in zip(shape, index, strict=True) if i is None)
-    if len(kept) > 3:
-        raise AxialSRError(
-            f"{spec}: array has {len(shape)} dimensions {shape} (axes {axes or 'unknown'}); axialsr needs one "
-            "3D (Z, Y, X) volume: pick a channel with --channel N"
-        )
-    if len(kept) < 3 or min(kept) < 2:
-        raise AxialSRError(
-            f"{spec}: array has shape {shape}; axialsr needs a 3D (Z, Y, X) volume with at least 2 slices"
-        )
+    index, kept = _volume_index(shape, axes, channel, spec)
     _check_dtype(dtype, spec)
     return VolumeSource(
         os.fspath(spec),
@@ -173,7 +153,7 @@ def open_source(
         dtype.str,
         _checked_voxel_size(voxel_size or size, spec),
         unit,
-        tuple(index),
+        index,
     )
 
 
@@ -218,25 +198,35 @@ def _open_array(path: Path, key: str | None) -> Iterator[tuple[Any, VoxelSize | 
         yield np.load(path, mmap_mode="r", allow_pickle=False), None, "nm", None
 
 
-def _select_3d(data: np.ndarray, axes: str | None, channel: int | None, spec: object) -> np.ndarray:
-    if data.ndim > 3 and channel is not None:
+def _volume_index(
+    shape: tuple[int, ...], axes: str | None, channel: int | None, spec: object
+) -> tuple[tuple[int | None, ...], tuple[int, int, int]]:
+    """Which 3D volume of an array of `shape` axialsr uses: per axis a channel index (the 'C' axis, else
+    the first, when `channel` is given for an array of more than 3 dimensions), 0 (a singleton axis
+    dropped) or None (a volume axis); and the (Z, Y, X) shape. Raises AxialSRError when no 3D volume of
+    at least 2 voxels per axis remains."""
+    index: list[int | None] = [None] * len(shape)
+    if len(shape) > 3 and channel is not None:
         axis = axes.upper().index("C") if axes and "C" in axes.upper() else 0
-        if not 0 <= channel < data.shape[axis]:
-            raise AxialSRError(f"{spec}: channel {channel} out of range (axis of size {data.shape[axis]})")
-        data = np.take(data, channel, axis=axis)
-    if data.ndim > 3:
-        squeezed = np.squeeze(data)
-        data = squeezed if squeezed.ndim >= 3 else data.reshape(data.shape[-3:])
-    if data.ndim > 3:
+        if not 0 <= channel < shape[axis]:
+            raise AxialSRError(f"{spec}: channel {channel} out of range (axis of size {shape[axis]})")
+        index[axis] = channel
+    for axis, n in enumerate(shape):
+        if sum(i is None for i in index) <= 3:
+            break
+        if n == 1 and index[axis] is None:
+            index[axis] = 0
+    kept = tuple(n for n, i in zip(shape, index, strict=True) if i is None)
+    if len(kept) > 3:
         raise AxialSRError(
-            f"{spec}: array has {data.ndim} dimensions {data.shape} (axes {axes or 'unknown'}); axialsr needs one "
+            f"{spec}: array has {len(shape)} dimensions {shape} (axes {axes or 'unknown'}); axialsr needs one "
             "3D (Z, Y, X) volume: pick a channel with --channel N"
         )
-    if data.ndim < 3 or min(data.shape) < 2:
+    if len(kept) < 3 or min(kept) < 2:
         raise AxialSRError(
-            f"{spec}: array has shape {data.shape}; axialsr needs a 3D (Z, Y, X) volume with at least 2 slices"
+            f"{spec}: array has shape {shape}; axialsr needs a 3D (Z, Y, X) volume with at least 2 slices"
         )
-    return data
+    return tuple(index), (kept[0], kept[1], kept[2])
 
 
 @contextlib.contextmanager
