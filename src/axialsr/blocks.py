@@ -161,9 +161,16 @@ class BlockGrid:
             widths.append((half, o))
         return tuple(widths)
 
-    def weights(self, block: Block) -> np.ndarray:
-        """Blending weights (float32) over the block's extended output region; the weights of all blocks
-        sum to one at every output voxel."""
+    def weights(self, block: Block, region: tuple[slice, slice, slice] | None = None) -> np.ndarray:
+        """Blending weights (float32) over the block's extended output region (or over `region` of it, in
+        coordinates relative to that region); the weights of all blocks sum to one at every output voxel."""
+        profiles = self.profiles(block)
+        if region is not None:
+            profiles = [w[r] for w, r in zip(profiles, region, strict=True)]
+        return np.einsum("i,j,k->ijk", *profiles).astype(np.float32)
+
+    def profiles(self, block: Block) -> list[np.ndarray]:
+        """The 1D weight profiles (z, y, x) whose outer product is `weights`."""
         profiles = []
         for axis, ((a, b), (c0, c1), (half, _)) in enumerate(
             zip(block.out_outer, block.out_inner, self.ramp_widths(), strict=True)
@@ -175,7 +182,7 @@ class BlockGrid:
             if c1 < self.out_shape[axis]:
                 w *= 1.0 - _rise(centres, c1, half)
             profiles.append(w)
-        return np.einsum("i,j,k->ijk", *profiles).astype(np.float32)
+        return profiles
 
     def overlapping(self, block: Block) -> list[Block]:
         """The blocks whose extended output region overlaps `block`'s core output region (looked up among
@@ -483,14 +490,14 @@ def _assemble(
             weight = np.zeros_like(total)
             for other in grid.overlapping(block):
                 part = np.load(parts_dir / f"{other.name}.npy", mmap_mode="r")
-                w = grid.weights(other)
                 src, dst = [], []
                 for (oa, ob), (c0, c1) in zip(other.out_outer, block.out_inner, strict=True):
                     lo, hi = max(oa, c0), min(ob, c1)
                     src.append(slice(lo - oa, hi - oa))
                     dst.append(slice(lo - c0, hi - c0))
-                total[tuple(dst)] += w[tuple(src)] * part[tuple(src)]
-                weight[tuple(dst)] += w[tuple(src)]
+                w = grid.weights(other, tuple(src))  # only where the two overlap
+                total[tuple(dst)] += w * part[tuple(src)]
+                weight[tuple(dst)] += w
             array[z0:z1, y0:y1, x0:x1] = cast_like(total / np.maximum(weight, 1e-12), dtype)
         if voxel_size is not None:
             write_ome_zarr_metadata(group, voxel_size, unit)
