@@ -15,11 +15,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import json  # noqa: E402
 
-from common import RESULTS, machine_header, write_json  # noqa: E402
+from bench_header import RESULTS, machine_header, write_json  # noqa: E402
 from quality import CACHE, CASES_FULL, case_data, case_name, ensure_prior  # noqa: E402
 
 from axialsr.figures import prior_samples_figure  # noqa: E402
-from axialsr.prior import loss_trend  # noqa: E402
+from axialsr.training import loss_trend  # noqa: E402
 
 
 def main() -> None:

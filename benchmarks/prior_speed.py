@@ -20,18 +20,19 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
+from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
 
 
 def measure(preset: str, steps: int, device: str) -> dict:
     import torch
 
-    from axialsr.prior import PriorConfig, _make_scheduler, _make_unet
+    from axialsr.prior import make_scheduler, make_unet
+    from axialsr.training import PriorConfig
 
     cfg = PriorConfig(preset=preset, device=device).resolved()
     dev = torch.device(device)
-    unet = _make_unet(cfg.unet, cfg.patch).to(dev)
-    alphas = _make_scheduler(cfg.timesteps, cfg.beta_schedule).alphas_cumprod.to(dev)
+    unet = make_unet(cfg.unet, cfg.patch).to(dev)
+    alphas = make_scheduler(cfg.timesteps, cfg.beta_schedule).alphas_cumprod.to(dev)
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr)
     x0 = torch.randn(cfg.batch, 1, cfg.patch, cfg.patch, device=dev)
 

@@ -1,17 +1,23 @@
-"""Quality benchmark: every method side by side, in one run, on synthetic volumes with ground truth.
+"""Quality benchmark: every method side by side, in one run per case, on synthetic volumes with ground truth.
 
-    python benchmarks/quality.py                 # full: em + fluo, x4 and x8, average model
-    python benchmarks/quality.py --quick         # em x4 only, smaller budgets
-    python benchmarks/quality.py --priors-only   # train (or find) the cached priors and stop
+    python benchmarks/quality.py --cases em_x4_average            # one case, every method
+    python benchmarks/quality.py --cases em_x4_average --methods cubic,lateral
+    python benchmarks/quality.py --assemble-only                  # join the per-case results
 
-Each case: isotropic ground truth (axialsr.synthetic, 64x128x128, seed 0) -> `simulate` (the acquisition
-model) -> nearest / linear / cubic / INR-fidelity / slice-wise 2D diffusion (XZ-wise and YZ-wise) /
-INR+SDS. `coherence_mad` is the mean |XZ-wise - YZ-wise| of the slice-wise restorations (fraction of the
-data range); the INR is one 3D function, so its XZ and YZ views agree by construction (0). The prior of
-each case is trained on that case's own measured XY slices (reference-free) and cached under
-benchmarks/cache/priors/. Each case writes results/quality_case_<case>.json (so cases can run in parallel
-processes); the run then joins all present cases into results/quality.json and quality.md, with
-results/quality_<case>.png per case.
+Each case: isotropic ground truth (axialsr.synthetic, 64x128x128, seed 0) -> the acquisition model ->
+every restoration method of the registry, plus the peer CARE-isotropic (csbdeep, run by
+benchmarks/peers/care.py in its own venv, which saves its restoration; scored here by the same code).
+`coherence_mad` is the mean |XZ-wise - YZ-wise| of the slice-wise restorations (fraction of the data
+range); the other methods are one volume, coherent by construction. The priors of each case are
+trained on that case's own measured XY slices (reference-free) and cached under benchmarks/cache/priors/;
+a row's `train_s` is the training time of the priors it uses, `seconds` its restoration time, and
+`total_s` their sum (CARE: its training + prediction). Each case writes results/quality{tag}_case_<case>.json
+(cases run in parallel processes, one torch thread each); the run then joins all present cases into
+results/quality{tag}.json and .md, with results/quality{tag}_<case>.png per case.
+
+Cases: `em` (EM-like neuropil), `fluo` (fluorescence-like nuclei), `fluoaxial` (the same nuclei with an
+axial PSF in the truth: Gaussian sigma 2.5 voxels along z on top of the isotropic blur, as in a confocal
+stack); factors 4 and 8; the `average` acquisition model (`--cases em_x4_gaussian` adds a Gaussian one).
 """
 
 from __future__ import annotations
@@ -26,89 +32,146 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
+from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
 
-from axialsr import api, metrics  # noqa: E402
+from axialsr import api  # noqa: E402
 from axialsr.figures import orthogonal_views  # noqa: E402
 from axialsr.io import Volume  # noqa: E402
-from axialsr.prior import CONFIG_FILE, Prior, PriorConfig  # noqa: E402
-from axialsr.reconstruct import ReconstructionConfig  # noqa: E402
-from axialsr.report import markdown_table, print_table  # noqa: E402
+from axialsr.prior import CONFIG_FILE, Prior  # noqa: E402
+from axialsr.restore import RestoreConfig  # noqa: E402
 from axialsr.slicewise import SlicewiseConfig  # noqa: E402
+from axialsr.tables import markdown_table, print_table  # noqa: E402
+from axialsr.training import PriorConfig  # noqa: E402
 
-CACHE = Path(__file__).resolve().parent / "cache" / "priors"
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / "cache" / "priors"
+PEERS = HERE / "cache" / "peers"
 SHAPE = (64, 128, 128)
+AXIAL_PSF_SIGMA = 2.5
 CASES_FULL = [
     ("em", 4.0, "average"),
-    ("fluo", 4.0, "average"),
     ("em", 8.0, "average"),
+    ("fluo", 4.0, "average"),
     ("fluo", 8.0, "average"),
+    ("fluoaxial", 4.0, "average"),
 ]
-CASES_EXTRA = [("em", 4.0, "gaussian")]  # only with --cases em_x4_gaussian
-CASES_QUICK = [("em", 4.0, "average")]
-COLUMNS = ("psnr_3d", "psnr_unmeasured", "ssim_xy", "ssim_xz", "ssim_yz", "ssim_unmeasured", "coherence_mad", "seconds")
-
-# The INR+SDS settings this benchmark reports (the package defaults); INR-fidelity uses the same with lambda 0.
-RECON = ReconstructionConfig()
+CASES_EXTRA = [("em", 4.0, "gaussian")]
+COLUMNS = ("psnr_3d", "ssim_xy", "ssim_xz", "ssim_yz", "coherence_mad", "train_s", "seconds", "total_s")
+# (row name, registry method, prior kinds it uses, extra settings)
+ROWS = {
+    "nearest": ("nearest", (), {}),
+    "linear": ("linear", (), {}),
+    "cubic": ("cubic", (), {}),
+    "inr": ("inr", (), {}),
+    "slicewise-xz": ("slicewise", ("diffusion",), {"axis": "xz"}),
+    "slicewise-yz": ("slicewise", ("diffusion",), {"axis": "yz"}),
+    "inr-sds": ("inr-sds", ("diffusion",), {}),
+    "lateral": ("lateral", ("lateral",), {}),
+    "inr-lateral": ("inr-lateral", ("lateral",), {}),
+    "inr-lateral+csds": ("inr-lateral", ("lateral", "conditional"), {}),
+}
+PRIOR_STEPS = {"diffusion": 2500, "conditional": 2500, "lateral": None}
 
 
 def case_name(kind: str, factor: float, model: str) -> str:
     return f"{kind}_x{factor:g}_{model}"
 
 
+def parse_case(name: str) -> tuple[str, float, str]:
+    kind, factor, model = name.split("_")
+    return kind, float(factor[1:]), model
+
+
 def case_data(kind: str, factor: float, model: str) -> tuple[Volume, Volume]:
-    gt = api.synth(kind, SHAPE, seed=0, dtype="float32")
-    lr = api.simulate_acquisition(gt, factor, model)
+    """(isotropic ground truth, measured volume) of a case, float32."""
+    from scipy import ndimage
+
+    gt = api.synth("fluo" if kind == "fluoaxial" else kind, SHAPE, seed=0, dtype="float32")
+    if kind == "fluoaxial":
+        gt = Volume(ndimage.gaussian_filter1d(gt.data, AXIAL_PSF_SIGMA, axis=0).astype(np.float32), gt.voxel_size)
+    lr = api.simulate_acquisition(gt, api.Acquisition(factor, model))
     return gt, lr
 
 
-def ensure_prior(kind: str, factor: float, model: str, steps: int | None) -> tuple[Prior, float]:
-    """The case's prior from the cache, training it first if missing; returns (prior, training seconds)."""
-    folder = CACHE / case_name(kind, factor, model)
+def ensure_prior(case: tuple[str, float, str], kind: str, steps: int | None, preset: str = "small") -> Prior:
+    """The case's prior of `kind`, from the cache or trained now (one torch thread, CPU)."""
+    folder = CACHE / case_name(*case) / kind
     if not (folder / CONFIG_FILE).exists():
-        _, lr = case_data(kind, factor, model)
-        api.train_prior(lr, PriorConfig(preset="small", steps=steps, seed=0, device="cpu"), folder, resume=True)
-    prior = Prior.load(folder, "cpu")
-    return prior, float(prior.meta.get("seconds", float("nan")))
+        _, lr = case_data(*case)
+        config = PriorConfig(kind=kind, preset=preset, steps=steps, seed=0, device="cpu")
+        api.train_prior(lr, config, folder, api.Acquisition(case[1], case[2]), resume=True)
+    return Prior.load(folder, "cpu")
 
 
-def run_case(
-    kind: str, factor: float, model: str, recon: ReconstructionConfig, prior_steps: int | None, tag: str = ""
-) -> list[dict]:
-    gt, lr = case_data(kind, factor, model)
-    name = case_name(kind, factor, model)
+def run_case(case: tuple[str, float, str], methods: list[str], config: RestoreConfig, tag: str) -> list[dict]:
+    gt, lr = case_data(*case)
+    name = case_name(*case)
+    acquisition = api.Acquisition(case[1], case[2])
     print(f"\n== {name}: ground truth {gt.data.shape}, measured {lr.data.shape}")
-    prior, prior_seconds = ensure_prior(kind, factor, model, prior_steps)
-    depth = round(lr.data.shape[0] * factor)
     outputs: dict[str, np.ndarray] = {}
     rows = []
-
-    def score(method: str, out: Volume, seconds: float, **extra) -> None:
-        outputs[method] = out.data
-        scores = metrics.flatten(api.evaluate(out, gt, factor))
-        rows.append({"case": name, "method": method, **scores, "seconds": seconds, **extra})
-
-    for method in ("nearest", "linear", "cubic"):
-        start = time.perf_counter()
-        out = api.interpolation_baseline(lr, method, factor)
-        score(method, out, time.perf_counter() - start)
-    fid_cfg = replace(recon, lambda_sds=0.0)
-    out, info = api.reconstruct(lr, None, factor, fid_cfg, model=model)
-    score("inr-fidelity", out, info.seconds)
-    slices = {}
-    for axis in ("xz", "yz"):
-        start = time.perf_counter()
-        slices[axis] = api.slicewise_baseline(lr, prior, factor, SlicewiseConfig(axis=axis), model=model)
-        score(f"slicewise-{axis}", slices[axis], time.perf_counter() - start, prior_seconds=prior_seconds)
-    agreement = metrics.coherence(slices["xz"].data, slices["yz"].data, float(np.ptp(gt.data)))
-    for row in rows[-2:]:
-        row["coherence_mad"] = agreement["mad"]
-    out, info = api.reconstruct(lr, prior, factor, recon, model=model)
-    score("inr+sds", out, info.seconds, prior_seconds=prior_seconds, coherence_mad=0.0)
-    views = {"ground truth": gt.data[:depth], **{k: v for k, v in outputs.items() if k != "linear"}}
+    for row in methods:
+        if row == "care":
+            rows += care_row(name, gt, acquisition, outputs)
+            continue
+        method, kinds, extra = ROWS[row]
+        priors = [ensure_prior(case, kind, PRIOR_STEPS[kind]) for kind in kinds]
+        train_s = sum(float(p.meta.get("seconds", 0.0)) for p in priors)
+        cfg = replace(config, slicewise=replace(config.slicewise, **extra)) if extra else config
+        out, info = api.restore(lr, method, acquisition, priors, cfg, progress=False)
+        outputs[row] = out.data
+        scores = api.score_row(out, gt, acquisition)
+        rows.append(
+            {
+                "case": name,
+                "method": row,
+                **scores,
+                "train_s": train_s,
+                "seconds": info.seconds,
+                "total_s": train_s + info.seconds,
+                "measurement_rms": info.measurement_rms,
+            }
+        )
+        print(f"{row}: {scores['psnr_3d']:.2f} dB, {info.seconds:.0f} s (+{train_s:.0f} s training)", flush=True)
+    if "slicewise-xz" in outputs and "slicewise-yz" in outputs:
+        agreement = api.score_row(Volume(outputs["slicewise-xz"]), gt, None, Volume(outputs["slicewise-yz"]))
+        for r in rows:
+            if r["method"].startswith("slicewise"):
+                r["coherence_mad"] = agreement["coherence_mad"]
+    depth = round(lr.data.shape[0] * case[1])
+    shown = ("cubic", "inr", "inr-sds", "care", "lateral", "inr-lateral", "inr-lateral+csds", "slicewise-xz")
+    views = {"ground truth": gt.data[:depth], **{k: v for k, v in outputs.items() if k in shown}}
     orthogonal_views(views, RESULTS / f"quality{tag}_{name}.png")
     print_table(rows, COLUMNS, title=name)
     return rows
+
+
+def care_row(name: str, gt: Volume, acquisition, outputs: dict) -> list[dict]:
+    """The peer's row from its saved restoration (benchmarks/peers/care.py), scored by our code."""
+    meta_path = PEERS / f"care_{name}.json"
+    if not meta_path.exists():
+        print(f"care: no restoration at {meta_path}; run benchmarks/peers/care.py --case {name} first")
+        return []
+    meta = json.loads(meta_path.read_text())
+    data = np.load(PEERS / f"care_{name}.npy")
+    outputs["care"] = data
+    scores = api.score_row(Volume(data), gt, acquisition)
+    from axialsr.consistency import measurement_residual
+
+    _, lr = case_data(*parse_case(name))
+    rms = measurement_residual(data, lr.data, acquisition)
+    return [
+        {
+            "case": name,
+            "method": "care",
+            **scores,
+            "train_s": meta["train_seconds"],
+            "seconds": meta["predict_seconds"],
+            "total_s": meta["train_seconds"] + meta["predict_seconds"],
+            "measurement_rms": rms,
+            "peer": meta["settings"],
+        }
+    ]
 
 
 def assemble(tag: str) -> None:
@@ -118,13 +181,16 @@ def assemble(tag: str) -> None:
     parts.sort(key=lambda part: order.index(part["case"]) if part["case"] in order else len(order))
     rows = [row for part in parts for row in part["rows"]]
     write_json(RESULTS / f"quality{tag}.json", {"cases": parts, "rows": rows})
-    md = ["# Quality benchmark\n\n", "Each case ran in its own process; its machine and settings are given.\n"]
+    md = [
+        "# Quality benchmark\n\n",
+        "Each case ran in its own process (one torch thread); its machine and settings are given.\n",
+    ]
     for part in parts:
         case = part["case"]
         md += [
             f"\n## {case}\n\n",
             header_markdown(part["header"]),
-            f"\nReconstruction: `{part['settings']['recon']}`; prior: {part['settings']['prior']}\n\n",
+            f"\nSettings: `{json.dumps(part['settings'])}`\n\n",
             markdown_table(part["rows"], COLUMNS),
             f"\n![{case}](quality{tag}_{case}.png)\n",
         ]
@@ -133,38 +199,60 @@ def assemble(tag: str) -> None:
 
 
 def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="em x4 only")
+    parser.add_argument("--cases", default=",".join(case_name(*c) for c in CASES_FULL))
+    parser.add_argument("--methods", default=",".join([*ROWS, "care"]))
+    parser.add_argument("--iters", type=int, default=RestoreConfig().recon.iters)
     parser.add_argument("--priors-only", action="store_true", help="train/find the priors, then stop")
+    parser.add_argument(
+        "--export-peer-inputs", action="store_true", help="write the measured volumes for benchmarks/peers, then stop"
+    )
     parser.add_argument("--assemble-only", action="store_true", help="only join the per-case results")
-    parser.add_argument("--iters", type=int, default=RECON.iters)
-    parser.add_argument("--prior-steps", type=int, default=2500)
-    parser.add_argument("--cases", default=None, help="comma list like em_x4_average,fluo_x8_average")
     parser.add_argument("--tag", default="", help="suffix for the result files")
     args = parser.parse_args()
-    cases = CASES_QUICK if args.quick else CASES_FULL
-    if args.cases:
-        wanted = set(args.cases.split(","))
-        cases = [c for c in CASES_FULL + CASES_EXTRA if case_name(*c) in wanted]
     if args.assemble_only:
         assemble(args.tag)
         return
+    methods = args.methods.split(",")
+    unknown = set(methods) - set(ROWS) - {"care"}
+    if unknown:
+        raise SystemExit(f"unknown rows {sorted(unknown)}; choose from {list(ROWS)} and care")
+    cases = [parse_case(c) for c in args.cases.split(",")]
+    config = RestoreConfig()
+    config.recon = replace(config.recon, iters=args.iters, device="cpu")
+    config.slicewise = SlicewiseConfig()
+    if args.export_peer_inputs:
+        PEERS.mkdir(parents=True, exist_ok=True)
+        for case in cases:
+            _, lr = case_data(*case)
+            np.save(PEERS / f"input_{case_name(*case)}.npy", lr.data)
+            meta = {"factor": case[1], "model": case[2], "shape": list(lr.data.shape)}
+            (PEERS / f"input_{case_name(*case)}.json").write_text(json.dumps(meta))
+        print(f"wrote the measured volumes of {len(cases)} cases to {PEERS}")
+        return
     if args.priors_only:
         for case in cases:
-            ensure_prior(*case, args.prior_steps)
+            kinds = {k for m in methods if m in ROWS for k in ROWS[m][1]}
+            for kind in sorted(kinds):
+                ensure_prior(case, kind, PRIOR_STEPS[kind])
         return
-    recon = replace(RECON, iters=args.iters, device="cpu")
     for case in cases:
         header = machine_header()
         started = time.perf_counter()
-        rows = run_case(*case, recon, args.prior_steps, args.tag)
+        rows = run_case(case, methods, config, args.tag)
         payload = {
             "case": case_name(*case),
             "header": header,
             "settings": {
                 "shape": SHAPE,
-                "recon": repr(recon),
-                "prior": f"preset small, {args.prior_steps} steps, trained on the case's measured XY slices",
+                "restore": repr(config),
+                "priors": {
+                    kind: f"preset small, {steps or 'default'} steps, trained on the case's measured XY slices"
+                    for kind, steps in PRIOR_STEPS.items()
+                },
             },
             "rows": rows,
             "total_seconds": time.perf_counter() - started,

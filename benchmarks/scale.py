@@ -4,7 +4,7 @@
     python benchmarks/scale.py --quick    # cubic only, smaller
 
 Every configuration runs in a fresh process (so that peak memory is its own): the measured volume is
-written to Zarr, then restored with `axialsr.api.reconstruct_blockwise` (INR, fidelity only, a short
+written to Zarr, then restored with `axialsr.api.restore_blockwise` (INR, fidelity only, a short
 schedule: the cost per block, not the quality, is measured here; and cubic interpolation). Reports the
 peak resident memory (VmHWM) of the workers and of the main process (which blends the output), the wall time and
 the throughput in output voxels per second. Memory should stay flat as the volume grows; time should
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
+from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
 
 FACTOR = 4.0
 BLOCK = (8, 64, 64)  # measured voxels
@@ -48,26 +48,27 @@ def one(size: str, method: str, workers: int, iters: int, folder: Path) -> dict:
 
     from axialsr import api
     from axialsr.blocks import BlockConfig, peak_rss_mib
-    from axialsr.io import write_volume
+    from axialsr.io import open_source, write_volume
     from axialsr.reconstruct import ReconstructionConfig
+    from axialsr.restore import RestoreConfig
 
     shape = SIZES[size]
     source = folder / f"lr_{size}.zarr"
     if method == "make":
-        tile = api.simulate_acquisition(api.synth("em", TILE, seed=0), FACTOR)
+        tile = api.simulate_acquisition(api.synth("em", TILE, seed=0), api.Acquisition(FACTOR))
         reps = [int(np.ceil(n / t)) for n, t in zip(shape, tile.data.shape, strict=True)]
         data = np.tile(tile.data, reps)[: shape[0], : shape[1], : shape[2]]
         write_volume(source, data, tile.voxel_size, force=True)
         return {"size": size}
     before = peak_rss_mib()
-    recon = ReconstructionConfig(iters=iters, device="cpu") if method == "inr" else None
-    summary = api.reconstruct_blockwise(
-        str(source),
+    config = RestoreConfig(recon=ReconstructionConfig(iters=iters, device="cpu"))
+    summary = api.restore_blockwise(
+        open_source(source),
         str(folder / f"out_{size}_{method}_{workers}.zarr"),
         method,
+        api.Acquisition(FACTOR),
         None,
-        FACTOR,
-        recon,
+        config,
         BlockConfig(blocks=BLOCK, overlap=OVERLAP, workers=workers, threads_per_worker=1),
         force=True,
         progress=False,
@@ -145,7 +146,7 @@ def main() -> None:
 
 def write_markdown(payload: dict) -> None:
     """results/scale.md from the JSON payload."""
-    from axialsr.report import markdown_table
+    from axialsr.tables import markdown_table
 
     md = [
         "# Scale benchmark\n\n",

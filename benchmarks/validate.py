@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
+from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
 from quality import CASES_FULL, case_data, case_name, ensure_prior  # noqa: E402
 
 from axialsr import api  # noqa: E402

@@ -1,10 +1,12 @@
+"""The command line: every command's help, a pipeline through the commands, clean errors, and options
+for every config field."""
+
 import json
-import sys
+from dataclasses import fields
 
 import numpy as np
 import pytest
 
-from axialsr.cli import main
 from axialsr.io import read_volume, write_volume
 
 COMMANDS = [
@@ -22,41 +24,61 @@ COMMANDS = [
 ]
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["axialsr", *map(str, args)])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_has_help(monkeypatch, capsys, command):
-    code, out, _ = run_cli(monkeypatch, capsys, command, "--help")
-    assert code == 0 and "Usage" in out
+def test_every_command_has_help_that_names_its_options(cli, command):
+    code, out, _ = cli(command, "--help")
+    assert code == 0 and f"Usage: axialsr {command}" in out
+    assert "--help" in out and ("--out" in out or command in ("evaluate", "demo", "validate"))
+    assert "Annotated[" not in out  # options are rendered with their types, not their declarations
 
 
-def test_simulate_baseline_evaluate_pipeline(monkeypatch, capsys, tmp_path):
+def _options_of(command: str) -> set[str]:
+    import typer.main
+
+    from axialsr.cli import app
+
+    group = typer.main.get_command(app)
+    return {name for param in group.commands[command].params for name in param.opts + param.secondary_opts}
+
+
+def test_every_user_facing_config_field_has_an_option():
+    """Options come from the config dataclasses: a field is settable on the command line unless its
+    metadata marks it internal (or the command sets it from a shared option such as --seed)."""
+    from axialsr.field import FieldConfig
+    from axialsr.reconstruct import ReconstructionConfig
+    from axialsr.training import PriorConfig
+
+    shared = {"seed", "device"}
+    reconstruct, train = _options_of("reconstruct"), _options_of("train-prior")
+    for cls, options, prefix in (
+        (ReconstructionConfig, reconstruct, ""),
+        (FieldConfig, reconstruct, ""),
+        (PriorConfig, train, ""),
+        (PriorConfig, _options_of("run"), "lateral-prior-"),
+    ):
+        for f in fields(cls):
+            if f.metadata.get("internal") or f.metadata.get("nested") or f.name in shared:
+                continue
+            if prefix and f.name in ("kind", "preset"):
+                continue
+            flag = "--" + prefix + (f.metadata.get("flag") or f.name).replace("_", "-")
+            assert flag in options, f"{cls.__name__}.{f.name} has no option {flag}"
+    assert {"--seed", "--device", "--prior", "--method", "--blocks", "--consistency"} <= reconstruct
+
+
+def test_simulate_baseline_evaluate_pipeline(cli, tmp_path):
     gt, lr = tmp_path / "gt.tif", tmp_path / "lr.h5"
-    assert run_cli(monkeypatch, capsys, "synth", "--out", gt, "--shape", "32x48x48")[0] == 0
-    assert run_cli(monkeypatch, capsys, "simulate", gt, "--out", lr, "--factor", "4")[0] == 0
+    assert cli("synth", "--out", gt, "--shape", "32x48x48")[0] == 0
+    assert cli("simulate", gt, "--out", lr, "--factor", "4")[0] == 0
     low = read_volume(lr)
     assert low.data.shape == (8, 48, 48) and low.voxel_size == (32.0, 8.0, 8.0)
     # the factor comes from the voxel size when not given
     for method in ("cubic", "nearest"):
-        assert (
-            run_cli(monkeypatch, capsys, "baseline", lr, "--out", tmp_path / f"{method}.zarr", "--method", method)[0]
-            == 0
-        )
+        assert cli("baseline", lr, "--out", tmp_path / f"{method}.zarr", "--method", method)[0] == 0
     cubic = read_volume(tmp_path / "cubic.zarr")
     assert cubic.data.shape == (32, 48, 48) and cubic.data.dtype == np.uint8
     assert cubic.voxel_size == pytest.approx((8.0, 8.0, 8.0))
-    code, out, _ = run_cli(
-        monkeypatch,
-        capsys,
+    code, out, _ = cli(
         "evaluate",
         tmp_path / "cubic.zarr",
         tmp_path / "nearest.zarr",
@@ -70,28 +92,18 @@ def test_simulate_baseline_evaluate_pipeline(monkeypatch, capsys, tmp_path):
     assert code == 0 and "SSIM xz" in out
     rows = json.loads((tmp_path / "s.json").read_text())
     assert rows[0]["ssim_xz"] > rows[1]["ssim_xz"] and rows[0]["ssim_yz"] > rows[1]["ssim_yz"]
-    code, _, _ = run_cli(monkeypatch, capsys, "evaluate", gt, "--gt", gt, "--json", tmp_path / "self.json")
+    code, _, _ = cli("evaluate", gt, "--gt", gt, "--json", tmp_path / "self.json")
     self_scores = json.loads((tmp_path / "self.json").read_text())[0]
     assert self_scores["psnr_3d"] == 100.0 and self_scores["ssim_3d"] == pytest.approx(1.0)
-    assert run_cli(monkeypatch, capsys, "figure", gt, tmp_path / "cubic.zarr", "--out", tmp_path / "v.png")[0] == 0
+    assert cli("figure", gt, tmp_path / "cubic.zarr", "--out", tmp_path / "v.png")[0] == 0
     assert (tmp_path / "v.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_non_integer_factor(monkeypatch, capsys, tmp_path):
+def test_non_integer_factor(cli, tmp_path):
     write_volume(tmp_path / "gt.npy", np.random.default_rng(0).random((25, 8, 8)).astype(np.float32))
-    assert (
-        run_cli(monkeypatch, capsys, "simulate", tmp_path / "gt.npy", "--out", tmp_path / "lr.npy", "--factor", "2.5")[
-            0
-        ]
-        == 0
-    )
+    assert cli("simulate", tmp_path / "gt.npy", "--out", tmp_path / "lr.npy", "--factor", "2.5")[0] == 0
     assert read_volume(tmp_path / "lr.npy").data.shape == (10, 8, 8)
-    assert (
-        run_cli(monkeypatch, capsys, "baseline", tmp_path / "lr.npy", "--out", tmp_path / "up.tif", "--factor", "2.5")[
-            0
-        ]
-        == 0
-    )
+    assert cli("baseline", tmp_path / "lr.npy", "--out", tmp_path / "up.tif", "--factor", "2.5")[0] == 0
     assert read_volume(tmp_path / "up.tif").data.shape == (25, 8, 8)
 
 
@@ -109,7 +121,7 @@ def _assert_clean_error(code, err, pattern):
     assert len(lines) == 1 and lines[0].startswith("axialsr: error:") and pattern in lines[0], err
 
 
-def test_bad_inputs_give_one_line_and_exit_2(monkeypatch, capsys, tmp_path, lr_file):
+def test_bad_inputs_give_one_line_and_exit_2(cli, tmp_path, lr_file):
     out = tmp_path / "o.tif"
     cases = [
         (("baseline", tmp_path / "missing.tif", "--out", out), "not found"),
@@ -119,15 +131,18 @@ def test_bad_inputs_give_one_line_and_exit_2(monkeypatch, capsys, tmp_path, lr_f
         (("baseline", str(lr_file.with_suffix(".h5")) + ":nope", "--out", out), "not found"),
         (("baseline", lr_file, "--out", out, "--factor", "0.9"), "factor"),
         (("reconstruct", lr_file, "--out", out, "--prior", tmp_path), "not a prior folder"),
+        (("reconstruct", lr_file, "--out", out, "--method", "magic"), "unknown method"),
+        (("reconstruct", lr_file, "--out", out), "needs a lateral prior"),
+        (("reconstruct", lr_file, "--out", out, "--method", "inr", "--iters", "0"), "iters must be >= 1"),
         (("baseline", lr_file, "--out", tmp_path / "o.xyz"), "unknown file format"),
     ]
     for args, pattern in cases:
-        code, _, err = run_cli(monkeypatch, capsys, *args)
+        code, _, err = cli(*args)
         _assert_clean_error(code, err, pattern)
     assert not out.exists()
 
 
-def test_2d_nan_and_missing_key_inputs(monkeypatch, capsys, tmp_path):
+def test_2d_nan_and_missing_key_inputs(cli, tmp_path):
     np.save(tmp_path / "flat.npy", np.zeros((16, 16), np.uint8))
     nan = np.zeros((4, 8, 8), np.float32)
     nan[0, 0, 0] = np.nan
@@ -138,46 +153,35 @@ def test_2d_nan_and_missing_key_inputs(monkeypatch, capsys, tmp_path):
         (tmp_path / "nan.npy", "NaN"),
         (str(tmp_path / "d.h5") + ":volumes/nope", "no dataset 'volumes/nope'"),
     ]:
-        code, _, err = run_cli(monkeypatch, capsys, "baseline", src, "--out", tmp_path / "o.tif", "--factor", "2")
+        code, _, err = cli("baseline", src, "--out", tmp_path / "o.tif", "--factor", "2")
         _assert_clean_error(code, err, pattern)
 
 
-def test_existing_output_needs_force(monkeypatch, capsys, tmp_path, lr_file):
+def test_existing_output_needs_force(cli, tmp_path, lr_file):
     out = tmp_path / "o.tif"
-    assert run_cli(monkeypatch, capsys, "baseline", lr_file, "--out", out)[0] == 0
-    code, _, err = run_cli(monkeypatch, capsys, "baseline", lr_file, "--out", out)
+    assert cli("baseline", lr_file, "--out", out)[0] == 0
+    code, _, err = cli("baseline", lr_file, "--out", out)
     _assert_clean_error(code, err, "--force")
-    assert run_cli(monkeypatch, capsys, "baseline", lr_file, "--out", out, "--force")[0] == 0
+    assert cli("baseline", lr_file, "--out", out, "--force")[0] == 0
 
 
-def test_train_prior_and_reconstruct_from_the_cli(monkeypatch, capsys, tmp_path, lr_file):
+def test_train_prior_and_reconstruct_from_the_cli(cli, tmp_path, lr_file):
     prior = tmp_path / "prior"
-    code, _, err = run_cli(
-        monkeypatch,
-        capsys,
-        "train-prior",
-        lr_file,
-        "--out",
-        prior,
-        "--preset",
-        "tiny",
-        "--steps",
-        "3",
-        "--device",
-        "cpu",
-    )
+    code, _, err = cli("train-prior", lr_file, "--out", prior, "--preset", "tiny", "--steps", "3", "--device", "cpu")
     assert code == 0, err
-    code, _, err = run_cli(
-        monkeypatch,
-        capsys,
+    code, _, err = cli(
         "reconstruct",
         lr_file,
         "--out",
         tmp_path / "iso.tif",
+        "--method",
+        "inr-sds",
         "--prior",
         prior,
         "--iters",
         "4",
+        "--sds-planes",
+        "xz",
         "--device",
         "cpu",
     )
@@ -185,9 +189,7 @@ def test_train_prior_and_reconstruct_from_the_cli(monkeypatch, capsys, tmp_path,
     iso = read_volume(tmp_path / "iso.tif")
     assert iso.data.shape == (24, 16, 16) and iso.data.dtype == np.uint8
     assert iso.voxel_size == pytest.approx((10.0, 10.0, 10.0))
-    code, _, err = run_cli(
-        monkeypatch,
-        capsys,
+    code, _, err = cli(
         "sample-prior",
         prior,
         "--out",
@@ -204,13 +206,28 @@ def test_train_prior_and_reconstruct_from_the_cli(monkeypatch, capsys, tmp_path,
     assert code == 0 and (tmp_path / "s.png").exists()
 
 
+def test_lateral_prior_from_the_cli(cli, tmp_path, lr_file):
+    prior = tmp_path / "lateral"
+    args = ("train-prior", lr_file, "--out", prior, "--kind", "lateral", "--preset", "tiny", "--steps", "3")
+    code, out, err = cli(*args, "--device", "cpu")
+    assert code == 0 and "lateral prior" in out and "axial blur" in out, err
+    code, _, err = cli("reconstruct", lr_file, "--out", tmp_path / "iso.tif", "--prior", prior, "--device", "cpu")
+    assert code == 0, err
+    code, _, err = cli("reconstruct", lr_file, "--out", tmp_path / "x.tif", "--prior", prior, "--factor", "2")
+    assert code == 2 and "trained for factor 4" in err
+    code, _, err = cli("sample-prior", prior, "--out", tmp_path / "l.png", "--real", lr_file, "--device", "cpu")
+    assert code == 0 and (tmp_path / "l.png").stat().st_size > 1000, err
+
+
 def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path):
     from axialsr.demo import DemoBudget, run_demo
+    from axialsr.restore import METHODS
 
-    rows = run_demo(tmp_path, seed=0, device="cpu", budget=DemoBudget((32, 48, 48), 20, 10, 3))
+    rows = run_demo(tmp_path, seed=0, device="cpu", budget=DemoBudget((32, 64, 64), 20, 20, 10, 3))
     methods = [r["method"] for r in rows]
-    assert methods == ["nearest", "linear", "cubic", "inr-fidelity", "slicewise-xz", "inr+sds"]
+    assert methods == ["nearest", "linear", "cubic", "inr", "lateral", "slicewise", "inr-sds"]
+    assert set(methods) <= set(METHODS)  # every row is a registered method, under its registry name
     scores = {r["method"]: r["psnr_3d"] for r in rows}
     assert scores["cubic"] > scores["nearest"]
-    for name in ("views.png", "prior_samples.png", "scores.json", "inr+sds.tif"):
+    for name in ("views.png", "prior_lateral.png", "prior_diffusion.png", "scores.json", "inr-sds.tif"):
         assert (tmp_path / name).stat().st_size > 0

@@ -1,15 +1,27 @@
+"""Priors of every kind: training learns, save/load, resume, sampling, the lateral regressor and the
+conditional model."""
+
 import json
 
 import numpy as np
 import pytest
 import torch
 
+from axialsr.acquisition import Acquisition, simulate
 from axialsr.errors import AxialSRError
-from axialsr.prior import CHECKPOINT_FILE, Prior, PriorConfig, loss_trend, train_prior
+from axialsr.intensity import Normalization
+from axialsr.lateral import LateralPairs
+from axialsr.prior import Prior
+from axialsr.training import CHECKPOINT_FILE, PriorConfig, loss_trend, train_prior
 
 
 def _cfg(**kw) -> PriorConfig:
-    return PriorConfig(preset="tiny", device="cpu", checkpoint_every=1000, **kw)
+    return PriorConfig(**{"preset": "tiny", "device": "cpu", "checkpoint_every": 1000, **kw})
+
+
+@pytest.fixture(scope="module")
+def measured(em_small):
+    return simulate(em_small, Acquisition(4))  # (8, 48, 48)
 
 
 def test_training_loss_falls(em_small):
@@ -25,18 +37,24 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path, em_small):
     t = torch.tensor([10, 500, 900])
     with torch.no_grad():
         torch.testing.assert_close(prior.predict_noise(x, t), loaded.predict_noise(x, t), rtol=0, atol=0)
-    assert loaded.meta["steps_trained"] == 5
+    assert loaded.meta["steps_trained"] == 5 and loaded.kind == "diffusion"
     assert loaded.normalization == prior.normalization
 
 
-def test_resume_equals_uninterrupted(tmp_path, em_small):
+def test_resume_equals_uninterrupted_even_on_another_device_setting(tmp_path, em_small):
     full = train_prior(em_small, _cfg(steps=8), out_dir=tmp_path / "a", progress=False)
     train_prior(em_small, _cfg(steps=8), out_dir=tmp_path / "b", stop_after=3, progress=False)
     assert (tmp_path / "b" / CHECKPOINT_FILE).exists() and not (tmp_path / "b" / "prior.json").exists()
-    resumed = train_prior(em_small, _cfg(steps=8), out_dir=tmp_path / "b", resume=True, progress=False)
+    # device and checkpoint_every are runtime settings: they do not stop a resume
+    resumed = train_prior(
+        em_small, _cfg(steps=8, device="auto", checkpoint_every=2), out_dir=tmp_path / "b", resume=True, progress=False
+    )
     for (name, a), b in zip(full.unet.state_dict().items(), resumed.unet.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
     assert len(resumed.losses) == 8 and resumed.losses == full.losses
+    train_prior(em_small, _cfg(steps=8), out_dir=tmp_path / "c", stop_after=3, progress=False)
+    with pytest.raises(AxialSRError, match="other settings"):
+        train_prior(em_small, _cfg(steps=8, lr=1e-4), out_dir=tmp_path / "c", resume=True, progress=False)
 
 
 def test_corrupt_or_mismatched_prior_is_a_clear_error(tmp_path, em_small):
@@ -56,8 +74,71 @@ def test_corrupt_or_mismatched_prior_is_a_clear_error(tmp_path, em_small):
         Prior.load(tmp_path / "nothing")
 
 
-def test_sampling_shape_and_range(em_small):
-    prior = train_prior(em_small, _cfg(steps=2), progress=False)
-    samples = prior.sample(2, steps=3, progress=False)
-    assert samples.shape == (2, prior.patch, prior.patch)
-    assert np.all(np.abs(samples) <= 1)
+def test_sampling_is_seeded_and_draws_different_patches(em_small):
+    prior = train_prior(em_small, _cfg(steps=20), progress=False)
+    a = prior.sample(3, steps=4, seed=1, progress=False)
+    b = prior.sample(3, steps=4, seed=1, progress=False)
+    c = prior.sample(3, steps=4, seed=2, progress=False)
+    assert a.shape == (3, prior.patch, prior.patch)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).mean() > 0.05 and np.abs(a[0] - a[1]).mean() > 0.05
+
+
+def test_config_none_takes_the_preset_and_zero_stays_zero():
+    cfg = PriorConfig(preset="small", kind="lateral").resolved()
+    assert (cfg.patch, cfg.steps) == (64, 600)
+    assert PriorConfig(preset="small", steps=0).resolved().steps == 0
+    assert PriorConfig(preset="small").resolved().patch == 32
+    with pytest.raises(AxialSRError, match="kind"):
+        PriorConfig(kind="gan")
+    with pytest.raises(AxialSRError, match="bin_xy"):
+        PriorConfig(kind="lateral", bin_xy=2)
+    assert "device" not in PriorConfig().identity() and "seed" in PriorConfig().identity()
+
+
+def test_lateral_regressor_learns_to_undo_the_degradation(measured):
+    acq = Acquisition(4)
+    prior = train_prior(measured, _cfg(kind="lateral", steps=250, patch=16, lr=1e-2), acquisition=acq, progress=False)
+    assert prior.kind == "lateral" and prior.acquisition == acq
+    data = prior.normalization.forward(measured)
+    degraded, target = LateralPairs(data, acq, 16)(np.random.default_rng(7), 64)
+    with torch.no_grad():
+        restored = prior.regress(torch.from_numpy(degraded)[:, None])[:, 0].numpy()
+    before = np.mean((degraded - target) ** 2)
+    after = np.mean((restored - target) ** 2)
+    assert after < 0.93 * before, (before, after)
+    # any plane size works (the regressor pads internally)
+    odd = torch.zeros(2, 1, 19, 23)
+    assert prior.regress(odd).shape == odd.shape
+    with pytest.raises(AxialSRError, match="factor 8"):
+        prior.check_acquisition(Acquisition(8))
+
+
+def test_conditional_prior_uses_its_condition_and_guidance_mixes(measured):
+    acq = Acquisition(4)
+    prior = train_prior(measured, _cfg(kind="conditional", steps=30), acquisition=acq, progress=False)
+    assert prior.conditional and prior.meta["in_channels"] == 2
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 1, 16, 16, generator=gen)
+    cond = torch.randn(2, 1, 16, 16, generator=gen)
+    t = torch.tensor([100, 600])
+    with torch.no_grad():
+        eps_c = prior.predict_noise(x, t, cond)
+        eps_u = prior.predict_noise(x, t)
+        eps_g = prior.predict_noise(x, t, cond, guidance=2.5)
+    assert (eps_c - eps_u).abs().mean() > 1e-4
+    torch.testing.assert_close(eps_g, eps_u + 2.5 * (eps_c - eps_u), rtol=1e-5, atol=1e-5)
+    samples = prior.sample(2, steps=3, seed=0, progress=False, condition=cond[:, 0].numpy())
+    assert samples.shape == (2, 16, 16)
+    with pytest.raises(AxialSRError, match="acquisition"):
+        train_prior(measured, _cfg(kind="lateral", steps=1), progress=False)
+
+
+def test_pair_priors_record_the_estimated_axial_blur(em_small):
+    acq = Acquisition(4)
+    measured = simulate(em_small, acq)
+    prior = train_prior(measured, _cfg(kind="lateral", steps=1), acquisition=acq, progress=False)
+    assert prior.axial_blur == pytest.approx(prior.meta["axial_blur"]) and prior.axial_blur >= 0
+    fixed = train_prior(measured, _cfg(kind="lateral", steps=1, axial_blur=1.5), acquisition=acq, progress=False)
+    assert fixed.axial_blur == 1.5
+    assert Normalization(**fixed.meta["normalization"]) == Normalization.fit(measured)

@@ -1,14 +1,17 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from axialsr.acquisition import Acquisition, simulate
+from axialsr.errors import AxialSRError
 from axialsr.field import Field, FieldConfig, render_volume
 from axialsr.intensity import Normalization
 from axialsr.metrics import psnr
-from axialsr.prior import PriorConfig, train_prior
 from axialsr.reconstruct import ReconstructionConfig, reconstruct
 from axialsr.sds import denoising_error, sds_gradient
+from axialsr.training import PriorConfig, train_prior
 
 FAST_FIELD = FieldConfig(levels=4, features=2, mlp_width=32)
 
@@ -42,10 +45,28 @@ def test_fidelity_only_reproduces_measured_slices(measured, encoding):
     assert psnr(through_a, lr, float(lr.max() - lr.min())) > 35.0
 
 
-def test_fourier_encoding_renders(measured):
+def test_fourier_encoding_fits_the_measurements(measured):
     lr, acq = measured
-    cfg = ReconstructionConfig(iters=3, lambda_sds=0, device="cpu", field=FieldConfig(encoding="fourier"))
-    assert np.isfinite(reconstruct(lr, acq, None, cfg, progress=False).volume).all()
+    cfg = ReconstructionConfig(
+        iters=60, base="none", lambda_sds=0, device="cpu", field=FieldConfig(encoding="fourier", fourier_sigma=2.0)
+    )
+    result = reconstruct(lr, acq, None, cfg, progress=False)
+    first, last = result.history[0]["fidelity"], np.mean([h["fidelity"] for h in result.history[-10:]])
+    assert last < 0.5 * first  # a constant field (the best a broken encoding can do) stays near the first
+    through_a = simulate(result.volume, acq)
+    assert psnr(through_a, lr, float(lr.max() - lr.min())) > 16.0  # the mean alone: 13 dB
+
+
+def test_field_is_a_residual_over_a_given_base(measured):
+    lr, acq = measured
+    base = np.random.default_rng(0).normal(size=(32, 48, 48)).astype(np.float32)
+    field = Field((32, 48, 48), FAST_FIELD, base)
+    torch.nn.init.zeros_(field.mlp[-1].weight)
+    torch.nn.init.zeros_(field.mlp[-1].bias)
+    np.testing.assert_allclose(render_volume(field, (32, 48, 48)), base, atol=1e-4)
+    with pytest.raises(AxialSRError, match="output grid"):
+        cfg = ReconstructionConfig(iters=1, device="cpu")
+        reconstruct(lr, acq, None, cfg, progress=False, base=base[:8])
 
 
 def test_sds_step_lowers_the_priors_denoising_error(tiny_prior):
@@ -95,6 +116,46 @@ def test_same_seed_same_output_and_resume_equals_uninterrupted(measured, tiny_pr
     resumed = reconstruct(lr, acq, tiny_prior, cfg, checkpoint_dir=tmp_path, resume=True, progress=False)
     np.testing.assert_array_equal(a.volume, resumed.volume)
     assert [h["fidelity"] for h in resumed.history] == [h["fidelity"] for h in a.history]
+    # the device is a runtime setting: a checkpoint made under 'cpu' resumes under 'auto'
+    reconstruct(lr, acq, tiny_prior, cfg, checkpoint_dir=tmp_path / "b", stop_after=7, progress=False)
+    auto = replace(cfg, device="auto", checkpoint_every=3)
+    resumed = reconstruct(lr, acq, tiny_prior, auto, checkpoint_dir=tmp_path / "b", resume=True, progress=False)
+    np.testing.assert_array_equal(a.volume, resumed.volume)
+    with pytest.raises(AxialSRError, match="other settings"):
+        reconstruct(lr, acq, tiny_prior, replace(cfg, lambda_sds=0.2), checkpoint_dir=tmp_path, resume=True)
+
+
+def test_conditional_sds_step_lowers_the_conditional_denoising_error(measured):
+    lr, acq = measured
+    prior = train_prior(
+        lr, PriorConfig(preset="tiny", kind="conditional", steps=150, device="cpu"), acquisition=acq, progress=False
+    )
+    p = prior.patch
+    gen = torch.Generator().manual_seed(1)
+    n = 64
+    t = torch.randint(50, 400, (n,), generator=gen)
+    noise = torch.randn(n, 1, p, p, generator=gen)
+    cond = torch.randn(1, 1, p, p, generator=gen).expand(n, 1, p, p)
+    x = torch.zeros(1, 1, p, p, requires_grad=True)
+
+    def error() -> float:
+        with torch.no_grad():
+            return float(denoising_error(prior, x.expand(n, 1, p, p), t, noise, cond))
+
+    before = error()
+    grad = sds_gradient(prior, x.expand(n, 1, p, p), t, noise, condition=cond)
+    with torch.no_grad():
+        x -= 0.05 * grad.mean(0, keepdim=True)
+    assert error() < before - 1e-4
+
+
+def test_bad_settings_are_errors_in_library_words():
+    with pytest.raises(AxialSRError, match="^iters must be >= 1"):
+        ReconstructionConfig(iters=0)
+    with pytest.raises(AxialSRError, match="SDS planes"):
+        ReconstructionConfig(sds_planes=("xy", "zz"))
+    with pytest.raises(AxialSRError, match="encoding"):
+        FieldConfig(encoding="wavelet")
 
 
 def test_render_volume_chunks_agree():

@@ -5,8 +5,8 @@ from axialsr.acquisition import Acquisition, simulate
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
 from axialsr.metrics import coherence
-from axialsr.prior import PriorConfig, train_prior
 from axialsr.slicewise import SlicewiseConfig, slicewise_diffusion
+from axialsr.training import PriorConfig, train_prior
 
 
 @pytest.fixture(scope="module")
@@ -43,4 +43,4 @@ def test_xz_and_yz_restorations_disagree_and_coherence_measures_it(setup):
 
 def test_bad_axis():
     with pytest.raises(AxialSRError, match="axis"):
-        SlicewiseConfig(axis="xy").validate()
+        SlicewiseConfig(axis="xy")

@@ -3,19 +3,21 @@ validate and run render in headless Chromium with every image loaded."""
 
 import json
 import re
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
-from test_cli import run_cli
+from conftest import CHROMIUM, needs_chromium
+from scipy import ndimage
 
 from axialsr import api
+from axialsr.acquisition import Acquisition
 from axialsr.errors import AxialSRError
 from axialsr.reconstruct import ReconstructionConfig
+from axialsr.restore import RestoreConfig
 from axialsr.validate import ValidationConfig, ranking, validate
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+S2 = Acquisition(2.0)
 IMAGE_CHECK = (
     '<script>window.addEventListener("load", () => { document.body.setAttribute("data-images", '
     '[...document.images].map(i => (i.complete && i.naturalWidth > 0) ? 1 : 0).join("")); });</script>'
@@ -25,16 +27,14 @@ IMAGE_CHECK = (
 @pytest.fixture(scope="module")
 def em_case():
     gt = api.synth("em", (48, 64, 64), seed=1, dtype="float32")
-    return gt, api.simulate_acquisition(gt, 2.0)
+    return gt, api.simulate_acquisition(gt, S2)
 
 
 def test_lateral_validation_ranks_interpolations_as_the_ground_truth_does(em_case):
     gt, lr = em_case
     methods = ("nearest", "linear", "cubic")
-    truth = [
-        {"method": m, "psnr": api.evaluate(api.interpolation_baseline(lr, m, 2.0), gt)["3d"]["psnr"]} for m in methods
-    ]
-    result = validate(lr, 2.0, None, ValidationConfig(methods=methods), progress=False)
+    truth = [{"method": m, "psnr": api.evaluate(api.restore(lr, m, S2)[0], gt)["3d"]["psnr"]} for m in methods]
+    result = validate(lr.data, S2, None, ValidationConfig(methods=methods, axial_blur=0), progress=False)
     assert ranking(result.rows) == ranking(truth) == ["cubic", "linear", "nearest"]
     assert result.truth.shape == result.restored["cubic"].shape == (24, 64, 64)
 
@@ -42,19 +42,21 @@ def test_lateral_validation_ranks_interpolations_as_the_ground_truth_does(em_cas
 def test_holdout_scores_the_held_out_slices(em_case):
     _, lr = em_case
     cfg = ValidationConfig(scheme="holdout", holdout=3, methods=("nearest", "cubic"))
-    result = validate(lr, 2.0, None, cfg, progress=False)
+    result = validate(lr.data, S2, None, cfg, progress=False)
     assert result.truth.shape == (16, 64, 64)  # 8 groups of 3, two held out per group
     assert all(10 < r["psnr"] < 60 for r in result.rows)
     with pytest.raises(AxialSRError, match="odd"):
-        validate(lr, 2.0, None, ValidationConfig(scheme="holdout", holdout=4), progress=False)
-    with pytest.raises(AxialSRError, match="needs --prior"):
-        validate(lr, 2.0, None, ValidationConfig(methods=("cubic", "inr-sds")), progress=False)
+        validate(lr.data, S2, None, ValidationConfig(scheme="holdout", holdout=4), progress=False)
+    with pytest.raises(AxialSRError, match="needs a diffusion or conditional prior"):
+        validate(lr.data, S2, None, ValidationConfig(methods=("cubic", "inr-sds")), progress=False)
 
 
 def test_inr_is_validated_with_its_loss_history(em_case):
     _, lr = em_case
-    cfg = ValidationConfig(methods=("cubic", "inr"), recon=ReconstructionConfig(iters=30, device="cpu"))
-    result = validate(lr, 2.0, None, cfg, progress=False)
+    cfg = ValidationConfig(
+        methods=("cubic", "inr"), restore=RestoreConfig(ReconstructionConfig(iters=30, device="cpu"))
+    )
+    result = validate(lr.data, S2, None, cfg, progress=False)
     assert len(result.histories["inr"]) == 30 and "fidelity" in result.histories["inr"][0]
     assert np.isfinite(result.restored["inr"]).all()
 
@@ -94,11 +96,9 @@ def measured_file(tmp_path_factory, em_case):
     return path
 
 
-def test_cli_validate_writes_json_and_a_report(monkeypatch, capsys, tmp_path, measured_file):
+def test_cli_validate_writes_json_and_a_report(cli, tmp_path, measured_file):
     prior = tmp_path / "prior"
-    code, _, err = run_cli(
-        monkeypatch,
-        capsys,
+    code, _, err = cli(
         "train-prior",
         measured_file,
         "--out",
@@ -111,9 +111,7 @@ def test_cli_validate_writes_json_and_a_report(monkeypatch, capsys, tmp_path, me
         "cpu",
     )
     assert code == 0, err
-    code, out, err = run_cli(
-        monkeypatch,
-        capsys,
+    code, out, err = cli(
         "validate",
         measured_file,
         "--prior",
@@ -131,53 +129,99 @@ def test_cli_validate_writes_json_and_a_report(monkeypatch, capsys, tmp_path, me
     assert "best by PSNR" in out
     page = tmp_path / "report" / "index.html"
     text = page.read_text()
-    for image in ("views.png", "loss_curves.png", "prior_samples.png", "prior_loss.png"):
+    for image in ("views.png", "loss_curves.png", "prior_diffusion.png", "prior_diffusion_loss.png"):
         assert f'src="{image}"' in text and (tmp_path / "report" / image).stat().st_size > 1000
     assert "inr-sds" in text and "torch" in text  # the table and the library versions
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (.ci/run installs it): the report was not rendered")
-    assert render_images(page) == "1111"
 
 
-def test_cli_run_report_renders(monkeypatch, capsys, tmp_path, measured_file):
+@needs_chromium
+def test_validate_report_renders_every_image(cli, tmp_path, measured_file):
+    code, _, err = cli(
+        "validate",
+        measured_file,
+        "--methods",
+        "cubic,inr",
+        "--iters",
+        "10",
+        "--device",
+        "cpu",
+        "--report",
+        tmp_path / "report",
+    )
+    assert code == 0, err
+    assert render_images(tmp_path / "report" / "index.html") == "11"
+
+
+def test_cli_run_writes_the_output_and_a_report(cli, tmp_path, measured_file):
     report = tmp_path / "report"
-    code, _, err = run_cli(
-        monkeypatch,
-        capsys,
+    code, out, err = cli(
         "run",
         measured_file,
         "--out",
         tmp_path / "iso.tif",
         "--prior-preset",
         "tiny",
-        "--prior-steps",
-        "20",
-        "--iters",
-        "20",
+        "--lateral-prior-steps",
+        "5",
         "--device",
         "cpu",
         "--report",
         report,
     )
     assert code == 0, err
+    assert "lateral" in out and (tmp_path / "iso.axialsr" / "lateral" / "prior.json").is_file()
     page = report / "index.html"
     assert page.is_file() and (tmp_path / "iso.tif").is_file()
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (.ci/run installs it): the report was not rendered")
-    assert render_images(page) == "1111"
+    text = page.read_text()
+    for image in ("views.png", "prior_lateral.png", "prior_lateral_loss.png"):
+        assert f'src="{image}"' in text
 
 
-def test_cli_validate_never_overwrites_without_force(monkeypatch, capsys, tmp_path, measured_file):
+@needs_chromium
+def test_run_report_renders_every_image(cli, tmp_path, measured_file):
+    code, _, err = cli(
+        "run",
+        measured_file,
+        "--out",
+        tmp_path / "iso.tif",
+        "--method",
+        "inr",
+        "--iters",
+        "10",
+        "--device",
+        "cpu",
+        "--report",
+        tmp_path / "report",
+    )
+    assert code == 0, err
+    assert render_images(tmp_path / "report" / "index.html") == "11"
+
+
+def test_validate_sees_and_corrects_an_axial_blur(em_case):
+    """On data blurrier along z than along y, the lateral scheme says so and blurs its truth to match."""
+    gt, _ = em_case
+    acq = Acquisition(2.0)
+    blurred = api.Volume(ndimage.gaussian_filter1d(gt.data, 3.0, axis=0), gt.voxel_size)
+    lr = api.simulate_acquisition(blurred, acq)
+    result = validate(lr.data, acq, None, ValidationConfig(methods=("cubic",)), progress=False)
+    assert result.axial_blur > 1.5 and "blurrier along z" in result.note
+    sharp = validate(
+        api.simulate_acquisition(gt, acq).data, acq, None, ValidationConfig(methods=("cubic",)), progress=False
+    )
+    assert sharp.axial_blur == 0.0 and sharp.note == ""
+
+
+def test_cli_validate_never_overwrites_without_force(cli, tmp_path, measured_file):
     (tmp_path / "report").mkdir()
     (tmp_path / "report" / "index.html").write_text("an earlier report")
     (tmp_path / "v.json").write_text("earlier scores")
     base = ["validate", measured_file, "--methods", "cubic"]
-    code, _, err = run_cli(monkeypatch, capsys, *base, "--report", tmp_path / "report")
+    code, _, err = cli(*base, "--report", tmp_path / "report")
     assert code == 2 and "--force" in err and "Traceback" not in err
-    code, _, err = run_cli(monkeypatch, capsys, *base, "--json", tmp_path / "v.json")
+    code, _, err = cli(*base, "--json", tmp_path / "v.json")
     assert code == 2 and "--force" in err
     assert (tmp_path / "v.json").read_text() == "earlier scores"
     assert (tmp_path / "report" / "index.html").read_text() == "an earlier report"
-    code, _, err = run_cli(monkeypatch, capsys, *base, "--json", tmp_path / "v.json", "--force")
+    code, _, err = cli(*base, "--json", tmp_path / "v.json", "--force")
     assert code == 0, err
     assert json.loads((tmp_path / "v.json").read_text())["rows"][0]["method"] == "cubic"

@@ -1,11 +1,10 @@
-"""Blockwise restoration of volumes larger than memory, scheduled on Dask.
+"""Blockwise restoration of volumes larger than memory: execution on Dask, and assembly into OME-Zarr.
 
-The measured volume is tiled into core blocks (sizes in measured voxels). Each block is extended by an
-overlap, read on its own from disk (`io.VolumeSource`), restored by its own INR (or by interpolation) under
-one shared prior and one shared intensity normalisation, and saved as a part file in a work folder. The
-parts are then blended into a Zarr/OME-Zarr output, one output chunk (one core block) at a time, with
-raised-cosine weights across each overlap: the weights of neighbouring blocks sum to one, and each block's
-outermost `margin` voxels (where a block's own boundary effects live) get weight zero.
+The measured volume is tiled into core blocks (`axialsr.tiling`). Each block is extended by an overlap,
+read on its own from disk (`io.VolumeSource`), restored by `restore.restore` with any registered method
+under the same priors and one shared intensity normalisation (the rule of `restore.normalization_for`),
+and saved as a part file in a work folder. The parts are then blended into a Zarr/OME-Zarr output, one
+output chunk (one core block) at a time, with the tiling's raised-cosine weights.
 
 A part on disk is a finished block (parts are renamed into place when complete), so a rerun with the same
 settings skips finished blocks. A block that fails is retried (`retries`) and then reported; the output
@@ -17,24 +16,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import resource
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from axialsr.baselines import INTERPOLATION_METHODS, interpolate_z
+from axialsr.acquisition import Acquisition
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization, cast_like
-from axialsr.io import VolumeSource, check_finite, split_path, temp_sibling, write_ome_zarr_metadata
+from axialsr.io import VolumeSource, atomic_write, check_finite, split_path, write_ome_zarr_metadata
+from axialsr.prior import Prior
+from axialsr.restore import RestoreConfig, assign_priors, get_method, normalization_for, restore
+from axialsr.tiling import Block, BlockGrid
 
-BLOCK_METHODS = (*INTERPOLATION_METHODS, "inr", "inr-sds")
 MANIFEST = "manifest.json"
 
 
@@ -59,208 +59,50 @@ class BlockConfig:
     keep_parts: bool = False
     max_blocks: int | None = None
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        self.blocks = tuple(int(b) for b in self.blocks)  # type: ignore[assignment]
         if len(self.blocks) != 3 or min(self.blocks) < 1:
-            raise AxialSRError(f"--blocks must be three positive sizes ZxYxX, got {self.blocks}")
+            raise AxialSRError(f"blocks must be three positive sizes (Z, Y, X), got {self.blocks}")
         if self.overlap < 0:
-            raise AxialSRError(f"--overlap must be >= 0, got {self.overlap}")
+            raise AxialSRError(f"overlap must be >= 0, got {self.overlap}")
         if self.workers < 0 or self.threads_per_worker < 1:
-            raise AxialSRError("--workers must be >= 0 and --threads-per-worker >= 1")
-
-
-@dataclass(frozen=True)
-class Block:
-    """One block: its grid index, its core and extended regions in measured voxels (`inner`, `outer`) and
-    in output voxels (`out_inner`, `out_outer`), as (start, stop) pairs per axis."""
-
-    index: tuple[int, int, int]
-    number: int
-    inner: tuple[tuple[int, int], ...]
-    outer: tuple[tuple[int, int], ...]
-    out_inner: tuple[tuple[int, int], ...]
-    out_outer: tuple[tuple[int, int], ...]
-
-    @property
-    def name(self) -> str:
-        return "block_{}_{}_{}".format(*self.index)
-
-
-def z_alignment(factor: float) -> int:
-    """Smallest number of measured slices q for which q * factor is a whole number of output slices, so
-    that blocks starting at multiples of q land on the global output grid."""
-    for q in range(1, 1001):
-        if abs(q * factor - round(q * factor)) < 1e-6:
-            return q
-    raise AxialSRError(f"factor {factor} is not a ratio of small integers; blockwise runs need e.g. 2.5 or 4/3")
-
-
-@dataclass
-class BlockGrid:
-    """The tiling of a measured volume of `shape` into blocks, and the blending weights."""
-
-    shape: tuple[int, int, int]
-    factor: float
-    core: tuple[int, int, int]
-    overlap_in: tuple[int, int, int]
-    blocks: list[Block] = field(default_factory=list)
-    by_index: dict[tuple[int, int, int], Block] = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def plan(cls, shape: tuple[int, int, int], factor: float, core: tuple[int, int, int], overlap: int) -> BlockGrid:
-        """Tile `shape` (measured voxels) into cores of `core` voxels extended by `overlap` output voxels."""
-        q = z_alignment(factor)
-        core_z = q * math.ceil(core[0] / q)
-        overlap_z = q * math.ceil(math.ceil(overlap / factor) / q) if overlap else 0
-        grid = cls(shape, factor, (core_z, core[1], core[2]), (overlap_z, overlap, overlap))
-        starts = [range(0, n, c) for n, c in zip(shape, grid.core, strict=True)]
-        number = 0
-        for iz, z0 in enumerate(starts[0]):
-            for iy, y0 in enumerate(starts[1]):
-                for ix, x0 in enumerate(starts[2]):
-                    inner = tuple((a, min(a + c, n)) for a, c, n in zip((z0, y0, x0), grid.core, shape, strict=True))
-                    outer = tuple(
-                        (max(0, a - o), min(n, b + o))
-                        for (a, b), o, n in zip(inner, grid.overlap_in, shape, strict=True)
-                    )
-                    block = Block((iz, iy, ix), number, inner, outer, grid._to_output(inner), grid._to_output(outer))
-                    grid.blocks.append(block)
-                    grid.by_index[block.index] = block
-                    number += 1
-        return grid
-
-    def _to_output(self, region: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
-        (z0, z1), y, x = region
-        return ((self.out_z(z0), self.out_z(z1)), y, x)
-
-    def out_z(self, k: int) -> int:
-        """Output slice where measured slice boundary k falls (round(k * s), as `Acquisition.output_depth`)."""
-        return int(round(k * self.factor))
-
-    @property
-    def out_shape(self) -> tuple[int, int, int]:
-        return (self.out_z(self.shape[0]), self.shape[1], self.shape[2])
-
-    @property
-    def chunks(self) -> tuple[int, int, int]:
-        """Output chunk shape: one core block in output voxels."""
-        return (
-            min(self.out_z(self.core[0]), self.out_shape[0]),
-            min(self.core[1], self.shape[1]),
-            min(self.core[2], self.shape[2]),
-        )
-
-    def ramp_widths(self) -> tuple[tuple[float, float], ...]:
-        """(half-width, overlap) of the blending ramp per axis, in output voxels. The half-width leaves out a
-        margin at the outer edge of each block: ceil(s / 2) slices along z (beyond its outermost slab centre a
-        block only extrapolates) and a quarter of the overlap along all axes."""
-        widths = []
-        for axis, o_in in enumerate(self.overlap_in):
-            o = float(self.out_z(o_in) if axis == 0 else o_in)
-            margin = max(math.ceil(self.factor / 2), math.ceil(o / 4)) if axis == 0 else math.ceil(o / 4)
-            half = o - margin if o - margin >= 1 else o
-            widths.append((half, o))
-        return tuple(widths)
-
-    def weights(self, block: Block, region: tuple[slice, slice, slice] | None = None) -> np.ndarray:
-        """Blending weights (float32) over the block's extended output region (or over `region` of it, in
-        coordinates relative to that region); the weights of all blocks sum to one at every output voxel."""
-        profiles = self.profiles(block)
-        if region is not None:
-            profiles = [w[r] for w, r in zip(profiles, region, strict=True)]
-        return np.einsum("i,j,k->ijk", *profiles).astype(np.float32)
-
-    def profiles(self, block: Block) -> list[np.ndarray]:
-        """The 1D weight profiles (z, y, x) whose outer product is `weights`."""
-        profiles = []
-        for axis, ((a, b), (c0, c1), (half, _)) in enumerate(
-            zip(block.out_outer, block.out_inner, self.ramp_widths(), strict=True)
-        ):
-            centres = np.arange(a, b, dtype=np.float64) + 0.5
-            w = np.ones(b - a)
-            if c0 > 0:
-                w *= _rise(centres, c0, half)
-            if c1 < self.out_shape[axis]:
-                w *= 1.0 - _rise(centres, c1, half)
-            profiles.append(w)
-        return profiles
-
-    def overlapping(self, block: Block) -> list[Block]:
-        """The blocks whose extended output region overlaps `block`'s core output region (looked up among
-        the grid neighbours an overlap can reach, not among all blocks)."""
-        reach = [math.ceil(o / c) if o else 0 for o, c in zip(self.overlap_in, self.core, strict=True)]
-        found = []
-        for dz in range(-reach[0], reach[0] + 1):
-            for dy in range(-reach[1], reach[1] + 1):
-                for dx in range(-reach[2], reach[2] + 1):
-                    other = self.by_index.get((block.index[0] + dz, block.index[1] + dy, block.index[2] + dx))
-                    if other is not None and all(
-                        oa < c1 and ob > c0 for (oa, ob), (c0, c1) in zip(other.out_outer, block.out_inner, strict=True)
-                    ):
-                        found.append(other)
-        return found
-
-
-def _rise(centres: np.ndarray, boundary: float, half: float) -> np.ndarray:
-    """Raised cosine from 0 (at boundary - half) to 1 (at boundary + half); a step when half is 0."""
-    if half <= 0:
-        return (centres >= boundary).astype(np.float64)
-    u = np.clip((centres - (boundary - half)) / (2 * half), 0.0, 1.0)
-    return np.sin(0.5 * np.pi * u) ** 2
+            raise AxialSRError("workers must be >= 0 and threads_per_worker >= 1")
+        if self.retries < 0 or (self.max_blocks is not None and self.max_blocks < 1):
+            raise AxialSRError("retries must be >= 0 and max_blocks >= 1")
 
 
 @dataclass(frozen=True)
 class BlockTask:
-    """Everything a worker needs to restore one block (picklable)."""
+    """Everything a worker needs to restore one block (picklable; the priors travel separately)."""
 
     source: VolumeSource
     method: str
-    factor: float
-    model: str
-    fwhm: float | None
+    acquisition: Acquisition
     normalization: Normalization
-    recon: Any  # ReconstructionConfig for the INR methods, None for interpolation
+    config: RestoreConfig
     parts_dir: str
     threads: int
 
 
-def restore_block(task: BlockTask, block: Block, prior: Any = None) -> dict:
+def restore_block(task: BlockTask, block: Block, priors: Sequence[Prior] = ()) -> dict:
     """Read, restore and save one block as `<parts_dir>/<block>.npy` (float32, input units); returns its
     timing and the worker's peak memory (MiB)."""
     import torch
-
-    from axialsr import api
-    from axialsr.io import Volume
 
     torch.set_num_threads(task.threads)
     start = time.perf_counter()
     region = tuple(slice(a, b) for a, b in block.outer)
     data = task.source.read(region)  # type: ignore[arg-type]
     check_finite(data, f"{task.source.spec} {block.name}")
-    if task.method in INTERPOLATION_METHODS:
-        out = interpolate_z(data.astype(np.float32), task.factor, task.method)
-    else:
-        cfg = replace(task.recon, seed=task.recon.seed + block.number)
-        volume = Volume(data, task.source.voxel_size, task.source.unit)
-        restored, _ = api.reconstruct(
-            volume,
-            prior if task.method == "inr-sds" else None,
-            task.factor,
-            cfg,
-            model=task.model,
-            fwhm=task.fwhm,
-            dtype="float32",
-            progress=False,
-            normalization=task.normalization,
-        )
-        out = restored.data
+    recon = replace(task.config.recon, seed=task.config.recon.seed + block.number)
+    config = replace(task.config, recon=recon)
+    restored = restore(data, task.method, task.acquisition, list(priors), config, task.normalization, progress=False)
+    out = restored.volume
     expected = tuple(b - a for a, b in block.out_outer)
     if out.shape != expected:
         raise AxialSRError(f"{block.name}: restored shape {out.shape}, expected {expected}")
-    path = Path(task.parts_dir) / f"{block.name}.npy"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_write(Path(task.parts_dir) / f"{block.name}.npy") as tmp, open(tmp, "wb") as fh:
         np.save(fh, out.astype(np.float32, copy=False))
-    os.replace(tmp, path)
     return {
         "block": block.name,
         "seconds": time.perf_counter() - start,
@@ -298,35 +140,27 @@ class BlockRunSummary:
     worker_processes: int = 0
 
 
-def fit_normalization(source: VolumeSource, max_voxels: int = 4_000_000) -> Normalization:
-    """The whole volume's intensity normalisation from up to 16 evenly spaced slices, strided in y/x so
-    that at most `max_voxels` are read."""
-    nz, ny, nx = source.shape
-    zs = np.unique(np.linspace(0, nz - 1, min(nz, 16)).round().astype(int))
-    stride = max(1, int(math.ceil(math.sqrt(len(zs) * ny * nx / max_voxels))))
-    samples = [source.read((slice(z, z + 1), slice(0, ny, stride), slice(0, nx, stride))) for z in zs]
-    return Normalization.fit(np.concatenate([s.reshape(-1) for s in samples]))
-
-
-def _manifest(task: BlockTask, grid: BlockGrid, prior: Any) -> dict:
-    prior_id = None
-    if prior is not None:
+def _manifest(task: BlockTask, grid: BlockGrid, priors: Sequence[Prior]) -> dict:
+    prior_ids = []
+    for prior in priors:
         digest = hashlib.sha256()
         for tensor in prior.unet.state_dict().values():
             digest.update(tensor.detach().cpu().numpy().tobytes())
-        prior_id = digest.hexdigest()[:16]
+        prior_ids.append(digest.hexdigest()[:16])
+    config = asdict(task.config)
+    config["lateral"].pop("batch", None)
+    for runtime in ("device", "checkpoint_every"):
+        config["recon"].pop(runtime, None)
     return {
         "input": task.source.spec,
         "shape": list(grid.shape),
-        "factor": grid.factor,
+        "acquisition": asdict(task.acquisition),
         "method": task.method,
-        "model": task.model,
-        "fwhm": task.fwhm,
         "core": list(grid.core),
         "overlap_in": list(grid.overlap_in),
         "normalization": task.normalization.to_dict(),
-        "recon": None if task.recon is None else json.loads(json.dumps(asdict(task.recon), default=str)),
-        "prior": prior_id,
+        "config": json.loads(json.dumps(config, default=str)),
+        "priors": prior_ids,
     }
 
 
@@ -334,46 +168,35 @@ def run_blockwise(
     source: VolumeSource,
     out: str | os.PathLike,
     method: str,
-    factor: float,
+    acquisition: Acquisition,
     config: BlockConfig,
-    prior: Any = None,
-    recon: Any = None,
-    model: str = "average",
-    fwhm: float | None = None,
+    priors: Prior | Sequence[Prior] | None = None,
+    restore_config: RestoreConfig | None = None,
     dtype: str | None = None,
     out_voxel_size: tuple[float, float, float] | None = None,
     force: bool = False,
     progress: bool = True,
 ) -> BlockRunSummary:
-    """Restore `source` block by block with `method` (interpolation, 'inr' or 'inr-sds') and blend the
-    blocks into the Zarr/OME-Zarr `out`. Finished blocks found in the work folder are skipped."""
-    config.validate()
-    if method not in BLOCK_METHODS:
-        raise AxialSRError(f"blockwise method must be one of {BLOCK_METHODS}, got '{method}'")
-    if method == "inr-sds" and prior is None:
-        raise AxialSRError("blockwise INR+SDS needs --prior PRIOR_DIR")
+    """Restore `source` block by block with any registered `method` and blend the blocks into the
+    Zarr/OME-Zarr `out`. Finished blocks found in the work folder are skipped."""
+    spec = get_method(method)
+    roles = assign_priors(spec, priors)
+    used = list(roles.values())
     out_path, key = split_path(out)
     if not out_path.name.lower().endswith(".zarr") or key is not None:
         raise AxialSRError(f"blockwise output must be a Zarr store (OUT.zarr or OUT.ome.zarr), got '{out}'")
     if out_path.exists() and not force:
         raise AxialSRError(f"output {out_path} exists; pass --force to overwrite it")
     started = time.perf_counter()
-    grid = BlockGrid.plan(source.shape, factor, config.blocks, config.overlap)
-    normalization = prior.normalization if prior is not None and method == "inr-sds" else fit_normalization(source)
-    if method in INTERPOLATION_METHODS:
-        recon = None
-    else:
-        from axialsr.reconstruct import ReconstructionConfig
-
-        recon = recon or ReconstructionConfig(device="cpu")
-        if method == "inr":
-            recon = replace(recon, lambda_sds=0.0)
+    grid = BlockGrid.plan(source.shape, acquisition.factor, config.blocks, config.overlap)
+    normalization = normalization_for(source, spec, roles)
     parts_dir = Path(config.work_dir) if config.work_dir else out_path.with_name(out_path.name + ".parts")
     parts_dir.mkdir(parents=True, exist_ok=True)
+    restore_config = restore_config or RestoreConfig()
     task = BlockTask(
-        source, method, factor, model, fwhm, normalization, recon, str(parts_dir), config.threads_per_worker
+        source, method, acquisition, normalization, restore_config, str(parts_dir), config.threads_per_worker
     )
-    manifest = _manifest(task, grid, prior)
+    manifest = _manifest(task, grid, used)
     manifest_path = parts_dir / MANIFEST
     if manifest_path.exists():
         if json.loads(manifest_path.read_text()) != json.loads(json.dumps(manifest)):
@@ -387,7 +210,7 @@ def run_blockwise(
     todo = [b for b in grid.blocks if b.name not in done]
     if config.max_blocks is not None:
         todo = todo[: config.max_blocks]
-    results, failures = _schedule(task, todo, prior, config, progress)
+    results, failures = _schedule(task, todo, used, config, progress)
     finished = done | {r["block"] for r in results}
     output = None
     if not failures and all(b.name in finished for b in grid.blocks):
@@ -410,7 +233,7 @@ def run_blockwise(
 
 
 def _schedule(
-    task: BlockTask, todo: list[Block], prior: Any, config: BlockConfig, progress: bool
+    task: BlockTask, todo: list[Block], priors: list[Prior], config: BlockConfig, progress: bool
 ) -> tuple[list[dict], dict[str, str]]:
     results: list[dict] = []
     failures: dict[str, str] = {}
@@ -421,7 +244,7 @@ def _schedule(
         for block in todo:
             for attempt in range(config.retries + 1):
                 try:
-                    results.append(restore_block(task, block, prior))
+                    results.append(restore_block(task, block, priors))
                     break
                 except Exception as exc:  # reported with the block's name; the run goes on
                     if attempt == config.retries:
@@ -446,10 +269,10 @@ def _schedule(
         )
         client = Client(cluster)
     try:
-        # The prior goes to every worker once; tasks get a reference to it.
-        prior_ref = client.scatter(prior, broadcast=True) if prior is not None else None
+        # The priors go to every worker once; tasks get a reference to them.
+        priors_ref = client.scatter(priors, broadcast=True) if priors else []
         futures = {
-            client.submit(restore_block, task, block, prior_ref, retries=config.retries, pure=False): block
+            client.submit(restore_block, task, block, priors_ref, retries=config.retries, pure=False): block
             for block in todo
         }
         for future in as_completed(futures):
@@ -480,8 +303,7 @@ def _assemble(
     written to a temporary store that is renamed into place at the end."""
     import zarr
 
-    tmp = temp_sibling(out_path)
-    try:
+    with atomic_write(out_path) as tmp:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         array = group.create_array("0", shape=grid.out_shape, dtype=dtype, chunks=grid.chunks)
         for block in tqdm(grid.blocks, desc="blending", unit="block", disable=not progress):
@@ -501,9 +323,3 @@ def _assemble(
             array[z0:z1, y0:y1, x0:x1] = cast_like(total / np.maximum(weight, 1e-12), dtype)
         if voxel_size is not None:
             write_ome_zarr_metadata(group, voxel_size, unit)
-        if out_path.is_dir():
-            shutil.rmtree(out_path)
-        os.replace(tmp, out_path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -1,6 +1,9 @@
 """Command-line interface: a thin typer layer over `axialsr.api`.
 
-Every user error (bad input, bad option, unwritable output) ends in one line on stderr and exit code 2.
+Every command reads its inputs, builds its configs from the options (generated from the config
+dataclasses by `axialsr.options`, so defaults and help live in one place), makes one API call and writes
+its outputs. Every user error (bad input, bad option, unwritable output) ends in one line on stderr and
+exit code 2.
 """
 
 from __future__ import annotations
@@ -9,13 +12,19 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from axialsr import api
+from axialsr.blocks import BlockConfig
 from axialsr.errors import AxialSRError
-from axialsr.io import Volume, check_output, read_volume, temp_sibling, write_volume
+from axialsr.io import Volume, check_output, open_source, read_volume, write_text_atomic, write_volume
+from axialsr.options import OptionGroup, with_options
+from axialsr.reconstruct import ReconstructionConfig
+from axialsr.restore import DEFAULT_METHOD, LateralConfig, RestoreConfig, method_names
+from axialsr.slicewise import SlicewiseConfig
+from axialsr.training import PriorConfig
 
 app = typer.Typer(
     name="axialsr",
@@ -24,6 +33,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+INR_PANEL = "INR reconstruction (methods inr, inr-sds, inr-lateral)"
+BLOCK_PANEL = "Blockwise (volumes larger than memory)"
+PRIOR_PANEL = "Prior training"
+
+# ------------------------------------------------------------------------------------------ shared options
 
 VoxelOpt = Annotated[
     str | None, typer.Option("--voxel-size", help="Voxel size 'Z,Y,X' (e.g. 40,4,4); overrides the file's metadata.")
@@ -34,60 +49,50 @@ DtypeOpt = Annotated[str | None, typer.Option("--dtype", help="Output dtype (def
 FactorOpt = Annotated[
     float | None, typer.Option("--factor", help="Axial factor s = dz/dx (default: from the voxel size).")
 ]
-
-
+ModelOpt = Annotated[str, typer.Option("--model", help="Acquisition model along z: average, gaussian or subsample.")]
+FwhmOpt = Annotated[
+    float | None, typer.Option("--fwhm", help="Gaussian PSF FWHM in output voxels (model gaussian; default s).")
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same device: same result).")]
+PriorsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--prior", help="Prior folder (train-prior); repeat for a method that uses two (lateral + diffusion)."
+    ),
+]
 BlocksOpt = Annotated[
     str | None,
     typer.Option(
         "--blocks",
-        help="Restore block by block (volumes larger than memory): core block 'ZxYxX' in input voxels; "
-        "output must be .zarr.",
+        help="Restore block by block: core block 'ZxYxX' in input voxels; the output must be .zarr.",
+        rich_help_panel=BLOCK_PANEL,
     ),
 ]
-OverlapOpt = Annotated[int, typer.Option(help="Block overlap on each side, in output voxels (with --blocks).")]
-WorkersOpt = Annotated[
-    int, typer.Option(help="Dask LocalCluster worker processes (with --blocks; 0: in this process).")
-]
-ThreadsOpt = Annotated[int, typer.Option(help="Torch threads per worker (with --blocks).")]
-MemoryOpt = Annotated[str, typer.Option(help="Memory limit per worker, e.g. 4GiB (with --blocks).")]
-SchedulerOpt = Annotated[
-    str | None, typer.Option(help="Address of an existing Dask scheduler, tcp://host:port (with --blocks).")
-]
-BlockDirOpt = Annotated[
-    str | None, typer.Option(help="Folder for finished blocks (with --blocks; default OUT.parts); reruns resume.")
-]
-MaxBlocksOpt = Annotated[
-    int | None, typer.Option(help="Stop after this many blocks; rerun to continue (with --blocks).")
-]
 
-
-def _run_blockwise(lr, out, method, prior, factor, recon, block_options: tuple, voxel_size, **kwargs) -> None:
-    """`--blocks` path shared by `baseline` and `reconstruct`: build the BlockConfig from the block options
-    (blocks, overlap, workers, threads, memory, scheduler, block_dir, max_blocks), run, and say what was done."""
-    from axialsr.blocks import BlockConfig
-
-    blocks, overlap, workers, threads, memory, scheduler, block_dir, max_blocks = block_options
-    config = BlockConfig(
-        blocks=_parse_shape(blocks, minimum=1),
-        overlap=overlap,
-        workers=workers,
-        threads_per_worker=threads,
-        memory_limit=memory,
-        scheduler=scheduler,
-        work_dir=block_dir,
-        max_blocks=max_blocks,
-    )
-    summary = api.reconstruct_blockwise(
-        lr, out, method, prior, factor, recon, config, voxel_size=_parse_voxel_size(voxel_size), **kwargs
-    )
-    if summary.output is None:
-        left = summary.blocks_total - summary.blocks_skipped - summary.blocks_run
-        typer.echo(f"{summary.blocks_run} blocks restored, {left} left: rerun the same command to continue")
-    else:
-        typer.echo(
-            f"wrote {out}: {summary.blocks_total} blocks ({summary.blocks_skipped} from an earlier run), "
-            f"{summary.seconds:.0f} s, peak worker memory {summary.peak_worker_rss_mib:.0f} MiB"
-        )
+RECON_GROUP = OptionGroup(ReconstructionConfig, "recon_options", skip=("seed", "device"), panel=INR_PANEL)
+SLICEWISE_GROUP = OptionGroup(
+    SlicewiseConfig, "slicewise_options", prefix="slicewise-", skip=("seed",), panel="Slice-wise baseline"
+)
+LATERAL_GROUP = OptionGroup(LateralConfig, "lateral_options", prefix="lateral-", panel="Lateral regressor")
+BLOCK_GROUP = OptionGroup(BlockConfig, "block_options", skip=("blocks",), panel=BLOCK_PANEL)
+PRIOR_GROUP = OptionGroup(PriorConfig, "prior_options", skip=("seed", "device"), panel=PRIOR_PANEL)
+LATERAL_PRIOR_GROUP = OptionGroup(
+    PriorConfig,
+    "lateral_prior_options",
+    prefix="lateral-prior-",
+    skip=("seed", "device", "kind", "preset"),
+    fixed={"kind": "lateral"},
+    panel=PRIOR_PANEL,
+)
+DIFFUSION_PRIOR_GROUP = OptionGroup(
+    PriorConfig,
+    "diffusion_prior_options",
+    prefix="diffusion-prior-",
+    skip=("seed", "device", "preset"),
+    defaults={"kind": "conditional"},
+    panel=PRIOR_PANEL,
+)
 
 
 def _parse_voxel_size(text: str | None) -> tuple[float, float, float] | None:
@@ -116,176 +121,13 @@ def _read(path: str, voxel_size: str | None = None, channel: int | None = None) 
     return read_volume(path, _parse_voxel_size(voxel_size), channel)
 
 
-@app.command()
-def synth(
-    out: Annotated[str, typer.Option("--out", "-o", help="Output volume (.tif, .h5[:key], .zarr, .npy).")],
-    kind: Annotated[str, typer.Option(help="'em' (neuropil) or 'fluo' (nuclei).")] = "em",
-    shape: Annotated[str, typer.Option(help="Shape ZxYxX in isotropic voxels.")] = "64x128x128",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    dtype: Annotated[str, typer.Option(help="Output dtype.")] = "uint8",
-    voxel_nm: Annotated[float, typer.Option(help="Isotropic voxel size written to the metadata (nm).")] = 8.0,
-    force: ForceOpt = False,
-) -> None:
-    """Write a synthetic isotropic ground-truth volume (EM-like neuropil or fluorescence nuclei)."""
-    check_output(out, force)
-    volume = api.synth(kind, _parse_shape(shape), seed, dtype, voxel_nm)
-    write_volume(out, volume.data, volume.voxel_size, volume.unit, force=force)
-    typer.echo(f"wrote {out}: {kind} {volume.data.shape} {volume.data.dtype}, voxel {volume.voxel_size} nm")
-
-
-@app.command()
-def simulate(
-    gt: Annotated[str, typer.Argument(help="Isotropic ground-truth volume.")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output (anisotropic) volume.")],
-    factor: Annotated[float, typer.Option(help="Axial factor s >= 1 (non-integer allowed).")],
-    model: Annotated[str, typer.Option(help="Acquisition model: average, gaussian or subsample.")] = "average",
-    fwhm: Annotated[float | None, typer.Option(help="Gaussian PSF FWHM in isotropic voxels (default s).")] = None,
-    voxel_size: VoxelOpt = None,
-    channel: ChannelOpt = None,
-    dtype: DtypeOpt = None,
-    force: ForceOpt = False,
-) -> None:
-    """Simulate an anisotropic acquisition of an isotropic volume along z."""
-    check_output(out, force, inputs=(gt,))
-    volume = _read(gt, voxel_size, channel)
-    lr = api.simulate_acquisition(volume, factor, model, fwhm, dtype)
-    write_volume(out, lr.data, lr.voxel_size, lr.unit, force=force)
-    typer.echo(f"wrote {out}: {lr.data.shape} {lr.data.dtype}, voxel {lr.voxel_size} ({model}, s={factor:g})")
-
-
-@app.command()
-def baseline(
-    lr: Annotated[str, typer.Argument(help="Anisotropic input volume.")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output isotropic volume.")],
-    method: Annotated[
-        str,
-        typer.Option(
-            help="nearest, linear, cubic (interpolation along z), inr (INR, fidelity only) or slicewise "
-            "(each XZ/YZ slice restored by the 2D prior, needs --prior)."
-        ),
-    ] = "cubic",
-    factor: FactorOpt = None,
-    prior: Annotated[str | None, typer.Option("--prior", help="Prior folder (method slicewise).")] = None,
-    axis: Annotated[str, typer.Option(help="Slices to restore one by one: xz or yz (method slicewise).")] = "xz",
-    steps: Annotated[int, typer.Option(help="DDIM steps (method slicewise).")] = 25,
-    iters: Annotated[int, typer.Option(help="INR iterations (method inr).")] = 1500,
-    model: Annotated[str, typer.Option(help="Acquisition model for the INR's fidelity term.")] = "average",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda (method inr).")] = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed (method inr).")] = 0,
-    voxel_size: VoxelOpt = None,
-    channel: ChannelOpt = None,
-    dtype: DtypeOpt = None,
-    force: ForceOpt = False,
-    blocks: BlocksOpt = None,
-    overlap: OverlapOpt = 16,
-    workers: WorkersOpt = 1,
-    threads_per_worker: ThreadsOpt = 1,
-    memory_limit: MemoryOpt = "4GiB",
-    scheduler: SchedulerOpt = None,
-    block_dir: BlockDirOpt = None,
-    max_blocks: MaxBlocksOpt = None,
-) -> None:
-    """Upsample along z with a baseline method onto the reconstruction grid."""
-    check_output(out, force, inputs=(lr,))
-    if blocks is not None:
-        if method == "slicewise":
-            raise AxialSRError("--blocks supports nearest, linear, cubic and inr; run slicewise on the whole volume")
-        recon = None
-        if method == "inr":
-            from axialsr.reconstruct import ReconstructionConfig
-
-            recon = ReconstructionConfig(iters=iters, lambda_sds=0.0, device=device, seed=seed)
-        block_options = (blocks, overlap, workers, threads_per_worker, memory_limit, scheduler, block_dir, max_blocks)
-        _run_blockwise(
-            lr,
-            out,
-            method,
-            None,
-            factor,
-            recon,
-            block_options,
-            voxel_size,
-            model=model,
-            channel=channel,
-            dtype=dtype,
-            force=force,
-        )
-        return
-    volume = _read(lr, voxel_size, channel)
-    if method == "inr":
-        from axialsr.reconstruct import ReconstructionConfig
-
-        cfg = ReconstructionConfig(iters=iters, lambda_sds=0.0, device=device, seed=seed)
-        result, _ = api.reconstruct(volume, None, factor, cfg, model=model, dtype=dtype)
-    elif method == "slicewise":
-        from axialsr.slicewise import SlicewiseConfig
-
-        cfg = SlicewiseConfig(steps=steps, axis=axis, seed=seed)
-        result = api.slicewise_baseline(volume, prior, factor, cfg, model=model, dtype=dtype)
-    else:
-        result = api.interpolation_baseline(volume, method, factor, dtype)
-    write_volume(out, result.data, result.voxel_size, result.unit, force=force)
-    typer.echo(f"wrote {out}: {result.data.shape} {result.data.dtype} ({method})")
-
-
-@app.command()
-def evaluate(
-    pred: Annotated[list[str], typer.Argument(help="Reconstruction(s) to score.")],
-    gt: Annotated[str, typer.Option("--gt", help="Isotropic ground truth.")],
-    factor: Annotated[
-        float | None, typer.Option(help="Axial factor, to score measured and unmeasured depths separately.")
-    ] = None,
-    json_out: Annotated[str | None, typer.Option("--json", help="Also write the scores as JSON.")] = None,
-    coherence_with: Annotated[
-        str | None,
-        typer.Option("--coherence-with", help="Another restoration (e.g. the YZ-wise one) to measure agreement with."),
-    ] = None,
-    force: ForceOpt = False,
-) -> None:
-    """Score reconstructions against a ground truth: PSNR/SSIM per plane family (XY, XZ, YZ) and 3D."""
-    from axialsr import metrics, report
-
-    if json_out:
-        _check_plain_output(Path(json_out), force)
-    truth = read_volume(gt)
-    rows = []
-    for path in pred:
-        pred_volume = read_volume(path)
-        scores = api.evaluate(pred_volume, truth, factor)
-        row = {"method": Path(path).name, **metrics.flatten(scores)}
-        if coherence_with:
-            other = read_volume(coherence_with).data
-            agreement = metrics.coherence(pred_volume.data, other, float(truth.data.max() - truth.data.min()))
-            row.update({f"coherence_{k}": v for k, v in agreement.items()})
-        rows.append(row)
-    columns = [c for c in rows[0] if c != "method" and not (c.startswith("psnr_") and c[5:] in ("xy", "xz", "yz"))]
-    report.print_table(rows, columns, title=f"scores against {gt}")
-    if json_out:
-        _write_text_atomic(Path(json_out), json.dumps(rows, indent=2))
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = temp_sibling(path)
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-@app.command()
-def figure(
-    volumes: Annotated[list[str], typer.Argument(help="Volumes to show, one row each.")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output PNG.")],
-    crop: Annotated[int | None, typer.Option(help="Show only the first N pixels laterally.")] = None,
-    force: ForceOpt = False,
-) -> None:
-    """Orthogonal views (XY, XZ, YZ) of volumes side by side, as a PNG."""
-    from axialsr.figures import orthogonal_views
-
-    if not out.lower().endswith(".png"):
-        raise AxialSRError(f"--out must be a .png file, got {out}")
-    _check_plain_output(Path(out), force)
-    data = {Path(v).name: read_volume(v).data for v in volumes}
-    orthogonal_views(data, out, crop=crop)
-    typer.echo(f"wrote {out}")
+def _restore_config(values: dict[str, dict[str, Any]], device: str, seed: int, consistency: bool | None):
+    return RestoreConfig(
+        recon=RECON_GROUP.build(values["recon_options"], device=device, seed=seed),
+        slicewise=SLICEWISE_GROUP.build(values["slicewise_options"], seed=seed),
+        lateral=LATERAL_GROUP.build(values["lateral_options"]),
+        consistency=consistency,
+    )
 
 
 def _check_plain_output(path: Path, force: bool) -> None:
@@ -307,49 +149,221 @@ def _check_report_dir(folder: Path, force: bool) -> None:
         raise AxialSRError(f"cannot write the report to {folder}: {existing} is not a writable folder")
 
 
+# ----------------------------------------------------------------------------------------------- commands
+
+
+@app.command()
+def synth(
+    out: Annotated[str, typer.Option("--out", "-o", help="Output volume (.tif, .h5[:key], .zarr, .npy).")],
+    kind: Annotated[str, typer.Option(help="'em' (neuropil) or 'fluo' (nuclei).")] = "em",
+    shape: Annotated[str, typer.Option(help="Shape ZxYxX in isotropic voxels.")] = "64x128x128",
+    seed: SeedOpt = 0,
+    dtype: Annotated[str, typer.Option(help="Output dtype.")] = "uint8",
+    voxel_nm: Annotated[float, typer.Option(help="Isotropic voxel size written to the metadata (nm).")] = 8.0,
+    force: ForceOpt = False,
+) -> None:
+    """Write a synthetic isotropic ground-truth volume (EM-like neuropil or fluorescence nuclei)."""
+    check_output(out, force)
+    volume = api.synth(kind, _parse_shape(shape), seed, dtype, voxel_nm)
+    write_volume(out, volume.data, volume.voxel_size, volume.unit, force=force)
+    typer.echo(f"wrote {out}: {kind} {volume.data.shape} {volume.data.dtype}, voxel {volume.voxel_size} nm")
+
+
+@app.command()
+def simulate(
+    gt: Annotated[str, typer.Argument(help="Isotropic ground-truth volume.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output (anisotropic) volume.")],
+    factor: Annotated[float, typer.Option(help="Axial factor s >= 1 (non-integer allowed).")],
+    model: ModelOpt = "average",
+    fwhm: FwhmOpt = None,
+    voxel_size: VoxelOpt = None,
+    channel: ChannelOpt = None,
+    dtype: DtypeOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Simulate an anisotropic acquisition of an isotropic volume along z."""
+    check_output(out, force, inputs=(gt,))
+    volume = _read(gt, voxel_size, channel)
+    lr = api.simulate_acquisition(volume, api.Acquisition(factor, model, fwhm), dtype)
+    write_volume(out, lr.data, lr.voxel_size, lr.unit, force=force)
+    typer.echo(f"wrote {out}: {lr.data.shape} {lr.data.dtype}, voxel {lr.voxel_size} ({model}, s={factor:g})")
+
+
+def _restore_command(default_method: str, doc: str):
+    """The body of `reconstruct` and `baseline`: one API call with the method and its configs."""
+
+    @with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, BLOCK_GROUP)
+    def command(
+        recon_options: dict,
+        slicewise_options: dict,
+        lateral_options: dict,
+        block_options: dict,
+        input_spec: Annotated[str, typer.Argument(metavar="INPUT", help="Anisotropic input volume.")],
+        out: Annotated[str, typer.Option("--out", "-o", help="Output isotropic volume.")],
+        method: Annotated[str, typer.Option(help=f"One of: {', '.join(method_names())}.")] = default_method,
+        prior: PriorsOpt = None,
+        factor: FactorOpt = None,
+        model: ModelOpt = "average",
+        fwhm: FwhmOpt = None,
+        consistency: Annotated[
+            bool | None,
+            typer.Option(help="End with the projection onto the measurements (default: the method's choice)."),
+        ] = None,
+        checkpoint_dir: Annotated[str | None, typer.Option(help="Folder for checkpoints and the loss log.")] = None,
+        resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint-dir.")] = False,
+        device: DeviceOpt = "auto",
+        seed: SeedOpt = 0,
+        voxel_size: VoxelOpt = None,
+        channel: ChannelOpt = None,
+        dtype: DtypeOpt = None,
+        force: ForceOpt = False,
+        blocks: BlocksOpt = None,
+    ) -> None:
+        check_output(out, force, inputs=(input_spec,))
+        if resume and checkpoint_dir is None:
+            raise AxialSRError("--resume needs --checkpoint-dir")
+        values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
+        values["lateral_options"] = lateral_options
+        config = _restore_config(values, device, seed, consistency)
+        priors = api.load_priors(prior, device)
+        if blocks is not None:
+            source = open_source(input_spec, _parse_voxel_size(voxel_size), channel)
+            acquisition = api.acquisition_for(source, factor, model, fwhm)
+            block_config = BLOCK_GROUP.build(block_options, blocks=_parse_shape(blocks, minimum=1))
+            summary = api.restore_blockwise(
+                source, out, method, acquisition, priors, config, block_config, dtype=dtype, force=force
+            )
+            if summary.output is None:
+                left = summary.blocks_total - summary.blocks_skipped - summary.blocks_run
+                typer.echo(f"{summary.blocks_run} blocks restored, {left} left: rerun the same command to continue")
+            else:
+                typer.echo(
+                    f"wrote {out}: {summary.blocks_total} blocks ({summary.blocks_skipped} from an earlier run), "
+                    f"{summary.seconds:.0f} s, peak worker memory {summary.peak_worker_rss_mib:.0f} MiB"
+                )
+            return
+        volume = _read(input_spec, voxel_size, channel)
+        acquisition = api.acquisition_for(volume, factor, model, fwhm)
+        result, info = api.restore(volume, method, acquisition, priors, config, checkpoint_dir, resume, dtype)
+        write_volume(out, result.data, result.voxel_size, result.unit, force=force)
+        typer.echo(
+            f"wrote {out}: {result.data.shape} {result.data.dtype}, voxel {result.voxel_size} "
+            f"({method}, s={acquisition.factor:g}, {info.seconds:.0f} s)"
+        )
+
+    command.__doc__ = doc
+    return command
+
+
+app.command("reconstruct")(
+    _restore_command(
+        DEFAULT_METHOD,
+        "Restore an isotropic volume with any method (default: the best one of the benchmark) and its priors.",
+    )
+)
+app.command("baseline")(
+    _restore_command("cubic", "Restore with a baseline method (interpolation, inr, slicewise) for comparison.")
+)
+
+
+@app.command()
+def evaluate(
+    pred: Annotated[list[str], typer.Argument(help="Reconstruction(s) to score.")],
+    gt: Annotated[str, typer.Option("--gt", help="Isotropic ground truth.")],
+    factor: Annotated[
+        float | None, typer.Option(help="Axial factor, to score measured and unmeasured depths separately.")
+    ] = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="Also write the scores as JSON.")] = None,
+    coherence_with: Annotated[
+        str | None,
+        typer.Option("--coherence-with", help="Another restoration (e.g. the YZ-wise one) to measure agreement with."),
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Score reconstructions against a ground truth: PSNR/SSIM per plane family (XY, XZ, YZ) and 3D."""
+    from axialsr import tables
+
+    if json_out:
+        _check_plain_output(Path(json_out), force)
+    truth = read_volume(gt)
+    acquisition = api.Acquisition(factor) if factor is not None else None
+    other = read_volume(coherence_with) if coherence_with else None
+    rows = [{"method": Path(path).name, **api.score_row(read_volume(path), truth, acquisition, other)} for path in pred]
+    columns = [c for c in rows[0] if c != "method" and not (c.startswith("psnr_") and c[5:] in ("xy", "xz", "yz"))]
+    tables.print_table(rows, columns, title=f"scores against {gt}")
+    if json_out:
+        write_text_atomic(json_out, json.dumps(rows, indent=2))
+
+
+@app.command()
+def figure(
+    volumes: Annotated[list[str], typer.Argument(help="Volumes to show, one row each.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output PNG.")],
+    crop: Annotated[int | None, typer.Option(help="Show only the first N pixels laterally.")] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Orthogonal views (XY, XZ, YZ) of volumes side by side, as a PNG."""
+    from axialsr.figures import orthogonal_views
+
+    if not out.lower().endswith(".png"):
+        raise AxialSRError(f"--out must be a .png file, got {out}")
+    _check_plain_output(Path(out), force)
+    data = {Path(v).name: read_volume(v).data for v in volumes}
+    orthogonal_views(data, out, crop=crop)
+    typer.echo(f"wrote {out}")
+
+
 @app.command("train-prior")
+@with_options(PRIOR_GROUP)
 def train_prior(
-    lr: Annotated[str, typer.Argument(help="Input volume; the prior learns its XY slices.")],
+    prior_options: dict,
+    input_spec: Annotated[str, typer.Argument(metavar="INPUT", help="Input volume; the prior learns its XY slices.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Prior folder to write.")],
-    preset: Annotated[str, typer.Option(help="tiny (tests), small (CPU), base (GPU).")] = "small",
-    steps: Annotated[int | None, typer.Option(help="Training steps (default: the preset's).")] = None,
-    patch: Annotated[int | None, typer.Option(help="Patch size in pixels (default: the preset's).")] = None,
-    batch: Annotated[int | None, typer.Option(help="Batch size (default: the preset's).")] = None,
-    bin_xy: Annotated[int, typer.Option("--bin", help="Average-pool XY by this factor before training.")] = 1,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    factor: FactorOpt = None,
+    model: ModelOpt = "average",
+    fwhm: FwhmOpt = None,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the folder's checkpoint.")] = False,
     voxel_size: VoxelOpt = None,
     channel: ChannelOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Train the 2D diffusion prior (DDPM UNet) on the XY slices of the input."""
-    from axialsr.prior import CONFIG_FILE, PriorConfig
+    """Train a prior on the XY slices of the input: a diffusion model, a conditional one, or the lateral
+    regressor (the last two learn to undo the acquisition, so they need the factor)."""
+    from axialsr.prior import CONFIG_FILE
 
+    config = PRIOR_GROUP.build(prior_options, seed=seed, device=device)
     out_path = Path(out)
     if (out_path / CONFIG_FILE).exists() and not (force or resume):
         raise AxialSRError(f"{out} already holds a prior; pass --force to retrain or --resume to continue")
     if out_path.exists() and not out_path.is_dir():
         raise AxialSRError(f"{out} exists and is not a folder")
     _check_plain_output(out_path / CONFIG_FILE if out_path.is_dir() else out_path, force=True)
-    volume = _read(lr, voxel_size, channel)
-    config = PriorConfig(preset=preset, steps=steps, patch=patch, batch=batch, bin_xy=bin_xy, device=device, seed=seed)
-    prior = api.train_prior(volume, config, out_path, resume=resume)
-    typer.echo(f"wrote prior {out}: {prior.meta['steps_trained']} steps, patch {prior.patch}")
+    volume = _read(input_spec, voxel_size, channel)
+    acquisition = None if config.kind == "diffusion" else api.acquisition_for(volume, factor, model, fwhm)
+    prior = api.train_prior(volume, config, out_path, acquisition, resume=resume)
+    blur = f", extra axial blur {prior.axial_blur:.2f} px" if prior.kind != "diffusion" else ""
+    typer.echo(f"wrote {prior.kind} prior {out}: {prior.meta['steps_trained']} steps, patch {prior.patch}{blur}")
 
 
 @app.command("sample-prior")
 def sample_prior(
-    prior_dir: Annotated[str, typer.Argument(help="Prior folder.")],
+    prior_dir: Annotated[str, typer.Argument(help="Prior folder (diffusion or conditional).")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output PNG grid.")],
     n: Annotated[int, typer.Option("--n", help="Number of samples.")] = 16,
     steps: Annotated[int, typer.Option(help="DDIM steps.")] = 50,
-    real: Annotated[str | None, typer.Option(help="Volume to show real XY patches from, beside the samples.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    real: Annotated[
+        str | None,
+        typer.Option(help="Volume to show real XY patches from (a conditional prior: its degraded patches, too)."),
+    ] = None,
+    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale (conditional prior).")] = 1.0,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
     force: ForceOpt = False,
 ) -> None:
-    """Sample patches from a prior (DDIM) into a PNG grid, optionally beside real XY patches."""
+    """Sample patches from a prior (DDIM) into a PNG grid, beside real XY patches; a conditional prior
+    samples from degraded real patches, shown beside them and the truth."""
     from axialsr.figures import prior_samples_figure
     from axialsr.prior import Prior
 
@@ -358,148 +372,94 @@ def sample_prior(
     _check_plain_output(Path(out), force)
     prior = Prior.load(prior_dir, device)
     real_data = read_volume(real).data if real else None
-    prior_samples_figure(prior, out, n=n, steps=steps, seed=seed, real_volume=real_data)
+    if prior.conditional and real_data is None:
+        raise AxialSRError("a conditional prior samples from degraded patches: pass --real VOLUME")
+    prior_samples_figure(prior, out, n=n, steps=steps, seed=seed, real_volume=real_data, guidance=guidance)
     typer.echo(f"wrote {out}")
 
 
-def _reconstruction_config(iters, encoding, lambda_sds, device, seed, **extra):
-    from axialsr.field import FieldConfig
-    from axialsr.reconstruct import ReconstructionConfig
-
-    if lambda_sds is not None:
-        extra["lambda_sds"] = lambda_sds
-    return ReconstructionConfig(iters=iters, field=FieldConfig(encoding=encoding), device=device, seed=seed, **extra)
-
-
 @app.command()
-def reconstruct(
-    lr: Annotated[str, typer.Argument(help="Anisotropic input volume.")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output isotropic volume.")],
-    prior: Annotated[
-        str | None, typer.Option("--prior", help="Prior folder (train-prior); none: fidelity only.")
-    ] = None,
-    factor: FactorOpt = None,
-    iters: Annotated[int, typer.Option(help="Optimisation iterations.")] = 1500,
-    encoding: Annotated[str, typer.Option(help="dense, hash or fourier.")] = "dense",
-    lambda_sds: Annotated[
-        float | None, typer.Option("--lambda-sds", help="Weight of the SDS loss (default 1.0).")
-    ] = None,
-    model: Annotated[str, typer.Option(help="Acquisition model: average, gaussian, subsample.")] = "average",
-    fwhm: Annotated[float | None, typer.Option(help="Gaussian FWHM in output voxels (default s).")] = None,
-    checkpoint_dir: Annotated[str | None, typer.Option(help="Folder for checkpoints and the loss log.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint-dir.")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    voxel_size: VoxelOpt = None,
-    channel: ChannelOpt = None,
-    dtype: DtypeOpt = None,
-    force: ForceOpt = False,
-    blocks: BlocksOpt = None,
-    overlap: OverlapOpt = 16,
-    workers: WorkersOpt = 1,
-    threads_per_worker: ThreadsOpt = 1,
-    memory_limit: MemoryOpt = "4GiB",
-    scheduler: SchedulerOpt = None,
-    block_dir: BlockDirOpt = None,
-    max_blocks: MaxBlocksOpt = None,
-) -> None:
-    """Reconstruct an isotropic volume: INR optimised with fidelity + SDS under the diffusion prior."""
-    check_output(out, force, inputs=(lr,))
-    if resume and checkpoint_dir is None:
-        raise AxialSRError("--resume needs --checkpoint-dir")
-    cfg = _reconstruction_config(iters, encoding, lambda_sds, device, seed)
-    if blocks is not None:
-        block_options = (blocks, overlap, workers, threads_per_worker, memory_limit, scheduler, block_dir, max_blocks)
-        _run_blockwise(
-            lr,
-            out,
-            "inr-sds" if prior is not None else "inr",
-            prior,
-            factor,
-            cfg,
-            block_options,
-            voxel_size,
-            model=model,
-            fwhm=fwhm,
-            channel=channel,
-            dtype=dtype,
-            force=force,
-        )
-        return
-    volume = _read(lr, voxel_size, channel)
-    result, info = api.reconstruct(
-        volume, prior, factor, cfg, model=model, fwhm=fwhm, checkpoint_dir=checkpoint_dir, resume=resume, dtype=dtype
-    )
-    write_volume(out, result.data, result.voxel_size, result.unit, force=force)
-    typer.echo(
-        f"wrote {out}: {result.data.shape} {result.data.dtype}, voxel {result.voxel_size} ({info.seconds:.0f} s)"
-    )
-
-
-@app.command()
+@with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, LATERAL_PRIOR_GROUP, DIFFUSION_PRIOR_GROUP)
 def run(
-    lr: Annotated[str, typer.Argument(help="Anisotropic input volume.")],
+    recon_options: dict,
+    slicewise_options: dict,
+    lateral_options: dict,
+    lateral_prior_options: dict,
+    diffusion_prior_options: dict,
+    input_spec: Annotated[str, typer.Argument(metavar="INPUT", help="Anisotropic input volume.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output isotropic volume.")],
+    method: Annotated[str, typer.Option(help=f"One of: {', '.join(method_names())}.")] = DEFAULT_METHOD,
     factor: FactorOpt = None,
+    model: ModelOpt = "average",
+    fwhm: FwhmOpt = None,
     work_dir: Annotated[
-        str | None, typer.Option(help="Folder for the prior and checkpoints (default: OUT's name + .axialsr).")
+        str | None, typer.Option(help="Folder for the priors and checkpoints (default: OUT's name + .axialsr).")
     ] = None,
-    prior_preset: Annotated[str | None, typer.Option(help="Prior preset (default: small on CPU, base on GPU).")] = None,
-    prior_steps: Annotated[int | None, typer.Option(help="Prior training steps (default: the preset's).")] = None,
-    iters: Annotated[int, typer.Option(help="Reconstruction iterations.")] = 1500,
-    lambda_sds: Annotated[
-        float | None, typer.Option("--lambda-sds", help="Weight of the SDS loss (default 1.0).")
+    prior_preset: Annotated[
+        str | None, typer.Option(help="Prior size: tiny, small, base (default: small on CPU, base on GPU).")
     ] = None,
-    model: Annotated[str, typer.Option(help="Acquisition model: average, gaussian, subsample.")] = "average",
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Reuse a trained prior and checkpoints in work-dir.")
+    with_diffusion: Annotated[
+        bool, typer.Option(help="Also train a diffusion prior for methods that can use one (inr-lateral: SDS).")
     ] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    consistency: Annotated[
+        bool | None, typer.Option(help="End with the projection onto the measurements (default: the method's).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Reuse trained priors and continue from checkpoints in work-dir.")
+    ] = False,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
     voxel_size: VoxelOpt = None,
     channel: ChannelOpt = None,
     dtype: DtypeOpt = None,
     force: ForceOpt = False,
     report: Annotated[str | None, typer.Option(help="Also write an HTML report (index.html) to this folder.")] = None,
 ) -> None:
-    """The whole job: train the prior on the input's XY slices, then reconstruct with fidelity + SDS."""
-    from axialsr.prior import CONFIG_FILE, Prior, PriorConfig
-    from axialsr.runtime import resolve_device
-
-    check_output(out, force, inputs=(lr,))
+    """The whole job: train the priors on the input's own XY slices, then restore it."""
+    check_output(out, force, inputs=(input_spec,))
     if report:
         _check_report_dir(Path(report), force)
-    volume = _read(lr, voxel_size, channel)
-    api.resolve_factor(volume, factor)  # fail now, not after training, when no factor is known
-    work = Path(work_dir) if work_dir else Path(out).with_name(Path(out).name.split(".")[0] + ".axialsr")
-    prior_dir = work / "prior"
-    preset = prior_preset or ("base" if resolve_device(device).type == "cuda" else "small")
-    if resume and (prior_dir / CONFIG_FILE).exists():
-        prior = Prior.load(prior_dir, device)
-        typer.echo(f"reusing the prior in {prior_dir}")
-    else:
-        work.mkdir(parents=True, exist_ok=True)
-        config = PriorConfig(preset=preset, steps=prior_steps, device=device, seed=seed)
-        prior = api.train_prior(volume, config, prior_dir, resume=resume)
-    cfg = _reconstruction_config(iters, "dense", lambda_sds, device, seed)
-    result, info = api.reconstruct(
-        volume, prior, factor, cfg, model=model, checkpoint_dir=work, resume=resume, dtype=dtype
+    volume = _read(input_spec, voxel_size, channel)
+    acquisition = api.acquisition_for(volume, factor, model, fwhm)
+    values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
+    values["lateral_options"] = lateral_options
+    config = api.RunConfig(
+        method=method,
+        preset=prior_preset,
+        lateral_prior=LATERAL_PRIOR_GROUP.build(lateral_prior_options),
+        diffusion_prior=DIFFUSION_PRIOR_GROUP.build(diffusion_prior_options),
+        with_diffusion=with_diffusion,
+        restore=_restore_config(values, device, seed, consistency),
+        device=device,
+        seed=seed,
     )
-    write_volume(out, result.data, result.voxel_size, result.unit, force=force)
-    typer.echo(f"wrote {out}: {result.data.shape} {result.data.dtype}, voxel {result.voxel_size}")
+    work = Path(work_dir) if work_dir else Path(out).with_name(Path(out).name.split(".")[0] + ".axialsr")
+    work.mkdir(parents=True, exist_ok=True)
+    result = api.run(volume, config, work, acquisition, resume=resume, dtype=dtype)
+    write_volume(out, result.volume.data, result.volume.voxel_size, result.volume.unit, force=force)
+    info = result.restoration
+    typer.echo(
+        f"wrote {out}: {result.volume.data.shape} {result.volume.data.dtype}, voxel {result.volume.voxel_size} "
+        f"({method}, s={acquisition.factor:g}, {info.seconds:.0f} s after training)"
+    )
     if report:
         from axialsr.html_report import run_report
 
-        s = api.resolve_factor(volume, factor)
-        page = run_report(report, volume, result, info, s, cfg, prior, lr, out, prior_dir=prior_dir)
+        page = run_report(report, volume, result, acquisition, config, input_spec, out)
         typer.echo(f"wrote the report {page}")
 
 
 @app.command()
+@with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP)
 def validate(
-    lr: Annotated[str, typer.Argument(help="Anisotropic input volume.")],
-    prior: Annotated[str | None, typer.Option("--prior", help="Prior folder (needed for inr-sds).")] = None,
+    recon_options: dict,
+    slicewise_options: dict,
+    lateral_options: dict,
+    input_spec: Annotated[str, typer.Argument(metavar="INPUT", help="Anisotropic input volume.")],
+    prior: PriorsOpt = None,
     factor: FactorOpt = None,
+    model: ModelOpt = "average",
+    fwhm: FwhmOpt = None,
     scheme: Annotated[
         str,
         typer.Option(
@@ -509,69 +469,68 @@ def validate(
     ] = "lateral",
     holdout: Annotated[int, typer.Option(help="K for --scheme holdout (odd, >= 3).")] = 3,
     methods: Annotated[
-        str | None, typer.Option(help="Comma list of nearest,linear,cubic,inr,inr-sds (default: all that apply).")
+        str | None, typer.Option(help="Comma list of methods (default: every method the given priors allow).")
     ] = None,
-    iters: Annotated[int, typer.Option(help="INR iterations.")] = 1500,
-    lambda_sds: Annotated[
-        float | None, typer.Option("--lambda-sds", help="Weight of the SDS loss (default 1.0).")
+    axial_blur: Annotated[
+        float | None,
+        typer.Option(help="Extra axial blur (sigma, px) of the truth; default: estimated from the data (0: off)."),
     ] = None,
-    model: Annotated[str, typer.Option(help="Acquisition model: average, gaussian, subsample.")] = "average",
+    consistency: Annotated[
+        bool | None, typer.Option(help="End with the projection onto the measurements (default: the method's).")
+    ] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Also write the rows as JSON.")] = None,
     report: Annotated[str | None, typer.Option(help="Write an HTML report (index.html) to this folder.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
     voxel_size: VoxelOpt = None,
     channel: ChannelOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Score methods on this volume without ground truth, side by side, to pick one and its settings."""
-    from axialsr.report import print_table
-    from axialsr.validate import VALIDATION_METHODS, ValidationConfig, ranking
+    from axialsr.tables import print_table
+    from axialsr.validate import ValidationConfig, default_methods, ranking
 
-    volume = _read(lr, voxel_size, channel)
-    chosen = (
-        tuple(m.strip() for m in methods.split(","))
-        if methods
-        else tuple(m for m in VALIDATION_METHODS if m != "inr-sds" or prior is not None)
-    )
-    cfg = ValidationConfig(
+    volume = _read(input_spec, voxel_size, channel)
+    priors = api.load_priors(prior, device)
+    chosen = tuple(m.strip() for m in methods.split(",")) if methods else default_methods(priors)
+    values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
+    values["lateral_options"] = lateral_options
+    config = ValidationConfig(
         scheme=scheme,
         holdout=holdout,
         methods=chosen,
-        recon=_reconstruction_config(iters, "dense", lambda_sds, device, seed),
-        model=model,
+        restore=_restore_config(values, device, seed, consistency),
+        axial_blur=axial_blur,
     )
-    cfg.validate(prior is not None)
-    loaded_prior = None
-    if prior:
-        from axialsr.prior import Prior
-
-        loaded_prior = Prior.load(prior)
     if json_out:
         _check_plain_output(Path(json_out), force)
     if report:
         _check_report_dir(Path(report), force)
-    result = api.validate(volume, loaded_prior, factor, cfg)
-    s = api.resolve_factor(volume, factor)
+    acquisition = api.acquisition_for(volume, factor, model, fwhm)
+    result = api.validate(volume, acquisition, priors, config)
+    s = acquisition.factor
     print_table(result.rows, ("psnr", "ssim", "seconds"), title=f"axialsr validate ({scheme}), factor {s:g}")
+    if result.note:
+        typer.echo(f"note: {result.note}")
     typer.echo(f"best by PSNR: {ranking(result.rows)[0]}")
     if json_out:
-        _write_text_atomic(Path(json_out), json.dumps({"scheme": scheme, "factor": s, "rows": result.rows}, indent=2))
+        payload = {"scheme": scheme, "factor": s, "axial_blur": result.axial_blur, "rows": result.rows}
+        write_text_atomic(json_out, json.dumps(payload, indent=2))
     if report:
         from axialsr.html_report import validation_report
 
-        page = validation_report(report, result, volume, s, cfg, loaded_prior, source=lr, prior_dir=prior)
+        page = validation_report(report, result, volume, acquisition, config, priors, input_spec, prior or ())
         typer.echo(f"wrote the report {page}")
 
 
 @app.command()
 def demo(
     out_dir: Annotated[str, typer.Option("--out-dir", help="Folder for the demo's files.")] = "axialsr-demo",
-    quick: Annotated[bool, typer.Option("--quick", help="Smaller budget (about 2.5 minutes).")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller budget (a few minutes).")] = False,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
 ) -> None:
-    """End-to-end demo on the embedded synthetic EM volume: simulate, reconstruct, score, figure."""
+    """End-to-end demo on the embedded synthetic EM volume: simulate, restore with every method, score, draw."""
     from axialsr.demo import run_demo
 
     run_demo(Path(out_dir), quick=quick, seed=seed, device=device)
@@ -580,7 +539,7 @@ def demo(
 def main() -> None:
     """Console-script entry point: run the app, turning AxialSRError into one line and exit code 2."""
     try:
-        app(standalone_mode=False)
+        app(prog_name="axialsr", standalone_mode=False)
     except AxialSRError as exc:
         typer.echo(f"axialsr: error: {exc}", err=True)
         sys.exit(2)

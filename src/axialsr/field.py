@@ -14,7 +14,7 @@ interpolation of the measured stack), which starts the optimisation from the bas
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -31,16 +31,24 @@ class FieldConfig:
     """Architecture of the field. Resolutions in cells per axis; `z_finest_ratio` scales the finest z
     resolution relative to the output depth (z detail is what the prior must add)."""
 
-    encoding: str = "dense"
-    levels: int = 6
-    features: int = 4
-    coarsest: int = 8
-    z_finest_ratio: float = 0.5
-    hash_table_log2: int = 17
-    fourier_features: int = 128
-    fourier_sigma: float = 8.0
-    mlp_width: int = 64
-    mlp_layers: int = 2
+    encoding: str = field(default="dense", metadata={"help": "Encoding: dense, hash or fourier."})
+    levels: int = field(default=6, metadata={"help": "Resolution levels of the grid encodings."})
+    features: int = field(default=4, metadata={"help": "Features per level."})
+    coarsest: int = field(default=8, metadata={"help": "Cells per axis of the coarsest level."})
+    z_finest_ratio: float = field(default=0.5, metadata={"help": "Finest z cells per output slice."})
+    hash_table_log2: int = field(default=17, metadata={"help": "log2 of the hash table size (hash encoding)."})
+    fourier_features: int = field(default=128, metadata={"help": "Random Fourier features (fourier encoding)."})
+    fourier_sigma: float = field(default=8.0, metadata={"help": "Scale of the Fourier frequencies."})
+    mlp_width: int = field(default=64, metadata={"help": "Width of the MLP head."})
+    mlp_layers: int = field(default=2, metadata={"help": "Hidden layers of the MLP head."})
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ENCODINGS:
+            raise AxialSRError(f"unknown encoding '{self.encoding}'; choose one of {ENCODINGS}")
+        if min(self.levels, self.features, self.coarsest, self.mlp_width, self.fourier_features) < 1:
+            raise AxialSRError("levels, features, coarsest, mlp_width and fourier_features must be >= 1")
+        if not self.z_finest_ratio > 0 or self.mlp_layers < 0:
+            raise AxialSRError("z_finest_ratio must be > 0 and mlp_layers >= 0")
 
 
 class DenseGridEncoding(nn.Module):
@@ -124,8 +132,6 @@ class Field(nn.Module):
     ) -> None:
         super().__init__()
         cfg = config or FieldConfig()
-        if cfg.encoding not in ENCODINGS:
-            raise AxialSRError(f"unknown encoding '{cfg.encoding}'; choose one of {ENCODINGS}")
         self.config = cfg
         self.register_buffer("extent", torch.tensor(extent, dtype=torch.float32), persistent=False)
         finest = (max(2, int(round(extent[0] * cfg.z_finest_ratio))), extent[1], extent[2])
@@ -164,9 +170,15 @@ class Field(nn.Module):
         p = self.normalize(pos)
         out = self.mlp(self.encoding(p)).squeeze(-1)
         if self.base is not None:
-            grid = p.flip(-1).view(1, 1, 1, -1, 3)
-            out = out + F.grid_sample(self.base, grid, mode="bilinear", align_corners=True).view(-1)
+            out = out + sample_volume(self.base, p)
         return out
+
+
+def sample_volume(volume: torch.Tensor, normalized: torch.Tensor) -> torch.Tensor:
+    """Trilinear samples (N,) of a (1, 1, Z, Y, X) volume at positions (N, 3) = (z, y, x) normalised to
+    [-1, 1] as `Field.normalize` does (voxel centres at the ends map to -1 and +1)."""
+    grid = normalized.flip(-1).view(1, 1, 1, -1, 3)  # grid_sample wants (x, y, z)
+    return F.grid_sample(volume, grid, mode="bilinear", align_corners=True).view(-1)
 
 
 def grid_points(z: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

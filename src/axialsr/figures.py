@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from axialsr.io import temp_sibling
+from axialsr.io import atomic_write
 
 
 def save_figure(fig, out: str | os.PathLike, dpi: int = 90) -> Path:
@@ -15,12 +15,12 @@ def save_figure(fig, out: str | os.PathLike, dpi: int = 90) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    out = Path(out)
-    tmp = temp_sibling(out)
-    fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    try:
+        with atomic_write(out) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)
+    return Path(out)
 
 
 def orthogonal_views(
@@ -88,22 +88,48 @@ def image_grid(images: np.ndarray, out: str | os.PathLike, titles: list[str] | N
 
 
 def prior_samples_figure(
-    prior, out: str | os.PathLike, n: int = 16, steps: int = 50, seed: int = 0, real_volume: np.ndarray | None = None
+    prior,
+    out: str | os.PathLike,
+    n: int = 16,
+    steps: int = 50,
+    seed: int = 0,
+    real_volume: np.ndarray | None = None,
+    guidance: float = 1.0,
 ) -> Path:
-    """PNG grid: `n` DDIM samples of `prior` (top rows) and, given `real_volume`, n real XY patches of it
-    (bottom rows), normalised by the volume's own percentiles as the prior's training data was."""
-    from axialsr.intensity import Normalization
-    from axialsr.prior import PatchSampler, bin_xy
+    """PNG grid of what a prior makes, beside real data normalised as its training data was.
 
-    samples = prior.sample(n, steps=steps, seed=seed)
-    images = [samples]
-    title = [f"{n} prior samples ({steps} DDIM steps)"]
-    if real_volume is not None:
-        data = bin_xy(Normalization.fit(real_volume).forward(real_volume), int(prior.meta.get("bin_xy", 1)))
-        real = PatchSampler(data, prior.patch)(np.random.default_rng(seed), n)
-        images.append(real)
-        title.append(f"{n} real XY patches")
-    return image_grid(np.concatenate(images), out, titles=title, ncols=min(8, n))
+    A diffusion prior: `n` DDIM samples (top rows) and, given `real_volume`, n real XY patches of it. A
+    conditional prior: n lateral pairs of `real_volume` (required): the degraded patches, the prior's
+    conditional samples from them, and the measured patches (the truth). A lateral prior: the degraded
+    patches, its restorations, and the truth."""
+    import torch
+
+    from axialsr.intensity import Normalization
+    from axialsr.lateral import LateralPairs
+    from axialsr.training import xy_patches
+
+    if prior.kind == "diffusion":
+        images = [prior.sample(n, steps=steps, seed=seed, progress=False)]
+        title = [f"{n} prior samples ({steps} DDIM steps)"]
+        if real_volume is not None:
+            data = Normalization.fit(real_volume).forward(real_volume)
+            images.append(xy_patches(data, prior.patch, n, seed, int(prior.meta.get("bin_xy", 1))))
+            title.append(f"{n} real XY patches")
+        return image_grid(np.concatenate(images), out, titles=title, ncols=min(8, n))
+    if real_volume is None:
+        raise ValueError(f"a {prior.kind} prior is shown on lateral pairs of a real volume")
+    pairs = LateralPairs(prior.normalization.forward(real_volume), prior.acquisition, prior.patch, prior.axial_blur)
+    degraded, truth = pairs(np.random.default_rng(seed), n)
+    if prior.conditional:
+        made = prior.sample(n, steps=steps, seed=seed, progress=False, condition=degraded, guidance=guidance)
+        name = f"conditional samples ({steps} DDIM steps)"
+    else:
+        with torch.no_grad():
+            made = prior.regress(torch.from_numpy(degraded)[:, None].to(prior.device))[:, 0].cpu().numpy()
+        name = "lateral restorations"
+    images = np.concatenate([degraded, made, truth])
+    titles = [f"{n} degraded XY patches (rows degraded like z)", name, "measured patches (truth)"]
+    return image_grid(images, out, titles=titles, ncols=min(8, n))
 
 
 def loss_curves(

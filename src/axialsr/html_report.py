@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from axialsr.report import _fmt, header
+from axialsr.io import write_text_atomic
+from axialsr.tables import format_value, header
 
 REPORT_FILE = "index.html"
 
@@ -61,7 +62,7 @@ def _table(section: Section) -> str:
     head = "".join(f"<th>{html.escape(c if c == 'method' else header(c))}</th>" for c in section.columns)
     body = []
     for i, row in enumerate(section.rows):
-        cells = "".join(f"<td>{html.escape(_fmt(row.get(c, float('nan'))))}</td>" for c in section.columns)
+        cells = "".join(f"<td>{html.escape(format_value(row.get(c, float('nan'))))}</td>" for c in section.columns)
         attrs = ' class="best"' if i == best else ""
         body.append(f"<tr{attrs}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -94,39 +95,44 @@ def write_report(folder: str | os.PathLike, title: str, sections: Sequence[Secti
             parts.append(f"<pre>{html.escape(text)}</pre>")
         parts.append("</section>")
     parts.append("</body></html>\n")
-    out = folder / REPORT_FILE
-    tmp = folder / f".{REPORT_FILE}.tmp"
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return write_text_atomic(folder / REPORT_FILE, "\n".join(parts))
 
 
 def _prior_section(prior, folder: Path, real_volume, seed: int, prior_dir=None) -> Section:
     from axialsr.figures import loss_curves, prior_samples_figure
 
     images = []
-    prior_samples_figure(prior, folder / "prior_samples.png", n=16, steps=25, seed=seed, real_volume=real_volume)
-    images.append("prior_samples.png")
+    name = f"prior_{prior.kind}.png"
+    prior_samples_figure(
+        prior, folder / name, n=16 if prior.kind == "diffusion" else 8, steps=25, seed=seed, real_volume=real_volume
+    )
+    images.append(name)
     log = None if prior_dir is None else Path(prior_dir) / "loss.jsonl"
     curve = [json.loads(line) for line in log.read_text().splitlines() if line] if log and log.is_file() else []
     if curve:
-        loss_curves({"prior training": curve}, folder / "prior_loss.png", x_key="step", keys=("loss",))
-        images.append("prior_loss.png")
-    meta = dict(prior.meta)
-    return Section(
-        "Diffusion prior",
-        "DDIM samples of the prior (top) beside real XY patches of the input (bottom): the prior should "
-        "produce patches a microscopist would take for real ones.",
-        images=images,
-        params=meta,
-    )
+        loss_curves(
+            {f"{prior.kind} prior training": curve},
+            folder / f"prior_{prior.kind}_loss.png",
+            x_key="step",
+            keys=("loss",),
+        )
+        images.append(f"prior_{prior.kind}_loss.png")
+    text = {
+        "diffusion": "DDIM samples of the prior (top) beside real XY patches of the input (bottom): the prior "
+        "should produce patches a microscopist would take for real ones.",
+        "conditional": "Degraded XY patches (top), the prior's samples given them (middle) and the measured "
+        "patches (bottom): samples should look like the measured ones.",
+        "lateral": "Degraded XY patches (top), the lateral regressor's restorations (middle) and the measured "
+        "patches (bottom).",
+    }[prior.kind]
+    return Section(f"Prior ({prior.kind})", text, images=images, params=dict(prior.meta))
 
 
 def validation_report(
-    folder: str | os.PathLike, result, volume, factor: float, config, prior=None, source: str = "", prior_dir=None
+    folder: str | os.PathLike, result, volume, acquisition, config, priors=(), source: str = "", prior_dirs=()
 ) -> Path:
     """The report of `axialsr validate`: the table, orthogonal views of the truth and every method's
-    restoration, the INR loss curves, the prior's samples, and every parameter."""
+    restoration, the INR loss curves, the priors' samples, and every parameter."""
     from dataclasses import asdict
 
     from axialsr.figures import loss_curves, orthogonal_views
@@ -139,11 +145,16 @@ def validation_report(
         if result.scheme == "lateral"
         else "One measured slice in K was kept; views show the restorations at the K-times coarser factor."
     )
+    intro = (
+        "Scores against a truth the measured volume itself provides (no isotropic ground truth needed); "
+        "PSNR in dB and SSIM. Pick the method (and settings) with the best score for this volume."
+    )
+    if result.note:
+        intro += " Note: " + result.note + "."
     sections = [
         Section(
-            f"Validation ({result.scheme} scheme), factor {factor:g}",
-            "Scores against a truth the measured volume itself provides (no isotropic ground truth needed); "
-            "PSNR in dB and SSIM. Pick the method (and settings) with the best score for this volume.",
+            f"Validation ({result.scheme} scheme), factor {acquisition.factor:g}",
+            intro,
             rows=result.rows,
             columns=("method", "psnr", "ssim", "seconds"),
             best_key="psnr",
@@ -153,58 +164,57 @@ def validation_report(
     if result.histories:
         loss_curves(result.histories, folder / "loss_curves.png")
         sections.append(Section("Reconstruction loss curves", images=["loss_curves.png"]))
-    if prior is not None:
+    dirs = list(prior_dirs) + [None] * len(priors)
+    for prior, prior_dir in zip(priors, dirs, strict=False):
         sections.append(_prior_section(prior, folder, volume.data, 0, prior_dir))
-    params = {"input": source, "shape": list(volume.data.shape), "voxel_size": volume.voxel_size, "factor": factor}
-    params.update({k: v for k, v in asdict(config).items() if k != "recon"})
-    params["reconstruction"] = asdict(config.recon)
+    params = {
+        "input": source,
+        "shape": list(volume.data.shape),
+        "voxel_size": volume.voxel_size,
+        "acquisition": asdict(acquisition),
+        "extra_axial_blur_px": result.axial_blur,
+    }
+    params.update(json.loads(json.dumps(asdict(config), default=str)))
     sections.append(Section("Parameters", params=params))
     return write_report(folder, "axialsr validation report", sections)
 
 
-def run_report(
-    folder: str | os.PathLike,
-    volume,
-    result_volume,
-    info,
-    factor: float,
-    config,
-    prior,
-    source: str,
-    output: str,
-    prior_dir=None,
-) -> Path:
+def run_report(folder: str | os.PathLike, volume, run_result, acquisition, config, source: str, output: str) -> Path:
     """The report of `axialsr run`: input and result side by side (with cubic interpolation for reference),
-    the reconstruction's loss curves, the prior's samples and every parameter."""
+    the reconstruction's loss curves (INR methods), each prior's samples and every parameter."""
     from dataclasses import asdict
 
-    from axialsr import api
     from axialsr.figures import loss_curves, orthogonal_views
+    from axialsr.restore import restore
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    cubic = api.interpolation_baseline(volume, "cubic", factor)
-    orthogonal_views({"cubic interpolation": cubic.data, "axialsr (INR+SDS)": result_volume.data}, folder / "views.png")
-    loss_curves({"reconstruction": info.history}, folder / "loss_curves.png")
+    info = run_result.restoration
+    cubic = restore(volume.data, "cubic", acquisition, progress=False).volume
+    orthogonal_views(
+        {"cubic interpolation": cubic, f"axialsr ({info.method})": run_result.volume.data}, folder / "views.png"
+    )
     sections = [
         Section(
             "Result",
-            f"{source} {volume.data.shape} -> {output} {result_volume.data.shape}, factor {factor:g}, "
-            f"reconstruction {info.seconds:.0f} s.",
+            f"{source} {volume.data.shape} -> {output} {run_result.volume.data.shape}, factor {acquisition.factor:g}, "
+            f"method {info.method}, restoration {info.seconds:.0f} s; the result reproduces the measured slices "
+            f"to {info.measurement_rms:.3g} (rms, input units).",
             images=["views.png"],
-        ),
-        Section("Reconstruction loss curves", images=["loss_curves.png"]),
-        _prior_section(prior, folder, volume.data, 0, prior_dir),
-        Section(
-            "Parameters",
-            params={
-                "input": source,
-                "output": output,
-                "voxel_size_in": volume.voxel_size,
-                "voxel_size_out": result_volume.voxel_size,
-                "factor": factor,
-                "reconstruction": asdict(config),
-            },
-        ),
+        )
     ]
+    if info.history:
+        loss_curves({"reconstruction": info.history}, folder / "loss_curves.png")
+        sections.append(Section("Reconstruction loss curves", images=["loss_curves.png"]))
+    for prior, prior_dir in zip(run_result.priors, run_result.prior_dirs, strict=False):
+        sections.append(_prior_section(prior, folder, volume.data, 0, prior_dir))
+    params = {
+        "input": source,
+        "output": output,
+        "voxel_size_in": volume.voxel_size,
+        "voxel_size_out": run_result.volume.voxel_size,
+        "acquisition": asdict(acquisition),
+        "run": json.loads(json.dumps(asdict(config), default=str)),
+    }
+    sections.append(Section("Parameters", params=params))
     return write_report(folder, "axialsr run report", sections)

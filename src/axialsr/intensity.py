@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -15,12 +17,30 @@ class Normalization:
     high: float
 
     @classmethod
-    def fit(cls, volume: np.ndarray, percentiles: tuple[float, float] = (0.1, 99.9)) -> Normalization:
-        """Fit on a volume from its percentiles (default 0.1 / 99.9), on a subsample for big volumes."""
-        flat = np.asarray(volume).reshape(-1)
-        if flat.size > 4_000_000:
-            flat = flat[:: flat.size // 4_000_000]
-        low, high = np.percentile(flat.astype(np.float64), percentiles)
+    def fit(
+        cls, volume: Any, percentiles: tuple[float, float] = (0.1, 99.9), max_voxels: int = 4_000_000
+    ) -> Normalization:
+        """Fit on a (Z, Y, X) volume from its percentiles (default 0.1 / 99.9).
+
+        `volume` is an array or anything with `shape` and `read(region)` (an `io.VolumeSource`): the fit
+        reads up to 16 evenly spaced z slices, strided in y and x so that at most `max_voxels` are read.
+        The sample depends only on the shape, so a volume in memory and the same volume read region by
+        region (blockwise runs) get the same normalisation.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> norm = Normalization.fit(np.linspace(0, 1000, 4 * 8 * 8).reshape(4, 8, 8))
+        >>> round(norm.low, 1), round(norm.high, 1)
+        (1.0, 999.0)
+        """
+        nz, ny, nx = (int(n) for n in volume.shape[-3:])
+        zs = np.unique(np.linspace(0, nz - 1, min(nz, 16)).round().astype(int))
+        stride = max(1, int(math.ceil(math.sqrt(len(zs) * ny * nx / max_voxels))))
+        read = volume.read if hasattr(volume, "read") else (lambda region: np.asarray(volume[region]))
+        samples = [read((slice(z, z + 1), slice(0, ny, stride), slice(0, nx, stride))) for z in zs]
+        flat = np.concatenate([np.asarray(sample, np.float64).reshape(-1) for sample in samples])
+        low, high = np.percentile(flat, percentiles)
         if not high > low:
             high = low + 1.0
         return cls(float(low), float(high))

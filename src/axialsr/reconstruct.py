@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import numpy as np
@@ -19,69 +20,91 @@ from tqdm.auto import tqdm
 
 from axialsr.acquisition import Acquisition
 from axialsr.baselines import interpolate_z
+from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
-from axialsr.field import Field, FieldConfig, render_volume
-from axialsr.runtime import resolve_device
+from axialsr.field import Field, FieldConfig, render_volume, sample_volume
+from axialsr.io import atomic_write, write_text_atomic
 from axialsr.sds import SDS_WEIGHTINGS, sds_loss
 
 CHECKPOINT_FILE = "reconstruction.pt"
 LOSS_FILE = "reconstruction_loss.jsonl"
 
 
+def _help(text: str, **extra) -> dict:
+    return {"help": text, **extra}
+
+
 @dataclass
 class ReconstructionConfig:
-    """Settings of one reconstruction. Sizes in output voxels; t values as fractions of the prior's
-    timesteps; `warmup` as a fraction of `iters` run with fidelity alone."""
+    """Settings of one INR reconstruction. Sizes in output voxels; learning rates per Adam group; t values
+    as fractions of the prior's timesteps; `warmup` as a fraction of `iters` run with fidelity alone.
+    `device` and `checkpoint_every` are runtime settings: a checkpoint resumes under other values."""
 
-    iters: int = 1500
-    field: FieldConfig = field(default_factory=FieldConfig)
-    base: str = "cubic"
-    lr_encoding: float = 1e-2
-    lr_mlp: float = 2e-3
-    fidelity_batch: int = 4
-    fidelity_crop: int = 48
-    fidelity_loss: str = "l2"
-    lambda_sds: float = 1.0
-    sds_batch: int = 32
-    sds_planes: tuple[str, ...] = ("xz", "yz")
-    sds_weighting: str = "x0"
-    t_min: float = 0.02
-    t_max_start: float = 0.3
-    t_max_end: float = 0.1
-    warmup: float = 0.3
-    seed: int = 0
-    device: str = "auto"
-    checkpoint_every: int = 250
+    iters: int = dataclass_field(default=1500, metadata=_help("Optimisation iterations."))
+    field: FieldConfig = dataclass_field(default_factory=FieldConfig, metadata=_help("INR architecture.", nested=True))
+    base: str = dataclass_field(default="cubic", metadata=_help("Residual base of the field: cubic or none."))
+    lr_encoding: float = dataclass_field(default=1e-2, metadata=_help("Learning rate of the feature grids."))
+    lr_mlp: float = dataclass_field(default=2e-3, metadata=_help("Learning rate of the MLP."))
+    fidelity_batch: int = dataclass_field(default=4, metadata=_help("Measured-slice crops per iteration."))
+    fidelity_crop: int = dataclass_field(default=48, metadata=_help("Side of the fidelity crops (pixels)."))
+    fidelity_loss: str = dataclass_field(default="l2", metadata=_help("l2 or l1."))
+    lambda_sds: float = dataclass_field(default=1.0, metadata=_help("Weight of the SDS loss (0: fidelity only)."))
+    sds_batch: int = dataclass_field(default=32, metadata=_help("SDS patches per iteration."))
+    sds_planes: tuple[str, ...] = dataclass_field(
+        default=("xz", "yz"), metadata=_help("Planes SDS renders: xz, yz, xy.")
+    )
+    sds_weighting: str = dataclass_field(default="x0", metadata=_help("SDS weighting w(t): x0 or sds."))
+    guidance: float = dataclass_field(
+        default=1.0, metadata=_help("Classifier-free guidance scale (conditional prior).")
+    )
+    t_min: float = dataclass_field(default=0.02, metadata=_help("Smallest SDS timestep (fraction of the schedule)."))
+    t_max_start: float = dataclass_field(default=0.3, metadata=_help("Largest SDS timestep at the start of SDS."))
+    t_max_end: float = dataclass_field(default=0.1, metadata=_help("Largest SDS timestep at the end."))
+    warmup: float = dataclass_field(default=0.3, metadata=_help("Fraction of iterations with fidelity alone."))
+    seed: int = dataclass_field(default=0, metadata=_help("Random seed."))
+    device: str = dataclass_field(default="auto", metadata=_help("auto, cpu or cuda.", runtime=True))
+    checkpoint_every: int = dataclass_field(
+        default=250, metadata=_help("Iterations between checkpoints.", runtime=True)
+    )
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.iters < 1:
-            raise AxialSRError(f"--iters must be >= 1, got {self.iters}")
+            raise AxialSRError(f"iters must be >= 1, got {self.iters}")
         if self.base not in ("cubic", "none"):
             raise AxialSRError(f"base must be 'cubic' or 'none', got '{self.base}'")
         if self.fidelity_loss not in ("l1", "l2"):
             raise AxialSRError(f"fidelity loss must be 'l1' or 'l2', got '{self.fidelity_loss}'")
         if self.sds_weighting not in SDS_WEIGHTINGS:
-            raise AxialSRError(f"SDS weighting must be one of {SDS_WEIGHTINGS}")
+            raise AxialSRError(f"SDS weighting must be one of {SDS_WEIGHTINGS}, got '{self.sds_weighting}'")
         if self.lambda_sds < 0:
-            raise AxialSRError(f"--lambda-sds must be >= 0, got {self.lambda_sds}")
+            raise AxialSRError(f"lambda_sds must be >= 0, got {self.lambda_sds}")
+        if min(self.fidelity_batch, self.fidelity_crop, self.sds_batch, self.checkpoint_every) < 1:
+            raise AxialSRError("fidelity_batch, fidelity_crop, sds_batch and checkpoint_every must be >= 1")
+        if not self.lr_encoding > 0 or not self.lr_mlp > 0:
+            raise AxialSRError("learning rates must be > 0")
+        self.sds_planes = tuple(self.sds_planes)
         bad = set(self.sds_planes) - {"xz", "yz", "xy"}
         if bad or not self.sds_planes:
             raise AxialSRError(f"SDS planes must be among xz, yz, xy; got {self.sds_planes}")
         if not 0 <= self.t_min < self.t_max_end <= 1 or not self.t_min < self.t_max_start <= 1:
             raise AxialSRError("need 0 <= t_min < t_max_end, t_max_start <= 1")
+        if not 0 <= self.warmup < 1:
+            raise AxialSRError(f"warmup must be in [0, 1), got {self.warmup}")
+
+    def identity(self) -> dict:
+        """What a checkpoint must match to be resumed: every field but the runtime ones."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("runtime")}
+        return json.loads(json.dumps(out, default=lambda o: asdict(o)))
 
 
 @dataclass
 class ReconstructionResult:
-    volume: np.ndarray  # normalised intensities on the output grid (Z_hr, Y, X)
+    """The reconstruction in normalised intensities on the output grid (Z_hr, Y, X), the loss history
+    (one record per iteration) and the wall time in seconds."""
+
+    volume: np.ndarray
     history: list[dict]
     seconds: float
-
-
-def _config_dict(cfg: ReconstructionConfig) -> dict:
-    d = asdict(cfg)
-    d["sds_planes"] = list(cfg.sds_planes)
-    return d
 
 
 class _Sampler:
@@ -157,20 +180,25 @@ def reconstruct(
     resume: bool = False,
     stop_after: int | None = None,
     progress: bool = True,
+    base: np.ndarray | None = None,
 ) -> ReconstructionResult:
     """Reconstruct the isotropic volume from normalised measured slices (Z_lr, Y, X).
 
-    Without a prior (or with lambda_sds 0) this is the fidelity-only INR. Returns normalised
+    Without a prior (or with lambda_sds 0) this is the fidelity-only INR; with a `diffusion` prior, SDS;
+    with a `conditional` prior, conditional SDS, each render conditioned on the same plane of the cubic
+    interpolation. The field is a residual over `base` (a (Z_hr, Y, X) volume, e.g. a lateral
+    restoration) when given, else over the cubic interpolation (config.base). Returns normalised
     intensities on the output grid (round(Z_lr * s), Y, X). `stop_after` ends after that many
     iterations in total (an interruption, for tests); `resume` continues from `checkpoint_dir`."""
     cfg = config or ReconstructionConfig()
-    cfg.validate()
     device = resolve_device(cfg.device)
     measured = np.asarray(measured, dtype=np.float32)
     z_lr, y_n, x_n = measured.shape
     depth_iso = acquisition.output_depth(z_lr)
     taps = acquisition.taps(depth_iso, z_lr)
     use_sds = prior is not None and cfg.lambda_sds > 0
+    if use_sds and prior.kind == "lateral":
+        raise AxialSRError("SDS needs a diffusion or conditional prior, not a lateral regressor")
     spacing = float(prior.meta.get("bin_xy", 1)) if use_sds else 1.0
     if use_sds:
         span = int(np.ceil((prior.patch - 1) * spacing + 1))
@@ -178,13 +206,21 @@ def reconstruct(
         if min(min(extent[plane]) for plane in cfg.sds_planes) < span:
             raise AxialSRError(
                 f"output grid {depth_iso}x{y_n}x{x_n} is smaller than the prior's patch ({span} voxels); "
-                "train the prior with a smaller --patch"
+                "train the prior with a smaller patch"
             )
         prior.to(device)
+        if prior.conditional:
+            prior.check_acquisition(acquisition)
 
     torch.manual_seed(cfg.seed)
-    base = interpolate_z(measured, acquisition.factor, "cubic", depth_iso) if cfg.base == "cubic" else None
-    model = Field((depth_iso, y_n, x_n), cfg.field, base).to(device)
+    cubic = interpolate_z(measured, acquisition.factor, "cubic", depth_iso)
+    if base is not None and tuple(base.shape) != (depth_iso, y_n, x_n):
+        raise AxialSRError(f"base volume {base.shape} does not match the output grid {(depth_iso, y_n, x_n)}")
+    field_base = base if base is not None else (cubic if cfg.base == "cubic" else None)
+    model = Field((depth_iso, y_n, x_n), cfg.field, field_base).to(device)
+    condition = None
+    if use_sds and prior.conditional:
+        condition = torch.from_numpy(cubic)[None, None].to(device)
     optimizer = torch.optim.Adam(
         [
             {"params": model.encoding_parameters(), "lr": cfg.lr_encoding},
@@ -199,11 +235,12 @@ def reconstruct(
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict] = []
     start_iter = 0
+    identity = {"config": cfg.identity(), "shape": list(measured.shape), "base": _fingerprint(base)}
     ckpt = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
     if resume and ckpt is not None and ckpt.is_file():
         state = torch.load(ckpt, map_location=device, weights_only=False)
-        if state["config"] != _config_dict(cfg) or tuple(state["shape"]) != measured.shape:
-            raise AxialSRError(f"{ckpt} was written with other settings or input; start afresh without --resume")
+        if state.get("identity") != identity:
+            raise AxialSRError(f"{ckpt} was written with other settings or input; start afresh without resume")
         model.load_state_dict(state["field"])
         optimizer.load_state_dict(state["optimizer"])
         rng.bit_generator.state = state["numpy_rng"]
@@ -215,24 +252,18 @@ def reconstruct(
         if ckpt is None:
             return
         ckpt.parent.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save(
-            {
-                "config": _config_dict(cfg),
-                "shape": measured.shape,
-                "iter": iteration,
-                "field": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "numpy_rng": rng.bit_generator.state,
-                "torch_rng": gen.get_state(),
-                "history": history,
-            },
-            tmp,
-        )
-        os.replace(tmp, ckpt)
-        log = ckpt.parent / LOSS_FILE
-        log.with_suffix(".tmp").write_text("".join(json.dumps(h) + "\n" for h in history))
-        os.replace(log.with_suffix(".tmp"), log)
+        state = {
+            "identity": identity,
+            "iter": iteration,
+            "field": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "numpy_rng": rng.bit_generator.state,
+            "torch_rng": gen.get_state(),
+            "history": history,
+        }
+        with atomic_write(ckpt) as tmp:
+            torch.save(state, tmp)
+        write_text_atomic(ckpt.parent / LOSS_FILE, "".join(json.dumps(h) + "\n" for h in history))
 
     warmup_iters = int(cfg.warmup * cfg.iters)
     end = cfg.iters if stop_after is None else min(cfg.iters, stop_after)
@@ -260,7 +291,10 @@ def reconstruct(
             t_max = cfg.t_max_start + (cfg.t_max_end - cfg.t_max_start) * sds_frac
             ppts = sampler.patches(rng, cfg.sds_batch, prior.patch, cfg.sds_planes, spacing)
             patches = model(ppts).view(cfg.sds_batch, 1, prior.patch, prior.patch)
-            sds = sds_loss(prior, patches, cfg.t_min, t_max, gen, cfg.sds_weighting)
+            cond = None
+            if condition is not None:
+                cond = sample_volume(condition, model.normalize(ppts)).view_as(patches)
+            sds = sds_loss(prior, patches, cfg.t_min, t_max, gen, cfg.sds_weighting, cond, cfg.guidance)
             loss = loss + cfg.lambda_sds * sds
             record.update(sds=sds.item(), t_max=t_max)
         optimizer.zero_grad(set_to_none=True)
@@ -280,3 +314,12 @@ def reconstruct(
     model.eval()
     volume = render_volume(model, (depth_iso, y_n, x_n), progress=progress)
     return ReconstructionResult(volume=volume, history=history, seconds=time.perf_counter() - started)
+
+
+def _fingerprint(volume: np.ndarray | None) -> str | None:
+    """A short digest of a base volume, so that a checkpoint resumes only over the same base."""
+    if volume is None:
+        return None
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(volume, np.float32).tobytes()).hexdigest()[:16]

@@ -1,6 +1,7 @@
 """Slice-by-slice 2D diffusion baseline (the DiffuseIR / TPDM family).
 
-Every XZ slice (or YZ) of the output grid is restored independently by the same 2D prior: DDIM sampling
+Every XZ slice (or YZ) of the output grid is restored independently by the same 2D prior (a conditional
+prior is conditioned on the slice's cubic interpolation, SR3-style): DDIM sampling
 (eta 0), started SDEdit-style from the cubic interpolation noised to `strength` (or from pure noise with
 strength 1), with measurement consistency at each reverse step: the prior's clean estimate x0 is
 projected onto {x : A x = y} along z, x0 <- x0 + A^+ (y - A x0), with A the acquisition matrix. The UNet
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 from axialsr.acquisition import Acquisition
 from axialsr.baselines import interpolate_z
 from axialsr.errors import AxialSRError
+from axialsr.prior import pad_to_multiple, size_multiple
 
 
 @dataclass
@@ -34,19 +36,11 @@ class SlicewiseConfig:
     axis: str = "xz"
     seed: int = 0
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.axis not in ("xz", "yz"):
             raise AxialSRError(f"slicewise axis must be 'xz' or 'yz', got '{self.axis}'")
         if not 0 < self.strength <= 1 or self.steps < 1 or self.batch < 1:
             raise AxialSRError("slicewise needs 0 < strength <= 1, steps >= 1, batch >= 1")
-
-
-def _pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect")
-    return x, (h, w)
 
 
 @torch.no_grad()
@@ -70,7 +64,11 @@ def restore_slices(
     pinv = torch.linalg.pinv(matrix)
     alphas = prior.alphas_cumprod.cpu()
     device = prior.device
-    levels = len(prior.meta["unet"]["block_out_channels"])
+    multiple = size_multiple(prior.meta)
+    condition = None
+    if prior.conditional:
+        condition, _ = pad_to_multiple(start.unsqueeze(1), multiple)
+        condition = condition.to(device)
     noise = torch.stack(
         [
             torch.randn(start.shape[1:], generator=torch.Generator().manual_seed(config.seed * 1_000_003 + j))
@@ -83,8 +81,8 @@ def restore_slices(
     for i, t in enumerate(timesteps):
         a_t = alphas[t]
         a_prev = alphas[timesteps[i + 1]] if i + 1 < len(timesteps) else torch.tensor(1.0)
-        padded, (h, w) = _pad_to(x, 2 ** (levels - 1))
-        eps = prior.predict_noise(padded.to(device), t).cpu()[..., :h, :w]
+        padded, (h, w) = pad_to_multiple(x, multiple)
+        eps = prior.predict_noise(padded.to(device), t, condition).cpu()[..., :h, :w]
         x0 = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-2, 2)
         x0 = x0 + torch.einsum("zk,bckl->bczl", pinv, measured.unsqueeze(1) - torch.einsum("kz,bczl->bckl", matrix, x0))
         eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
@@ -97,7 +95,10 @@ def slicewise_diffusion(
 ) -> np.ndarray:
     """Restore normalised measured slices (Z_lr, Y, X) slice by slice; returns (round(Z_lr s), Y, X) float32."""
     cfg = config or SlicewiseConfig()
-    cfg.validate()
+    if prior.kind == "lateral":
+        raise AxialSRError("the slice-wise baseline needs a diffusion or conditional prior, not a lateral regressor")
+    if prior.conditional:
+        prior.check_acquisition(acquisition)
     z_lr, y_n, x_n = measured.shape
     depth = acquisition.output_depth(z_lr)
     matrix = torch.from_numpy(acquisition.matrix(depth, z_lr)).float()

@@ -7,9 +7,12 @@ Two schemes:
   turned so that Y becomes the axial axis, Y is degraded by the acquisition model at the same factor s,
   and each method restores Y; the restored (Y, X) planes are scored against the measured ones. Same
   factor, same acquisition model, same kind of structures as the real task. Its limits: the tissue must
-  look alike along y and z (true for isotropic tissue, not for e.g. a fibre-aligned one); the prior has
-  seen the XY slices it is scored on (INR+SDS scores are optimistic by that); and SDS runs only on the
-  (Y, X) planes, as the other planes of the turned volume are anisotropic.
+  look alike along y and z (true for isotropic tissue, not for e.g. a fibre-aligned one); the priors have
+  seen the XY slices they are scored on (scores of the prior-based methods are optimistic by that, the
+  lateral regressor's most: these are its training pairs); and SDS and the lateral regressor run only on
+  the (Y, X) planes, as the other planes of the turned volume are anisotropic. Where the data are
+  blurrier along z than along y (an axial PSF, see `lateral.estimate_axial_blur`), y and z are not alike:
+  the truth is then blurred along the restored axis by the estimated extra blur, and the result says so.
 - `holdout`: keep one measured slice in K (the middle of each group of K, K odd), restore at factor K s
   (with the true, narrower slab of each kept slice), re-measure the restoration at factor s, and score
   the K-1 held-out slices of each group against their measurements. Uses the real z axis, but at a
@@ -19,146 +22,162 @@ Two schemes:
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from axialsr.acquisition import Acquisition, simulate
-from axialsr.baselines import INTERPOLATION_METHODS, interpolate_z
 from axialsr.errors import AxialSRError
-from axialsr.io import Volume
+from axialsr.lateral import blur_rows, estimate_axial_blur
 from axialsr.metrics import psnr, ssim_2d_mean
+from axialsr.prior import Prior
+from axialsr.restore import RestoreConfig, assign_priors, get_method, method_names, restore
 
 VALIDATION_SCHEMES = ("lateral", "holdout")
-VALIDATION_METHODS = (*INTERPOLATION_METHODS, "inr", "inr-sds")
-
-
-def _default_recon():
-    from axialsr.reconstruct import ReconstructionConfig
-
-    return ReconstructionConfig()
+ISOTROPY_TOLERANCE = 0.5  # extra axial blur (sigma, pixels) above which the lateral scheme corrects for it
 
 
 @dataclass
 class ValidationConfig:
-    """Scheme ('lateral' or 'holdout'), K for 'holdout' (odd, >= 3), the methods to compare and the INR
-    settings they use."""
+    """Scheme ('lateral' or 'holdout'), K for 'holdout' (odd, >= 3), the methods to compare and their
+    settings. `axial_blur`: extra axial blur of the truth (Gaussian sigma, pixels) that the lateral scheme
+    gives its truth along the degraded axis; None estimates it from the data (0 turns it off)."""
 
     scheme: str = "lateral"
     holdout: int = 3
-    methods: tuple[str, ...] = VALIDATION_METHODS
-    recon: object = field(default_factory=_default_recon)
-    model: str = "average"
-    fwhm: float | None = None
+    methods: tuple[str, ...] = ("linear", "cubic", "inr")
+    restore: RestoreConfig = field(default_factory=RestoreConfig)
+    axial_blur: float | None = None
 
-    def validate(self, has_prior: bool) -> None:
+    def __post_init__(self) -> None:
+        self.methods = tuple(self.methods)
         if self.scheme not in VALIDATION_SCHEMES:
-            raise AxialSRError(f"--scheme must be one of {VALIDATION_SCHEMES}, got '{self.scheme}'")
+            raise AxialSRError(f"scheme must be one of {VALIDATION_SCHEMES}, got '{self.scheme}'")
         if self.scheme == "holdout" and (self.holdout < 3 or self.holdout % 2 == 0):
-            raise AxialSRError(f"--holdout K must be odd and >= 3 (keep the middle slice of K), got {self.holdout}")
-        unknown = set(self.methods) - set(VALIDATION_METHODS)
+            raise AxialSRError(f"holdout K must be odd and >= 3 (keep the middle slice of K), got {self.holdout}")
+        unknown = set(self.methods) - set(method_names())
         if unknown or not self.methods:
-            raise AxialSRError(f"--methods must be among {', '.join(VALIDATION_METHODS)}; got {sorted(unknown)}")
-        if "inr-sds" in self.methods and not has_prior:
-            raise AxialSRError("method inr-sds needs --prior PRIOR_DIR (or leave it out of --methods)")
+            raise AxialSRError(f"methods must be among {', '.join(method_names())}; got {sorted(unknown)}")
+        if self.axial_blur is not None and self.axial_blur < 0:
+            raise AxialSRError(f"axial_blur must be >= 0, got {self.axial_blur}")
 
 
 @dataclass
 class ValidationResult:
     """Rows (method, psnr, ssim, seconds), the truth and each method's restoration (arrays in input units,
-    oriented as restored: axis 0 the restored axis), and each INR's loss history."""
+    oriented as restored: axis 0 the restored axis), each INR's loss history, the scheme, the extra axial
+    blur the data show (sigma, pixels) and a note when the scheme's isotropy assumption did not hold."""
 
     rows: list[dict]
     truth: np.ndarray
     restored: dict[str, np.ndarray]
     histories: dict[str, list[dict]]
     scheme: str
+    axial_blur: float = 0.0
+    note: str = ""
+
+
+def default_methods(priors: Sequence[Prior]) -> tuple[str, ...]:
+    """The methods worth comparing with these priors: interpolations, the INR, and every method whose
+    priors are all given."""
+    roles = {"lateral" if p.kind == "lateral" else "diffusion" for p in priors}
+    return tuple(name for name in method_names() if name != "nearest" and set(get_method(name).needs) <= roles)
 
 
 def validate(
-    volume: Volume, factor: float, prior=None, config: ValidationConfig | None = None, progress: bool = True
+    measured: np.ndarray,
+    acquisition: Acquisition,
+    priors: Prior | Sequence[Prior] | None = None,
+    config: ValidationConfig | None = None,
+    progress: bool = True,
 ) -> ValidationResult:
-    """Score every method of `config` on a degraded copy of `volume` (see the module's docstring). PSNR in
-    dB and SSIM against the truth of the scheme, with the truth's data range."""
+    """Score every method of `config` on a degraded copy of the measured stack `measured` (Z_lr, Y, X)
+    (see the module's docstring). PSNR in dB and SSIM against the truth of the scheme, with the truth's
+    data range."""
     cfg = config or ValidationConfig()
-    cfg.validate(prior is not None)
-    data = np.asarray(volume.data, dtype=np.float32)
+    given = [] if priors is None else [priors] if isinstance(priors, Prior) else list(priors)
+    for method in cfg.methods:
+        assign_priors(get_method(method), given)
+    data = np.asarray(measured, dtype=np.float32)
     if cfg.scheme == "lateral":
-        return _lateral(data, factor, prior, cfg, progress)
-    return _holdout(data, factor, prior, cfg, progress)
+        return _lateral(data, acquisition, given, cfg, progress)
+    return _holdout(data, acquisition, given, cfg, progress)
 
 
-def _restore(
-    method: str, measured: np.ndarray, acquisition: Acquisition, prior, cfg: ValidationConfig, planes, progress: bool
-):
-    """(restoration on the fine grid, loss history or None)."""
-    from axialsr import api
-
-    if method in INTERPOLATION_METHODS:
-        return interpolate_z(measured, acquisition.factor, method), None
-    recon = replace(cfg.recon, lambda_sds=0.0) if method == "inr" else replace(cfg.recon, sds_planes=planes)
-    out, info = api.reconstruct(
-        Volume(measured),
-        prior if method == "inr-sds" else None,
-        config=recon,
-        dtype="float32",
-        progress=progress,
-        acquisition=acquisition,
-    )
-    return out.data, info.history
-
-
-def _lateral(data: np.ndarray, factor: float, prior, cfg: ValidationConfig, progress: bool) -> ValidationResult:
-    acquisition = Acquisition(factor, cfg.model, cfg.fwhm)
+def _lateral(data, acquisition: Acquisition, priors, cfg: ValidationConfig, progress: bool) -> ValidationResult:
+    blur = cfg.axial_blur
+    if blur is None:
+        blur = estimate_axial_blur(data, acquisition)
+    note = ""
+    if blur > ISOTROPY_TOLERANCE:
+        note = (
+            f"the data are blurrier along z than along y (extra axial blur sigma {blur:.2f} px): the lateral "
+            "truth was blurred along the restored axis by it, so scores reflect the resolution z really has"
+        )
+    else:
+        blur = 0.0
     turned = np.ascontiguousarray(np.moveaxis(data, 1, 0))  # (Y, Z, X): y is now the axis to restore
+    turned = blur_rows(turned.transpose(1, 0, 2), blur).transpose(1, 0, 2) if blur else turned
     measured = simulate(turned, acquisition)
     if measured.shape[0] < 2:
-        raise AxialSRError(f"the volume is too small in y ({data.shape[1]}) for validation at factor {factor}")
+        raise AxialSRError(
+            f"the volume is too small in y ({data.shape[1]}) for validation at factor {acquisition.factor}"
+        )
     truth = turned[: acquisition.output_depth(measured.shape[0])]
+    # only the (Y, X) planes of the turned volume are isotropic: restore along them alone
+    config = replace(
+        cfg.restore,
+        recon=replace(cfg.restore.recon, sds_planes=("xz",)),
+        lateral=replace(cfg.restore.lateral, planes=("xz",)),
+        slicewise=replace(cfg.restore.slicewise, axis="xz"),
+    )
     rows, restored, histories = [], {}, {}
     for method in _progress(cfg.methods, progress):
-        start = time.perf_counter()
-        out, history = _restore(method, measured, acquisition, prior, cfg, ("xz",), progress)
-        seconds = time.perf_counter() - start
+        result = restore(measured, method, acquisition, priors, config, progress=progress)
+        out = result.volume
         data_range = float(np.ptp(truth)) or 1.0
         # (Y, X) planes at each measured z are the measured XY slices: 'xz' planes of the turned volume
         ssim = ssim_2d_mean(
             [out[:, k] for k in range(out.shape[1])], [truth[:, k] for k in range(out.shape[1])], data_range
         )
-        rows.append({"method": method, "psnr": psnr(out, truth, data_range), "ssim": ssim, "seconds": seconds})
+        rows.append({"method": method, "psnr": psnr(out, truth, data_range), "ssim": ssim, "seconds": result.seconds})
         restored[method] = np.moveaxis(out, 0, 1)
-        if history:
-            histories[method] = history
-    return ValidationResult(rows, np.moveaxis(truth, 0, 1), restored, histories, "lateral")
+        if result.history:
+            histories[method] = result.history
+    return ValidationResult(rows, np.moveaxis(truth, 0, 1), restored, histories, "lateral", blur, note)
 
 
-def _holdout(data: np.ndarray, factor: float, prior, cfg: ValidationConfig, progress: bool) -> ValidationResult:
+def _holdout(data, acquisition: Acquisition, priors, cfg: ValidationConfig, progress: bool) -> ValidationResult:
     k = cfg.holdout
     groups = data.shape[0] // k
     if groups < 2:
-        raise AxialSRError(f"--holdout {k} needs at least {2 * k} measured slices, the volume has {data.shape[0]}")
+        raise AxialSRError(f"holdout {k} needs at least {2 * k} measured slices, the volume has {data.shape[0]}")
+    factor = acquisition.factor
     middle = (k - 1) // 2
     kept = data[middle::k][:groups]
-    full = Acquisition(factor, cfg.model, cfg.fwhm)
-    width = factor if cfg.model == "average" else None
-    fwhm = (cfg.fwhm or factor) if cfg.model == "gaussian" else None
-    coarse = Acquisition(k * factor, cfg.model, fwhm, width)
+    width = factor if acquisition.model == "average" else None
+    fwhm = (acquisition.fwhm or factor) if acquisition.model == "gaussian" else None
+    coarse = Acquisition(k * factor, acquisition.model, fwhm, width)
     held = np.ones(groups * k, dtype=bool)
     held[middle::k] = False
     truth = data[: groups * k][held]
     rows, restored, histories = [], {}, {}
     for method in _progress(cfg.methods, progress):
-        start = time.perf_counter()
-        out, history = _restore(method, kept, coarse, prior, cfg, ("xz", "yz"), progress)
-        seconds = time.perf_counter() - start
-        predicted = simulate(out, full)[: groups * k][held]
+        if get_method(method).needs:
+            raise AxialSRError(
+                f"the holdout scheme restores at {k}x the factor, which the priors of {method} were not trained for"
+            )
+        result = restore(kept, method, coarse, priors, cfg.restore, progress=progress)
+        predicted = simulate(result.volume, acquisition)[: groups * k][held]
         data_range = float(np.ptp(truth)) or 1.0
         ssim = ssim_2d_mean(list(predicted), list(truth), data_range)
-        rows.append({"method": method, "psnr": psnr(predicted, truth, data_range), "ssim": ssim, "seconds": seconds})
-        restored[method] = out
-        if history:
-            histories[method] = history
+        rows.append(
+            {"method": method, "psnr": psnr(predicted, truth, data_range), "ssim": ssim, "seconds": result.seconds}
+        )
+        restored[method] = result.volume
+        if result.history:
+            histories[method] = result.history
     return ValidationResult(rows, truth, restored, histories, "holdout")
 
 

@@ -1,4 +1,4 @@
-"""Device choice and seeding shared by training and reconstruction."""
+"""Device choice (auto, cpu, cuda) and seeding shared by training and restoration."""
 
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ DEFAULT_COLUMNS = (
 )
 
 
-def _fmt(value: object) -> str:
+def format_value(value: object) -> str:
+    """A table cell: floats to 3 decimals below 1.5 and 2 above, NaN as '-'."""
     if isinstance(value, float):
         if math.isnan(value):
             return "-"
@@ -40,7 +41,7 @@ def rich_table(rows: Sequence[dict], columns: Sequence[str] = DEFAULT_COLUMNS, t
     for col in columns:
         table.add_column(header(col), justify="right")
     for row in rows:
-        table.add_row(str(row.get("method", "")), *(_fmt(row.get(c, float("nan"))) for c in columns))
+        table.add_row(str(row.get("method", "")), *(format_value(row.get(c, float("nan"))) for c in columns))
     return table
 
 
@@ -50,7 +51,9 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str] = DEFAULT_COLUMN
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         lines.append(
-            "| " + " | ".join([str(row.get("method", ""))] + [_fmt(row.get(c, float("nan"))) for c in columns]) + " |"
+            "| "
+            + " | ".join([str(row.get("method", ""))] + [format_value(row.get(c, float("nan"))) for c in columns])
+            + " |"
         )
     return "\n".join(lines) + "\n"
 

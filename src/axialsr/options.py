@@ -1,0 +1,181 @@
+"""Command-line options derived from the configuration dataclasses, so that no default is written twice.
+
+A config dataclass documents each field in its metadata (`help`, and `internal` for fields users do not
+set, `runtime` for settings that do not change the result, `flag` for a custom option name, `nested`
+for a nested config). `OptionGroup` turns a dataclass into typer options (one per field, named after
+it, with its default and help) and back into a config object from the parsed values; `with_options`
+adds the options of several groups to a typer command.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from typing import Annotated, Any
+
+import typer
+
+from axialsr.errors import AxialSRError
+
+
+@dataclass(frozen=True)
+class OptionGroup:
+    """The options of one config dataclass `cls`, passed to the command as keyword `key`.
+
+    `prefix` goes before every option name (and parameter name); `skip` fields get no option (the
+    command sets them, or they keep their default); `fixed` fields are set to these values; `defaults`
+    replaces a field's default (e.g. a command's own default method)."""
+
+    cls: type
+    key: str
+    prefix: str = ""
+    skip: tuple[str, ...] = ()
+    fixed: dict = field(default_factory=dict)
+    defaults: dict = field(default_factory=dict)
+    panel: str | None = None
+
+    def option_fields(self) -> list[tuple[str, Any, str, dict]]:
+        """(parameter name, field, path, metadata) for every field that gets an option, nested ones flattened
+        (path is 'outer.inner' for those)."""
+        out = []
+        for f, path in _walk(self.cls):
+            meta = dict(f.metadata)
+            name = path.split(".")[-1]
+            if meta.get("internal") or path in self.skip or name in self.skip or path in self.fixed:
+                continue
+            out.append((_param_name(self.prefix, name), f, path, meta))
+        return out
+
+    def parameters(self) -> list[inspect.Parameter]:
+        params = []
+        instance = self.cls()
+        for pname, f, path, meta in self.option_fields():
+            default = self.defaults.get(path, _get(instance, path))
+            kind, converted_default = _cli_type(f.type, default)
+            flag = "--" + self.prefix + (meta.get("flag") or path.split(".")[-1]).replace("_", "-")
+            flags = (f"{flag}/--no-{flag[2:]}",) if kind is bool else (flag,)
+            option = typer.Option(*flags, help=meta.get("help", ""), rich_help_panel=self.panel)
+            params.append(
+                inspect.Parameter(
+                    pname, inspect.Parameter.KEYWORD_ONLY, default=converted_default, annotation=Annotated[kind, option]
+                )
+            )
+        return params
+
+    def build(self, values: dict[str, Any], **overrides: Any) -> Any:
+        """The config object from parsed values (popped from `values`), fixed values and `overrides`
+        (field name -> value, applied to every nested config that has the field)."""
+        settings: dict[str, Any] = {}
+        for pname, f, path, _ in self.option_fields():
+            raw = values.pop(pname)
+            settings[path] = _from_cli(f.type, raw, path)
+        settings.update(self.fixed)
+        return _construct(self.cls, settings, overrides)
+
+
+def _walk(cls: type, prefix: str = "") -> list[tuple[Any, str]]:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in fields(cls):
+        f_type = hints[f.name]
+        f = _with_type(f, f_type)
+        path = prefix + f.name
+        if f.metadata.get("nested") and is_dataclass(f_type):
+            out += _walk(f_type, path + ".")
+        else:
+            out.append((f, path))
+    return out
+
+
+def _with_type(f, resolved):
+    clone = field(default=f.default, default_factory=f.default_factory, metadata=f.metadata)
+    clone.name = f.name
+    clone.type = resolved
+    return clone
+
+
+def _get(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _param_name(prefix: str, name: str) -> str:
+    return (prefix.replace("-", "_") + name) if prefix else name
+
+
+def _cli_type(annotation: Any, default: Any) -> tuple[type, Any]:
+    """The type typer parses for a field, and the default in that type."""
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    optional = origin in (typing.Union, types.UnionType) and len(typing.get_args(annotation)) > len(args)
+    if optional:
+        inner, inner_default = _cli_type(args[0], default)
+        return inner | None, inner_default  # type: ignore[return-value]
+    if origin is tuple:
+        return str, ",".join(str(v) for v in default) if default is not None else None
+    if annotation in (int, float, str, bool):
+        return annotation, default
+    raise TypeError(f"no command-line type for {annotation}")
+
+
+def _from_cli(annotation: Any, raw: Any, path: str) -> Any:
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, types.UnionType):
+        return None if raw is None else _from_cli(args[0], raw, path)
+    if origin is tuple:
+        item = typing.get_args(annotation)[0]
+        text = str(raw).lower().replace("x", ",") if item in (int, float) else str(raw)
+        try:
+            return tuple(item(v.strip()) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise AxialSRError(f"{path.split('.')[-1]} must be a comma list, got '{raw}'") from None
+    return raw
+
+
+def _construct(cls: type, settings: dict[str, Any], overrides: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in fields(cls):
+        path = prefix + f.name
+        if f.metadata.get("nested") and is_dataclass(hints[f.name]):
+            kwargs[f.name] = _construct(hints[f.name], settings, overrides, path + ".")
+        elif path in settings:
+            kwargs[f.name] = settings[path]
+        elif f.name in overrides:
+            kwargs[f.name] = overrides[f.name]
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name} has no value")
+    return cls(**kwargs)
+
+
+def with_options(*groups: OptionGroup) -> Callable[[Callable], Callable]:
+    """Decorate a typer command: add the options of `groups` to its signature; the command receives each
+    group's parsed values as a dict under the group's key (call `group.build(values)` to make the config)."""
+
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn, eval_str=True)
+        keys = {g.key for g in groups}
+        own = [p for p in sig.parameters.values() if p.name not in keys]
+        extra = [p for g in groups for p in g.parameters()]
+        names = [p.name for p in own + extra]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise TypeError(f"{fn.__name__}: options defined twice: {sorted(duplicates)}")
+
+        def command(**kwargs: Any) -> Any:
+            for group in groups:
+                kwargs[group.key] = {p.name: kwargs.pop(p.name) for p in group.parameters()}
+            return fn(**kwargs)
+
+        command.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]
+        command.__name__ = fn.__name__
+        command.__doc__ = fn.__doc__
+        command.__module__ = fn.__module__
+        return command
+
+    return decorate
