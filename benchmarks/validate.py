@@ -1,33 +1,34 @@
 """Validation benchmark: does `axialsr validate` (no ground truth) rank methods as the ground truth does?
 
-    python benchmarks/validate.py [--iters 600] [--cases em_x4_average,fluo_x4_average]
+    python benchmarks/validate.py [--cases em_x4_average,fluo_x4_average,fluoaxial_x4_average]
 
-For each synthetic case (the quality benchmark's volumes and cached priors), every method (nearest, linear,
-cubic, INR-fidelity, INR+SDS; the INRs with the same `--iters`) is scored three ways: against the isotropic
-ground truth (PSNR, the true ranking), by `validate --scheme lateral` and by `validate --scheme holdout`
-(K=3). Reports each ranking, the Spearman correlation of each scheme's scores with the true ones, and
-whether the best method is the same. Writes results/validate.json and results/validate.md.
+For each synthetic case, the true scores of the methods are read from the quality benchmark's committed
+results (results/quality_case_<case>.json: same volumes, priors and settings), and `validate --scheme
+lateral` scores the same methods on the measured volume alone, with the case's cached priors. Reports each
+ranking, the Spearman correlation of the validation scores with the true ones, whether the best method
+is the same, and the extra axial blur validate estimated (and corrected for). Writes results/validate.json
+and results/validate.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
-from quality import CASES_FULL, case_data, case_name, ensure_prior  # noqa: E402
+from quality import PRIOR_STEPS, ROWS, case_data, ensure_prior, parse_case  # noqa: E402
 
 from axialsr import api  # noqa: E402
-from axialsr.reconstruct import ReconstructionConfig  # noqa: E402
-from axialsr.validate import VALIDATION_METHODS, ValidationConfig, ranking  # noqa: E402
+from axialsr.restore import RestoreConfig  # noqa: E402
+from axialsr.validate import ValidationConfig, ranking  # noqa: E402
 
-DEFAULT_CASES = "em_x4_average,fluo_x4_average"
+DEFAULT_CASES = "em_x4_average,fluo_x4_average,fluoaxial_x4_average"
+DEFAULT_METHODS = "linear,cubic,inr,lateral,inr-lateral"
 
 
 def spearman(a: list[float], b: list[float]) -> float:
@@ -37,87 +38,75 @@ def spearman(a: list[float], b: list[float]) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def true_scores(gt, lr, prior, factor: float, model: str, recon: ReconstructionConfig) -> list[dict]:
-    rows = []
-    for method in VALIDATION_METHODS:
-        start = time.perf_counter()
-        if method in ("inr", "inr-sds"):
-            cfg = replace(recon, lambda_sds=0.0) if method == "inr" else recon
-            out, _ = api.reconstruct(
-                lr, prior if method == "inr-sds" else None, factor, cfg, model=model, progress=False
-            )
-        else:
-            out = api.interpolation_baseline(lr, method, factor)
-        scores = api.evaluate(out, gt, factor)
-        rows.append(
-            {
-                "method": method,
-                "psnr": scores["3d"]["psnr"],
-                "ssim": scores["3d"]["ssim"],
-                "seconds": time.perf_counter() - start,
-            }
-        )
-    return rows
-
-
 def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iters", type=int, default=600)
     parser.add_argument("--cases", default=DEFAULT_CASES)
-    parser.add_argument("--prior-steps", type=int, default=2500)
+    parser.add_argument("--methods", default=DEFAULT_METHODS)
+    parser.add_argument("--tag", default="", help="suffix of the quality results to compare with")
     args = parser.parse_args()
-    recon = ReconstructionConfig(iters=args.iters, device="cpu")
     header = machine_header()
-    wanted = args.cases.split(",")
+    methods = args.methods.split(",")
+    config = RestoreConfig()
+    config.recon.device = "cpu"
     results = []
-    for kind, factor, model in [c for c in CASES_FULL if case_name(*c) in wanted]:
-        name = case_name(kind, factor, model)
-        gt, lr = case_data(kind, factor, model)
-        prior, _ = ensure_prior(kind, factor, model, args.prior_steps)
-        print(f"== {name}")
-        truth = true_scores(gt, lr, prior, factor, model, recon)
-        entry = {"case": name, "truth": truth, "schemes": {}}
-        order = [r["method"] for r in truth]
-        for scheme in ("lateral", "holdout"):
-            cfg = ValidationConfig(scheme=scheme, holdout=3, recon=recon, model=model)
-            result = api.validate(lr, prior, factor, cfg, progress=False)
-            scores = {r["method"]: r for r in result.rows}
-            entry["schemes"][scheme] = {
-                "rows": result.rows,
-                "ranking": ranking(result.rows),
-                "spearman_psnr": spearman([r["psnr"] for r in truth], [scores[m]["psnr"] for m in order]),
-                "same_best": ranking(result.rows)[0] == ranking(truth)[0],
-            }
-            print(
-                scheme,
-                entry["schemes"][scheme]["ranking"],
-                "true",
-                ranking(truth),
-                f"spearman {entry['schemes'][scheme]['spearman_psnr']:.2f}",
-            )
+    for name in args.cases.split(","):
+        case = parse_case(name)
+        quality = json.loads((RESULTS / f"quality{args.tag}_case_{name}.json").read_text())
+        truth = {r["method"]: r for r in quality["rows"] if r["method"] in methods}
+        missing = [m for m in methods if m not in truth]
+        if missing:
+            raise SystemExit(f"{name}: the quality results lack {missing}; run quality.py for them first")
+        _, lr = case_data(*case)
+        kinds = sorted({k for m in methods for k in ROWS[m][1]})
+        priors = [ensure_prior(case, kind, PRIOR_STEPS[kind]) for kind in kinds]
+        print(f"== {name}", flush=True)
+        result = api.validate(
+            lr,
+            api.Acquisition(case[1], case[2]),
+            priors,
+            ValidationConfig(methods=tuple(ROWS[m][0] for m in methods), restore=config),
+            progress=False,
+        )
+        rows = [{**r, "method": m} for r, m in zip(result.rows, methods, strict=True)]
+        true_rows = [{"method": m, "psnr": truth[m]["psnr_3d"]} for m in methods]
+        entry = {
+            "case": name,
+            "truth": true_rows,
+            "lateral": rows,
+            "ranking_truth": ranking(true_rows),
+            "ranking_lateral": ranking(rows),
+            "spearman": spearman([r["psnr"] for r in true_rows], [r["psnr"] for r in rows]),
+            "same_best": ranking(rows)[0] == ranking(true_rows)[0],
+            "axial_blur": result.axial_blur,
+            "note": result.note,
+        }
+        print(entry["ranking_lateral"], "true", entry["ranking_truth"], f"spearman {entry['spearman']:.2f}")
         results.append(entry)
-    write_json(RESULTS / "validate.json", {"header": header, "settings": {"recon": repr(recon)}, "cases": results})
+    write_json(RESULTS / "validate.json", {"header": header, "settings": {"restore": repr(config)}, "cases": results})
     md = [
         "# Validation benchmark: rankings without ground truth vs the true ranking\n\n",
         header_markdown(header),
-        f"\nINR settings (validation and truth alike): `{recon!r}`\n",
+        "\nTrue PSNR from the quality benchmark (same volumes, priors and settings); validation PSNR from "
+        "`validate --scheme lateral` on the measured volume alone.\n",
     ]
     for entry in results:
         truth = {r["method"]: r for r in entry["truth"]}
-        md.append(f"\n## {entry['case']}\n\n| method | true PSNR | lateral PSNR | holdout PSNR |\n|---|---|---|---|\n")
-        lateral = {r["method"]: r for r in entry["schemes"]["lateral"]["rows"]}
-        holdout = {r["method"]: r for r in entry["schemes"]["holdout"]["rows"]}
+        lateral = {r["method"]: r for r in entry["lateral"]}
+        md.append(f"\n## {entry['case']}\n\n| method | true PSNR | validate PSNR | validate s |\n|---|---|---|---|\n")
         for method in truth:
             md.append(
                 f"| {method} | {truth[method]['psnr']:.2f} | {lateral[method]['psnr']:.2f} | "
-                f"{holdout[method]['psnr']:.2f} |\n"
+                f"{lateral[method]['seconds']:.0f} |\n"
             )
-        md.append(f"\n- true ranking: {' > '.join(ranking(entry['truth']))}\n")
-        for scheme, info in entry["schemes"].items():
-            md.append(
-                f"- {scheme}: {' > '.join(info['ranking'])} (Spearman {info['spearman_psnr']:.2f}, "
-                f"same best: {info['same_best']})\n"
-            )
+        md.append(f"\n- true ranking: {' > '.join(entry['ranking_truth'])}\n")
+        md.append(
+            f"- validate: {' > '.join(entry['ranking_lateral'])} (Spearman {entry['spearman']:.2f}, "
+            f"same best: {entry['same_best']})\n"
+        )
+        md.append(f"- extra axial blur estimated: {entry['axial_blur']:.2f} px. {entry['note']}\n")
     (RESULTS / "validate.md").write_text("".join(md))
     print(f"wrote {RESULTS}/validate.json and validate.md")
 

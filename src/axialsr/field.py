@@ -41,6 +41,9 @@ class FieldConfig:
     fourier_sigma: float = field(default=8.0, metadata={"help": "Scale of the Fourier frequencies."})
     mlp_width: int = field(default=64, metadata={"help": "Width of the MLP head."})
     mlp_layers: int = field(default=2, metadata={"help": "Hidden layers of the MLP head."})
+    start_at_base: bool = field(
+        default=False, metadata={"help": "Zero the MLP's output layer, so that the field starts exactly at its base."}
+    )
 
     def __post_init__(self) -> None:
         if self.encoding not in ENCODINGS:
@@ -147,6 +150,9 @@ class Field(nn.Module):
             layers += [nn.Linear(width, cfg.mlp_width), nn.ReLU()]
             width = cfg.mlp_width
         layers.append(nn.Linear(width, 1))
+        if cfg.start_at_base:
+            nn.init.zeros_(layers[-1].weight)
+            nn.init.zeros_(layers[-1].bias)
         self.mlp = nn.Sequential(*layers)
         if base is not None:
             if tuple(base.shape) != tuple(extent):

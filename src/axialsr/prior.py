@@ -45,12 +45,12 @@ CONFIG_FILE = "prior.json"
 PRIOR_KINDS = ("diffusion", "conditional", "lateral")
 
 # Architectures sized for the machines: tiny (tests, seconds), small (CPU), base (GPU). `patch` is the
-# patch of the unconditional prior; `pair_patch` that of the kinds trained on lateral pairs, which need
-# rows enough to see several slabs.
+# training patch of the diffusion kinds; `lateral_patch` that of the regressor, which sees whole planes at
+# inference and learns from larger patches at little cost (it is far cheaper per pixel).
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
         "patch": 16,
-        "pair_patch": 16,
+        "lateral_patch": 16,
         "steps": {"diffusion": 60, "conditional": 60, "lateral": 60},
         "batch": 8,
         "lr": 2e-3,
@@ -65,7 +65,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "small": {
         "patch": 32,
-        "pair_patch": 64,
+        "lateral_patch": 64,
         "steps": {"diffusion": 3000, "conditional": 3000, "lateral": 600},
         "batch": 16,
         "lr": 1e-3,
@@ -81,7 +81,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "base": {
         "patch": 64,
-        "pair_patch": 128,
+        "lateral_patch": 128,
         "steps": {"diffusion": 30000, "conditional": 30000, "lateral": 6000},
         "batch": 32,
         "lr": 2e-4,

@@ -140,7 +140,9 @@ def _lateral(measured, acquisition, priors, config, progress=True, **_):
 def _inr_lateral(measured, acquisition, priors, config, checkpoint_dir=None, resume=False, progress=True):
     base = _lateral_volume(measured, acquisition, priors["lateral"], config.lateral, progress)
     diffusion = priors.get("diffusion")
-    cfg = config.recon if diffusion is not None else replace(config.recon, lambda_sds=0.0)
+    cfg = replace(config.recon, field=replace(config.recon.field, start_at_base=True))
+    if diffusion is None:
+        cfg = replace(cfg, lambda_sds=0.0)
     result = reconstruct(measured, acquisition, diffusion, cfg, checkpoint_dir, resume, progress=progress, base=base)
     return result.volume, result.history
 

@@ -110,10 +110,9 @@ class PriorConfig:
     def resolved(self) -> PriorConfig:
         """A copy with every None replaced by the preset's value for this kind (0 steps stays 0)."""
         p = PRESETS[self.preset]
-        pair = self.kind in PAIR_KINDS
         cfg = replace(
             self,
-            patch=self.patch if self.patch is not None else p["pair_patch" if pair else "patch"],
+            patch=self.patch if self.patch is not None else p["lateral_patch" if self.kind == "lateral" else "patch"],
             steps=self.steps if self.steps is not None else p["steps"][self.kind],
             batch=self.batch if self.batch is not None else p["batch"],
             lr=self.lr if self.lr is not None else p["lr"],

@@ -1,0 +1,134 @@
+"""The restoration layer: the registry, the prior roles, the consistency projection, the lateral method
+and the fusion of the INR with it."""
+
+import numpy as np
+import pytest
+import torch
+
+from axialsr.acquisition import Acquisition, simulate
+from axialsr.baselines import interpolate_z
+from axialsr.consistency import measurement_residual, project_onto_measurements
+from axialsr.errors import AxialSRError
+from axialsr.field import FieldConfig
+from axialsr.lateral import LateralPairs, degradation_matrix, estimate_axial_blur, restore_planes
+from axialsr.reconstruct import ReconstructionConfig
+from axialsr.restore import METHODS, RestoreConfig, assign_priors, get_method, restore
+from axialsr.training import PriorConfig, train_prior
+
+ACQ = Acquisition(4)
+
+
+@pytest.fixture(scope="module")
+def measured(em_small):
+    return simulate(em_small * 200 + 20, ACQ)  # input units: 20..220
+
+
+@pytest.fixture(scope="module")
+def lateral_prior(measured):
+    cfg = PriorConfig(kind="lateral", preset="tiny", steps=60, lr=1e-2, device="cpu")
+    return train_prior(measured, cfg, acquisition=ACQ, progress=False)
+
+
+def test_registry_names_every_method_once_with_known_roles():
+    assert len(set(METHODS)) == len(METHODS) == 8
+    for name, method in METHODS.items():
+        assert method.name == name and method.summary
+        assert set(method.needs + method.optional) <= {"lateral", "diffusion"}
+    with pytest.raises(AxialSRError, match="unknown method 'magic'"):
+        get_method("magic")
+
+
+@pytest.mark.parametrize("name", ["nearest", "linear", "cubic"])
+def test_interpolations_through_the_layer_equal_the_baselines(measured, name):
+    out = restore(measured, name, ACQ, progress=False)
+    np.testing.assert_allclose(out.volume, interpolate_z(measured, 4, name), rtol=1e-5, atol=1e-3)
+    assert out.method == name and out.history == []
+
+
+def test_missing_or_doubled_priors_are_named(lateral_prior):
+    with pytest.raises(AxialSRError, match="needs a lateral prior"):
+        assign_priors(get_method("lateral"), None)
+    with pytest.raises(AxialSRError, match="needs a diffusion or conditional prior"):
+        assign_priors(get_method("inr-sds"), [lateral_prior])
+    with pytest.raises(AxialSRError, match="two lateral priors"):
+        assign_priors(get_method("lateral"), [lateral_prior, lateral_prior])
+    assert assign_priors(get_method("cubic"), [lateral_prior]) == {}  # unused priors are ignored
+
+
+@pytest.mark.parametrize("model", ["average", "gaussian", "subsample"])
+def test_projection_reproduces_the_measurements_and_keeps_consistent_volumes(em_small, model):
+    acq = Acquisition(4, model)
+    truth = em_small.astype(np.float32)
+    m = simulate(truth, acq)
+    rough = interpolate_z(m, 4, "nearest", truth.shape[0]) + np.random.default_rng(0).normal(0, 0.05, truth.shape)
+    projected = project_onto_measurements(rough.astype(np.float32), m, acq)
+    assert measurement_residual(projected, m, acq) < 1e-4 < measurement_residual(rough, m, acq)
+    np.testing.assert_allclose(project_onto_measurements(truth, m, acq), truth, atol=1e-4)  # already consistent
+    # it moves the volume the least: closer to the truth than the rough start, slab by slab
+    assert np.abs(projected - truth).mean() < np.abs(rough - truth).mean()
+
+
+def test_degradation_matches_the_acquisition_then_cubic_along_rows(em_small):
+    image = em_small[5]
+    matrix = degradation_matrix(image.shape[0], ACQ)
+    expected = interpolate_z(simulate(image[:, None, :], ACQ), 4, "cubic")[:, 0, :]
+    np.testing.assert_allclose(matrix @ image, expected, atol=1e-5)
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_pairs_keep_slab_boundaries_on_patch_rows(em_small):
+    pairs = LateralPairs(em_small, ACQ, 16)
+    assert pairs.row_step == 4 and pairs.flip_rows
+    degraded, target = pairs(np.random.default_rng(0), 200)
+    # a degraded patch is flat within no slab, but its cubic rows differ from the target's
+    assert np.abs(degraded - target).mean() > 1e-3
+    # rows 4k..4k+3 share one measured slab: their means over the patch match the target's slab means
+    d = degraded.reshape(200, 4, 4, 16).mean(axis=(2, 3))
+    t = target.reshape(200, 4, 4, 16).mean(axis=(2, 3))
+    assert np.abs(d - t).mean() < 0.6 * np.abs(degraded - target).mean()
+
+
+def test_axial_blur_is_found_where_there_is_one():
+    from scipy import ndimage
+
+    from axialsr.synthetic import fluorescence_nuclei
+
+    truth = fluorescence_nuclei((64, 96, 96), seed=2)
+    assert estimate_axial_blur(simulate(truth, ACQ), ACQ) < 0.8
+    blurred = ndimage.gaussian_filter1d(truth, 3.0, axis=0)
+    assert 2.0 < estimate_axial_blur(simulate(blurred, ACQ), ACQ) < 4.5
+
+
+def test_planes_are_restored_and_views_averaged():
+    volume = np.random.default_rng(0).normal(size=(16, 12, 10)).astype(np.float32)
+    np.testing.assert_allclose(restore_planes(lambda x: x, volume), volume, atol=1e-6)
+    doubled = restore_planes(lambda x: 2 * x, volume, planes=("xz",), flips=False)
+    np.testing.assert_allclose(doubled, 2 * volume, atol=1e-6)
+    # a map that is not flip-equivariant is averaged over the flips
+    ramp = restore_planes(lambda x: x + torch.arange(x.shape[-1], dtype=x.dtype), volume, planes=("xz",))
+    np.testing.assert_allclose(ramp - volume, (volume.shape[2] - 1) / 2, atol=1e-5)
+
+
+def test_lateral_method_reproduces_the_measurements_in_input_units(measured, lateral_prior):
+    out = restore(measured, "lateral", ACQ, lateral_prior, progress=False)
+    assert out.volume.shape == (32, 48, 48) and out.measurement_rms < 1e-3
+    raw = restore(measured, "lateral", ACQ, lateral_prior, RestoreConfig(consistency=False), progress=False)
+    assert raw.measurement_rms > 10 * out.measurement_rms
+    assert 0 < raw.volume.mean() - 20 < 200  # back in input units
+
+
+def test_fusion_starts_at_the_lateral_restoration_and_can_add_conditional_sds(measured, lateral_prior):
+    cond = train_prior(
+        measured, PriorConfig(kind="conditional", preset="tiny", steps=5, device="cpu"), acquisition=ACQ, progress=False
+    )
+    recon = ReconstructionConfig(
+        iters=6, warmup=0.5, sds_batch=2, fidelity_crop=16, device="cpu", field=FieldConfig(levels=3, features=2)
+    )
+    config = RestoreConfig(recon=recon, consistency=False)
+    lateral = restore(measured, "lateral", ACQ, lateral_prior, config, progress=False)
+    fused = restore(measured, "inr-lateral", ACQ, [lateral_prior, cond], config, progress=False)
+    assert any("sds" in h for h in fused.history)
+    # a few iterations from a zero residual stay close to the lateral restoration
+    assert np.abs(fused.volume - lateral.volume).mean() < 0.02 * np.ptp(lateral.volume)
+    alone = restore(measured, "inr-lateral", ACQ, [lateral_prior], config, progress=False)
+    assert not any("sds" in h for h in alone.history)
