@@ -32,6 +32,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: typer's rich help shows flags as '--force <bool>'
 )
 
 INR_PANEL = "INR reconstruction (methods inr, inr-sds, inr-lateral)"
@@ -117,6 +118,14 @@ def _parse_shape(text: str, minimum: int = 4) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
+def _check_dtype(dtype: str | None) -> None:
+    """Fail before any work on an unknown or unwritable --dtype."""
+    if dtype is not None:
+        from axialsr.intensity import check_dtype
+
+        check_dtype(dtype)
+
+
 def _read(path: str, voxel_size: str | None = None, channel: int | None = None) -> Volume:
     return read_volume(path, _parse_voxel_size(voxel_size), channel)
 
@@ -164,6 +173,7 @@ def synth(
 ) -> None:
     """Write a synthetic isotropic ground-truth volume (EM-like neuropil or fluorescence nuclei)."""
     check_output(out, force)
+    _check_dtype(dtype)
     volume = api.synth(kind, _parse_shape(shape), seed, dtype, voxel_nm)
     write_volume(out, volume.data, volume.voxel_size, volume.unit, force=force)
     typer.echo(f"wrote {out}: {kind} {volume.data.shape} {volume.data.dtype}, voxel {volume.voxel_size} nm")
@@ -183,6 +193,7 @@ def simulate(
 ) -> None:
     """Simulate an anisotropic acquisition of an isotropic volume along z."""
     check_output(out, force, inputs=(gt,))
+    _check_dtype(dtype)
     volume = _read(gt, voxel_size, channel)
     lr = api.simulate_acquisition(volume, api.Acquisition(factor, model, fwhm), dtype)
     write_volume(out, lr.data, lr.voxel_size, lr.unit, force=force)
@@ -220,6 +231,7 @@ def _restore_command(default_method: str, doc: str):
         blocks: BlocksOpt = None,
     ) -> None:
         check_output(out, force, inputs=(input_spec,))
+        _check_dtype(dtype)
         if resume and checkpoint_dir is None:
             raise AxialSRError("--resume needs --checkpoint-dir")
         values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
@@ -417,6 +429,7 @@ def run(
 ) -> None:
     """The whole job: train the priors on the input's own XY slices, then restore it."""
     check_output(out, force, inputs=(input_spec,))
+    _check_dtype(dtype)
     if report:
         _check_report_dir(Path(report), force)
     volume = _read(input_spec, voxel_size, channel)
@@ -536,27 +549,62 @@ def demo(
     run_demo(Path(out_dir), quick=quick, seed=seed, device=device)
 
 
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"axialsr: warning: {message}", file=sys.stderr)
+
+
+def _usage_exit_code(exc: BaseException) -> int | None:
+    """Exit code for a command-line usage exception (click's, or the copy of click that typer vendors),
+    after printing it as one line; None for any other exception."""
+    module = type(exc).__module__
+    if not (module.startswith("click") or module.startswith("typer")):
+        return None
+    name = type(exc).__name__
+    ctx = getattr(exc, "ctx", None)
+    if name == "NoArgsIsHelpError" and ctx is not None:
+        typer.echo(ctx.get_help())
+        return 2
+    if name == "Exit":
+        return int(getattr(exc, "exit_code", 0))
+    if name == "Abort":
+        typer.echo("axialsr: interrupted", err=True)
+        return 130
+    if hasattr(exc, "format_message"):
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = " ".join(str(exc.format_message()).split())
+        typer.echo(f"axialsr: error: {message}{where}", err=True)
+        return 2
+    return None
+
+
 def main() -> None:
-    """Console-script entry point: run the app, turning AxialSRError into one line and exit code 2."""
+    """Console-script entry point: run the app, turning errors into one line on stderr and exit code 2
+    (usage slips and AxialSRError), and an interruption into one line and exit code 130."""
+    import warnings
+
+    from axialsr.interrupts import RunInterruptedError
+
+    warnings.showwarning = _one_line_warnings
     try:
-        app(prog_name="axialsr", standalone_mode=False)
+        code = app(prog_name="axialsr", standalone_mode=False)
     except AxialSRError as exc:
         typer.echo(f"axialsr: error: {exc}", err=True)
         sys.exit(2)
+    except RunInterruptedError as exc:  # Ctrl-C at a step boundary, checkpoint saved
+        typer.echo(f"axialsr: {exc}", err=True)
+        sys.exit(130)
     except KeyboardInterrupt:
         typer.echo("axialsr: interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+    except Exception as exc:
+        code = _usage_exit_code(exc)
+        if code is None:
+            raise
+        sys.exit(code)
+    if isinstance(code, int) and code:  # typer turns a Ctrl-C outside a step loop into a returned 130
+        if code == 130:
+            typer.echo("axialsr: interrupted", err=True)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
+from axialsr.errors import AxialSRError
 
 
 @dataclass(frozen=True)
@@ -60,12 +63,35 @@ class Normalization:
         return asdict(self)
 
 
+CLIP_WARNING_FRACTION = 0.01
+
+
+def check_dtype(name: str | np.dtype) -> np.dtype:
+    """The numpy dtype called `name` if axialsr can write it (integers, floats, bool), else AxialSRError."""
+    try:
+        dtype = np.dtype(name)
+    except TypeError:
+        raise AxialSRError(f"unknown dtype '{name}'; use e.g. uint8, uint16, int16, float32") from None
+    if dtype.kind not in "biuf":
+        raise AxialSRError(f"cannot write dtype '{name}'; use an integer or float dtype")
+    return dtype
+
+
 def cast_like(values: np.ndarray, dtype: np.dtype | str) -> np.ndarray:
-    """Cast float values to `dtype`, rounding and clipping to the integer range where needed."""
-    dtype = np.dtype(dtype)
+    """Cast float values to `dtype`, rounding and clipping to the integer range where needed; warns when
+    more than 1% of the voxels are clipped (the dtype is too narrow for the data)."""
+    dtype = check_dtype(dtype)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+        rounded = np.rint(values)
+        clipped = np.count_nonzero((rounded < info.min) | (rounded > info.max)) / max(1, rounded.size)
+        if clipped > CLIP_WARNING_FRACTION:
+            warnings.warn(
+                f"casting to {dtype} clips {clipped:.1%} of the voxels (values {float(np.min(values)):.4g} to "
+                f"{float(np.max(values)):.4g}, {dtype} holds {info.min} to {info.max}); choose a wider --dtype",
+                stacklevel=2,
+            )
+        return np.clip(rounded, info.min, info.max).astype(dtype)
     if dtype == np.bool_:
         return values > 0.5
     return values.astype(dtype)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from dataclasses import field as dataclass_field
 from pathlib import Path
@@ -23,6 +24,7 @@ from axialsr.baselines import interpolate_z
 from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
 from axialsr.field import Field, FieldConfig, render_volume, sample_volume
+from axialsr.interrupts import RunInterruptedError, deferred_interrupt, stop_message
 from axialsr.io import atomic_write, write_text_atomic
 from axialsr.sds import SDS_WEIGHTINGS, sds_loss
 
@@ -237,6 +239,8 @@ def reconstruct(
     start_iter = 0
     identity = {"config": cfg.identity(), "shape": list(measured.shape), "base": _fingerprint(base)}
     ckpt = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
+    if resume and ckpt is not None and not ckpt.is_file():
+        warnings.warn(f"no reconstruction checkpoint in {ckpt.parent}: starting from the beginning", stacklevel=2)
     if resume and ckpt is not None and ckpt.is_file():
         state = torch.load(ckpt, map_location=device, weights_only=False)
         if state.get("identity") != identity:
@@ -272,44 +276,51 @@ def reconstruct(
         total=cfg.iters, initial=start_iter, desc="reconstructing", disable=not progress, unit="it", mininterval=2.0
     )
     model.train()
-    for it in range(start_iter, end):
-        frac = it / max(1, cfg.iters - 1)
-        for group, lr0 in zip(optimizer.param_groups, base_lrs, strict=True):
-            group["lr"] = lr0 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
-        pts, weights, ks, y0, x0 = sampler.fidelity(rng, cfg.fidelity_batch)
-        values = model(pts).view(len(ks), weights.shape[1], sampler.crop_y, sampler.crop_x)
-        pred = (values * weights[:, :, None, None]).sum(1)
-        tgt = torch.stack(
-            [target[k, a : a + sampler.crop_y, b : b + sampler.crop_x] for k, a, b in zip(ks, y0, x0, strict=True)]
-        )
-        resid = pred - tgt
-        fid = (resid**2).mean() if cfg.fidelity_loss == "l2" else resid.abs().mean()
-        loss = fid
-        record = {"iter": it + 1, "fidelity": fid.item()}
-        if use_sds and it >= warmup_iters:
-            sds_frac = (it - warmup_iters) / max(1, cfg.iters - warmup_iters - 1)
-            t_max = cfg.t_max_start + (cfg.t_max_end - cfg.t_max_start) * sds_frac
-            ppts = sampler.patches(rng, cfg.sds_batch, prior.patch, cfg.sds_planes, spacing)
-            patches = model(ppts).view(cfg.sds_batch, 1, prior.patch, prior.patch)
-            cond = None
-            if condition is not None:
-                cond = sample_volume(condition, model.normalize(ppts)).view_as(patches)
-            sds = sds_loss(prior, patches, cfg.t_min, t_max, gen, cfg.sds_weighting, cond, cfg.guidance)
-            loss = loss + cfg.lambda_sds * sds
-            record.update(sds=sds.item(), t_max=t_max)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        history.append(record)
-        bar.update(1)
-        if (it + 1) % 20 == 0:
-            recent = history[-20:]
-            post = {"fid": f"{np.mean([h['fidelity'] for h in recent]):.2e}"}
-            if "sds" in record:
-                post["sds"] = f"{np.mean([h.get('sds', 0.0) for h in recent]):.2e}"
-            bar.set_postfix(post, refresh=False)
-        if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == end:
-            save(it + 1)
+    last_save = time.monotonic()
+    with deferred_interrupt() as stop:
+        for it in range(start_iter, end):
+            frac = it / max(1, cfg.iters - 1)
+            for group, lr0 in zip(optimizer.param_groups, base_lrs, strict=True):
+                group["lr"] = lr0 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
+            pts, weights, ks, y0, x0 = sampler.fidelity(rng, cfg.fidelity_batch)
+            values = model(pts).view(len(ks), weights.shape[1], sampler.crop_y, sampler.crop_x)
+            pred = (values * weights[:, :, None, None]).sum(1)
+            tgt = torch.stack(
+                [target[k, a : a + sampler.crop_y, b : b + sampler.crop_x] for k, a, b in zip(ks, y0, x0, strict=True)]
+            )
+            resid = pred - tgt
+            fid = (resid**2).mean() if cfg.fidelity_loss == "l2" else resid.abs().mean()
+            loss = fid
+            record = {"iter": it + 1, "fidelity": fid.item()}
+            if use_sds and it >= warmup_iters:
+                sds_frac = (it - warmup_iters) / max(1, cfg.iters - warmup_iters - 1)
+                t_max = cfg.t_max_start + (cfg.t_max_end - cfg.t_max_start) * sds_frac
+                ppts = sampler.patches(rng, cfg.sds_batch, prior.patch, cfg.sds_planes, spacing)
+                patches = model(ppts).view(cfg.sds_batch, 1, prior.patch, prior.patch)
+                cond = None
+                if condition is not None:
+                    cond = sample_volume(condition, model.normalize(ppts)).view_as(patches)
+                sds = sds_loss(prior, patches, cfg.t_min, t_max, gen, cfg.sds_weighting, cond, cfg.guidance)
+                loss = loss + cfg.lambda_sds * sds
+                record.update(sds=sds.item(), t_max=t_max)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            history.append(record)
+            bar.update(1)
+            if (it + 1) % 20 == 0:
+                recent = history[-20:]
+                post = {"fid": f"{np.mean([h['fidelity'] for h in recent]):.2e}"}
+                if "sds" in record:
+                    post["sds"] = f"{np.mean([h.get('sds', 0.0) for h in recent]):.2e}"
+                bar.set_postfix(post, refresh=False)
+            due = time.monotonic() - last_save > cfg.checkpoint_seconds
+            if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == end or due or stop.requested:
+                save(it + 1)
+                last_save = time.monotonic()
+            if stop.requested:
+                bar.close()
+                raise RunInterruptedError(stop_message("iteration", it + 1, cfg.iters, checkpoint_dir))
     bar.close()
     model.eval()
     volume = render_volume(model, (depth_iso, y_n, x_n), progress=progress)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from axialsr.acquisition import Acquisition
 from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
+from axialsr.interrupts import RunInterruptedError, deferred_interrupt, stop_message
 from axialsr.io import atomic_write, write_text_atomic
 from axialsr.lateral import LateralPairs, estimate_axial_blur
 from axialsr.prior import (
@@ -84,6 +86,9 @@ class PriorConfig:
     seed: int = field(default=0, metadata=_help("Random seed."))
     device: str = field(default="auto", metadata=_help("auto, cpu or cuda.", runtime=True))
     checkpoint_every: int = field(default=250, metadata=_help("Steps between checkpoints.", runtime=True))
+    checkpoint_seconds: float = field(
+        default=300.0, metadata=_help("Also checkpoint after this many seconds since the last one.", runtime=True)
+    )
 
     def __post_init__(self) -> None:
         if self.kind not in PRIOR_KINDS:
@@ -248,6 +253,8 @@ def train_prior(
     step = 0
     losses: list[float] = []
 
+    if resume and ckpt_path is not None and not ckpt_path.is_file():
+        warnings.warn(f"no training checkpoint in {out_path}: training from the beginning", stacklevel=2)
     if resume and ckpt_path is not None and ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         if state["config"] != cfg.identity():
@@ -330,7 +337,8 @@ def train_prior(
         mininterval=2.0,
     )
     started = time.perf_counter()
-    try:
+    last_save = time.monotonic()
+    with deferred_interrupt() as stop:
         while step < end:
             loss = batch_loss()
             for group in optimizer.param_groups:
@@ -347,10 +355,14 @@ def train_prior(
             losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", refresh=False)
-            if step % cfg.checkpoint_every == 0 or step == end:
+            due = time.monotonic() - last_save > cfg.checkpoint_seconds
+            if step % cfg.checkpoint_every == 0 or step == end or due or stop.requested:
                 save_checkpoint()
-    finally:
-        bar.close()
+                last_save = time.monotonic()
+            if stop.requested:
+                bar.close()
+                raise RunInterruptedError(stop_message("step", step, cfg.steps, out_path))
+    bar.close()
     meta["steps_trained"] = step
     meta["seconds"] = time.perf_counter() - started
     prior = Prior(ema, meta, device)
