@@ -128,3 +128,116 @@ def test_ctrl_c_on_the_command_line_exits_130_with_one_line(tmp_path, lr_file):
     assert proc.returncode == 130, err
     assert len(lines) == 1 and "interrupted at step" in lines[0] and "--resume" in lines[0], err
     assert (tmp_path / "p" / CHECKPOINT_FILE).is_file()
+
+
+# ------------------------------------------------------------------------------------------------- inputs
+
+
+def test_damaged_tiffs_are_named_as_damaged_without_log_noise(cli, tmp_path):
+    path = tmp_path / "full.ome.tif"
+    write_volume(path, (np.random.default_rng(0).random((10, 32, 32)) * 255).astype(np.uint8), (40.0, 4.0, 4.0))
+    raw = path.read_bytes()
+    for name, cut in (("half", len(raw) // 2), ("tail", len(raw) - 100), ("head", 100)):
+        damaged = tmp_path / f"{name}.tif"
+        damaged.write_bytes(raw[:cut])
+        code, _, err = cli("baseline", damaged, "--out", tmp_path / f"{name}_out.tif")
+        _one_line(code, err, "damaged")
+
+
+def test_channels_pick_colours_and_do_not_apply_to_3d(cli, tmp_path):
+    import tifffile
+
+    from axialsr.io import read_volume
+
+    rgb = (np.random.default_rng(0).random((6, 16, 16, 3)) * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    np.testing.assert_array_equal(read_volume(tmp_path / "rgb.tif", channel=2).data, rgb[..., 2])
+    gray = tmp_path / "gray.tif"
+    write_volume(gray, rgb[..., 0], (40.0, 10.0, 10.0))
+    code, _, err = cli("baseline", gray, "--out", tmp_path / "o.tif", "--channel", "1")
+    _one_line(code, err, "--channel does not apply")
+    tifffile.imwrite(tmp_path / "t.ome.tif", np.zeros((5, 6, 16, 16), np.uint8), metadata={"axes": "TZYX"})
+    code, _, err = cli("baseline", tmp_path / "t.ome.tif", "--out", tmp_path / "o.tif", "--factor", "2")
+    _one_line(code, err, "5 time points")
+
+
+def test_units_are_converted_and_written_with_standard_names(cli, tmp_path):
+    import tifffile
+    import zarr
+
+    from axialsr.io import read_volume
+
+    data = np.zeros((4, 8, 8), np.uint8)
+    meta = {
+        "axes": "ZYX",
+        "PhysicalSizeZ": 0.04,
+        "PhysicalSizeZUnit": "µm",
+        "PhysicalSizeY": 4.0,
+        "PhysicalSizeYUnit": "nm",
+        "PhysicalSizeX": 4.0,
+        "PhysicalSizeXUnit": "nm",
+    }
+    tifffile.imwrite(tmp_path / "mixed.ome.tif", data, ome=True, metadata=meta)
+    volume = read_volume(tmp_path / "mixed.ome.tif")
+    assert volume.voxel_size == pytest.approx((40.0, 4.0, 4.0)) and volume.unit == "nm"
+    tifffile.imwrite(
+        tmp_path / "ij.tif", data, imagej=True, resolution=(10, 10), metadata={"spacing": 0.4, "unit": "micron"}
+    )
+    assert read_volume(tmp_path / "ij.tif").unit == "µm"
+    code, out, err = cli(
+        "baseline", tmp_path / "ij.tif", "--out", tmp_path / "o.ome.zarr", "--voxel-size", "0.4,0.1,0.1um"
+    )
+    assert code == 0 and "s=4" in out and "0.1x0.1x0.1 µm" in out, err
+    axes = zarr.open_group(tmp_path / "o.ome.zarr", mode="r").attrs["ome"]["multiscales"][0]["axes"]
+    assert {a["unit"] for a in axes} == {"micrometer"}
+
+
+def test_mistaken_factors_and_uncalibrated_sizes_warn(cli, tmp_path):
+    path = tmp_path / "lr.tif"
+    write_volume(path, np.zeros((6, 16, 16), np.uint8), (40.0, 10.0, 10.0))
+    code, out, err = cli("baseline", path, "--out", tmp_path / "a.tif", "--factor", "2")
+    assert code == 0 and "warning: factor 2 differs from the voxel size's dz/dx = 4" in err
+    write_volume(tmp_path / "one.tif", np.zeros((6, 16, 16), np.uint8), (1.0, 1.0, 1.0))
+    code, _, err = cli("baseline", tmp_path / "one.tif", "--out", tmp_path / "b.tif")
+    assert code == 0 and "uncalibrated" in err
+    code, _, err = cli("baseline", path, "--out", tmp_path / "c.tif", "--voxel-size", "0.4,0.1,0.1")
+    assert code == 0 and "look like micrometres" in err
+
+
+def test_zarr_keys_are_checked_and_written_as_ome_zarr(cli, tmp_path):
+    import zarr
+    from ome_zarr_models import open_ome_zarr
+
+    from axialsr.io import read_volume
+
+    plain = zarr.open_array(tmp_path / "plain.zarr", mode="w", shape=(4, 8, 8), dtype="uint8")
+    plain[...] = 1
+    code, _, err = cli("baseline", f"{tmp_path / 'plain.zarr'}:nope", "--out", tmp_path / "o.tif", "--factor", "2")
+    _one_line(code, err, "no array 'nope'")
+    write_volume(f"{tmp_path / 'k.zarr'}:volumes/raw", np.zeros((4, 8, 8), np.uint8), (40.0, 4.0, 4.0))
+    open_ome_zarr(zarr.open_group(tmp_path / "k.zarr", mode="r"))  # validates, or raises
+    assert read_volume(tmp_path / "k.zarr").voxel_size == (40.0, 4.0, 4.0)
+
+
+def test_outputs_carry_metadata_other_readers_see(tmp_path):
+    import ome_types
+    import tifffile
+    import zarr
+    from ome_zarr_models import open_ome_zarr
+
+    data = np.zeros((4, 8, 8), np.uint16)
+    write_volume(tmp_path / "o.ome.tif", data, (0.04, 0.004, 0.004), "µm")
+    with tifffile.TiffFile(tmp_path / "o.ome.tif") as tif:
+        pixels = ome_types.from_xml(tif.ome_metadata).images[0].pixels  # schema-valid OME-XML
+        assert pixels.physical_size_z == pytest.approx(0.04) and pixels.physical_size_x_unit.value == "µm"
+        xres = tif.pages[0].tags["XResolution"].value
+        assert tif.pages[0].tags["ResolutionUnit"].value == 3 and xres[0] / xres[1] == pytest.approx(2.5e6)
+    write_volume(tmp_path / "ij.tif", data, (40.0, 4.0, 4.0), "nm")
+    with tifffile.TiffFile(tmp_path / "ij.tif") as tif:  # what Fiji reads
+        assert tif.imagej_metadata["spacing"] == 40.0 and tif.imagej_metadata["unit"] == "nm"
+        xres = tif.pages[0].tags["XResolution"].value
+        assert xres[1] / xres[0] == pytest.approx(4.0)
+    write_volume(tmp_path / "o.ome.zarr", data, (40.0, 4.0, 4.0), "nm")
+    group = zarr.open_group(tmp_path / "o.ome.zarr", mode="r")
+    open_ome_zarr(group)
+    assert tuple(group["0"].metadata.dimension_names) == ("z", "y", "x")

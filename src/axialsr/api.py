@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -65,11 +66,27 @@ def acquisition_for(
     """The acquisition of a measured volume: factor s = `factor` when given, else dz/dx from its voxel
     size; `model` and `fwhm` (isotropic voxels, default s) as in `axialsr.acquisition`.
 
-    Raises AxialSRError when no factor is known or it is below 1."""
+    Raises AxialSRError when no factor is known or it is below 1; warns when a given factor contradicts
+    the voxel size (the output would not be isotropic) or when the voxel size looks uncalibrated."""
+    from_file = volume.anisotropy
+    if factor is not None and (not np.isfinite(factor) or factor < 1):
+        raise AxialSRError(f"the axial factor must be >= 1 (z sampled more coarsely than x), got {factor}")
     if factor is None:
-        if volume.voxel_size is None:
+        if from_file is None:
             raise AxialSRError("the input has no voxel size: give the factor (dz/dx) or the voxel size")
-        factor = volume.anisotropy
+        factor = from_file
+        if volume.voxel_size is not None and np.allclose(volume.voxel_size, 1.0):
+            warnings.warn(
+                "the voxel size is 1x1x1 (uncalibrated?): factor 1 leaves z as it is; give the factor or voxel size",
+                stacklevel=2,
+            )
+    elif from_file is not None and np.isfinite(factor) and abs(factor / from_file - 1) > 0.01:
+        dz, _, dx = volume.voxel_size
+        warnings.warn(
+            f"factor {factor:g} differs from the voxel size's dz/dx = {from_file:g}: the output's z spacing will be "
+            f"{dz / factor:.4g} against x {dx:.4g} {volume.unit}, not isotropic",
+            stacklevel=2,
+        )
     if factor is None or not np.isfinite(factor) or factor < 1:
         raise AxialSRError(f"the axial factor must be >= 1 (z sampled more coarsely than x), got {factor}")
     return Acquisition(float(factor), model, fwhm)

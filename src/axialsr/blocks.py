@@ -305,7 +305,9 @@ def _assemble(
 
     with atomic_write(out_path) as tmp:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-        array = group.create_array("0", shape=grid.out_shape, dtype=dtype, chunks=grid.chunks)
+        array = group.create_array(
+            "0", shape=grid.out_shape, dtype=dtype, chunks=grid.chunks, dimension_names=("z", "y", "x")
+        )
         for block in tqdm(grid.blocks, desc="blending", unit="block", disable=not progress):
             (z0, z1), (y0, y1), (x0, x1) = block.out_inner
             total = np.zeros((z1 - z0, y1 - y0, x1 - x0), dtype=np.float64)

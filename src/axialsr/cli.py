@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -96,16 +97,20 @@ DIFFUSION_PRIOR_GROUP = OptionGroup(
 )
 
 
-def _parse_voxel_size(text: str | None) -> tuple[float, float, float] | None:
+def _parse_voxel_size(text: str | None) -> tuple[tuple[float, float, float] | None, str | None]:
+    """--voxel-size 'Z,Y,X[unit]' -> (sizes, unit or None when not given)."""
     if text is None:
-        return None
-    try:
-        values = tuple(float(v) for v in text.replace("x", ",").split(","))
-    except ValueError:
-        raise AxialSRError(f"--voxel-size must be 'Z,Y,X' numbers, got '{text}'") from None
-    if len(values) != 3 or min(values) <= 0:
-        raise AxialSRError(f"--voxel-size must be three positive numbers 'Z,Y,X', got '{text}'")
-    return values  # type: ignore[return-value]
+        return None, None
+    from axialsr.io import parse_voxel_size
+
+    size, unit = parse_voxel_size(text, default_unit="")
+    if not unit and max(size) < 1:
+        warnings.warn(
+            f"--voxel-size {text} has no unit and is read in the file's unit (nm if it has none); values below 1 "
+            "look like micrometres: write e.g. 0.4,0.1,0.1um",
+            stacklevel=2,
+        )
+    return size, unit or None
 
 
 def _parse_shape(text: str, minimum: int = 4) -> tuple[int, int, int]:
@@ -127,7 +132,12 @@ def _check_dtype(dtype: str | None) -> None:
 
 
 def _read(path: str, voxel_size: str | None = None, channel: int | None = None) -> Volume:
-    return read_volume(path, _parse_voxel_size(voxel_size), channel)
+    size, unit = _parse_voxel_size(voxel_size)
+    return read_volume(path, size, channel, unit)
+
+
+def _voxel_text(size, unit: str) -> str:
+    return "no voxel size" if size is None else "voxel " + "x".join(f"{v:.4g}" for v in size) + f" {unit}"
 
 
 def _restore_config(values: dict[str, dict[str, Any]], device: str, seed: int, consistency: bool | None):
@@ -176,7 +186,9 @@ def synth(
     _check_dtype(dtype)
     volume = api.synth(kind, _parse_shape(shape), seed, dtype, voxel_nm)
     write_volume(out, volume.data, volume.voxel_size, volume.unit, force=force)
-    typer.echo(f"wrote {out}: {kind} {volume.data.shape} {volume.data.dtype}, voxel {volume.voxel_size} nm")
+    typer.echo(
+        f"wrote {out}: {kind} {volume.data.shape} {volume.data.dtype}, {_voxel_text(volume.voxel_size, volume.unit)}"
+    )
 
 
 @app.command()
@@ -197,7 +209,9 @@ def simulate(
     volume = _read(gt, voxel_size, channel)
     lr = api.simulate_acquisition(volume, api.Acquisition(factor, model, fwhm), dtype)
     write_volume(out, lr.data, lr.voxel_size, lr.unit, force=force)
-    typer.echo(f"wrote {out}: {lr.data.shape} {lr.data.dtype}, voxel {lr.voxel_size} ({model}, s={factor:g})")
+    typer.echo(
+        f"wrote {out}: {lr.data.shape} {lr.data.dtype}, {_voxel_text(lr.voxel_size, lr.unit)} ({model}, s={factor:g})"
+    )
 
 
 def _restore_command(default_method: str, doc: str):
@@ -239,7 +253,8 @@ def _restore_command(default_method: str, doc: str):
         config = _restore_config(values, device, seed, consistency)
         priors = api.load_priors(prior, device)
         if blocks is not None:
-            source = open_source(input_spec, _parse_voxel_size(voxel_size), channel)
+            size, unit = _parse_voxel_size(voxel_size)
+            source = open_source(input_spec, size, channel, unit)
             acquisition = api.acquisition_for(source, factor, model, fwhm)
             block_config = BLOCK_GROUP.build(block_options, blocks=_parse_shape(blocks, minimum=1))
             summary = api.restore_blockwise(
@@ -251,7 +266,8 @@ def _restore_command(default_method: str, doc: str):
             else:
                 typer.echo(
                     f"wrote {out}: {summary.blocks_total} blocks ({summary.blocks_skipped} from an earlier run), "
-                    f"{summary.seconds:.0f} s, peak worker memory {summary.peak_worker_rss_mib:.0f} MiB"
+                    f"s={acquisition.factor:g}, {summary.seconds:.0f} s, "
+                    f"peak worker memory {summary.peak_worker_rss_mib:.0f} MiB"
                 )
             return
         volume = _read(input_spec, voxel_size, channel)
@@ -259,7 +275,7 @@ def _restore_command(default_method: str, doc: str):
         result, info = api.restore(volume, method, acquisition, priors, config, checkpoint_dir, resume, dtype)
         write_volume(out, result.data, result.voxel_size, result.unit, force=force)
         typer.echo(
-            f"wrote {out}: {result.data.shape} {result.data.dtype}, voxel {result.voxel_size} "
+            f"wrote {out}: {result.data.shape} {result.data.dtype}, {_voxel_text(result.voxel_size, result.unit)} "
             f"({method}, s={acquisition.factor:g}, {info.seconds:.0f} s)"
         )
 
@@ -451,9 +467,11 @@ def run(
     result = api.run(volume, config, work, acquisition, resume=resume, dtype=dtype)
     write_volume(out, result.volume.data, result.volume.voxel_size, result.volume.unit, force=force)
     info = result.restoration
+    out_volume = result.volume
     typer.echo(
-        f"wrote {out}: {result.volume.data.shape} {result.volume.data.dtype}, voxel {result.volume.voxel_size} "
-        f"({method}, s={acquisition.factor:g}, {info.seconds:.0f} s after training)"
+        f"wrote {out}: {out_volume.data.shape} {out_volume.data.dtype}, "
+        f"{_voxel_text(out_volume.voxel_size, out_volume.unit)} ({method}, s={acquisition.factor:g}, "
+        f"{info.seconds:.0f} s after training)"
     )
     if report:
         from axialsr.html_report import run_report

@@ -9,6 +9,7 @@ renamed into place, so an interrupted run never leaves a half-written output.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import uuid
@@ -28,10 +29,53 @@ ZARR_SUFFIXES = (".zarr", ".ome.zarr")
 TIFF_SUFFIXES = (".tif", ".tiff")
 DEFAULT_HDF5_KEY = "volumes/raw"
 
+# Length units: canonical short name -> nanometres, and the names files use for them.
+UNIT_NM = {"pm": 1e-3, "Å": 0.1, "nm": 1.0, "µm": 1e3, "mm": 1e6, "cm": 1e7, "m": 1e9}
+UNIT_ALIASES = {
+    "pm": "pm",
+    "picometer": "pm",
+    "picometre": "pm",
+    "å": "Å",
+    "a": "Å",
+    "angstrom": "Å",
+    "ångström": "Å",
+    "nm": "nm",
+    "nanometer": "nm",
+    "nanometre": "nm",
+    "nanometers": "nm",
+    "µm": "µm",
+    "μm": "µm",
+    "um": "µm",
+    "micron": "µm",
+    "microns": "µm",
+    "micrometer": "µm",
+    "micrometre": "µm",
+    "micrometers": "µm",
+    "\\u00b5m": "µm",
+    "mm": "mm",
+    "millimeter": "mm",
+    "millimetre": "mm",
+    "cm": "cm",
+    "centimeter": "cm",
+    "m": "m",
+    "meter": "m",
+    "metre": "m",
+}
+NGFF_UNITS = {
+    "pm": "picometer",
+    "Å": "angstrom",
+    "nm": "nanometer",
+    "µm": "micrometer",
+    "mm": "millimeter",
+    "cm": "centimeter",
+    "m": "meter",
+}
+
 
 @dataclass
 class Volume:
-    """A 3D (Z, Y, X) array with its voxel size (dz, dy, dx) in `unit` (None when the file has none)."""
+    """A 3D (Z, Y, X) array with its voxel size (dz, dy, dx) in `unit` (a canonical length unit, see
+    `canonical_unit`; the voxel size is None when the file has none)."""
 
     data: np.ndarray
     voxel_size: VoxelSize | None = None
@@ -43,6 +87,51 @@ class Volume:
         if self.voxel_size is None:
             return None
         return float(self.voxel_size[0] / self.voxel_size[2])
+
+
+def canonical_unit(name: object) -> str | None:
+    """The canonical short name ('nm', 'µm', ...) of a length unit as files and users write it ('micron',
+    'um', 'micrometer', ...); None for no unit or one that is not a length ('pixel')."""
+    if name is None:
+        return None
+    text = str(name).strip()
+    return UNIT_ALIASES.get(text.lower(), UNIT_ALIASES.get(text))
+
+
+def convert_length(value: float, unit: str, to: str) -> float:
+    """`value` in `unit` expressed in `to` (both canonical names)."""
+    return float(value) * UNIT_NM[unit] / UNIT_NM[to]
+
+
+def parse_voxel_size(text: str, default_unit: str = "nm") -> tuple[VoxelSize, str]:
+    """'Z,Y,X' or 'ZxYxX' with an optional unit ('40,4,4', '0.4,0.1,0.1um', '40x4x4 nm') -> (sizes, unit).
+
+    Examples
+    --------
+    >>> parse_voxel_size("0.4,0.1,0.1um")
+    ((0.4, 0.1, 0.1), 'µm')
+    >>> parse_voxel_size("40x4x4")
+    ((40.0, 4.0, 4.0), 'nm')
+    """
+    import re
+
+    match = re.fullmatch(r"\s*([^,x\s]+)\s*[,x]\s*([^,x\s]+)\s*[,x]\s*([0-9.eE+-]+)\s*([^\d\s].*)?", text.strip())
+    if not match:
+        raise AxialSRError(
+            f"voxel size must be 'Z,Y,X' with an optional unit (e.g. 40,4,4 or 0.4,0.1,0.1um), got '{text}'"
+        )
+    try:
+        values = tuple(float(v) for v in match.groups()[:3])
+    except ValueError:
+        raise AxialSRError(f"voxel size must be three numbers 'Z,Y,X', got '{text}'") from None
+    if min(values) <= 0 or not all(np.isfinite(values)):
+        raise AxialSRError(f"voxel size must be three positive numbers, got '{text}'")
+    unit = default_unit
+    if match.group(4):
+        unit = canonical_unit(match.group(4).strip())
+        if unit is None:
+            raise AxialSRError(f"unknown length unit '{match.group(4).strip()}' in '{text}'; use nm, um, mm")
+    return (values[0], values[1], values[2]), unit
 
 
 def split_path(spec: str | os.PathLike) -> tuple[Path, str | None]:
@@ -80,26 +169,40 @@ def read_volume(
     spec: str | os.PathLike,
     voxel_size: VoxelSize | None = None,
     channel: int | None = None,
+    unit: str | None = None,
 ) -> Volume:
     """Read a 3D volume from TIFF/OME-TIFF, HDF5, Zarr/OME-Zarr or .npy, with its voxel size.
 
-    `voxel_size` (dz, dy, dx) overrides the file's metadata. Singleton axes are dropped; a 4D array
-    (e.g. channels) needs `channel` to pick one index along its channel axis (or its first axis).
-    Raises AxialSRError with a one-line reason for any unusable input.
+    `voxel_size` (dz, dy, dx) in `unit` (default: the file's unit, else nm) overrides the file's metadata.
+    Singleton axes are dropped; an array with a channel axis (C, or S for RGB samples; the first axis when
+    the file names none) needs `channel` to pick one. Raises AxialSRError with a one-line reason for any
+    unusable input (a damaged file, an ambiguous shape, NaNs, ...).
     """
     path, key = split_path(spec)
     try:
-        with _open_array(path, key) as (array, size, unit, axes):
+        with _open_array(path, key) as (array, size, file_unit, axes):
             index, _ = _volume_index(tuple(int(n) for n in array.shape), axes, channel, spec)
             data = np.asarray(array[tuple(slice(None) if i is None else i for i in index)])
     except AxialSRError:
         raise
     except Exception as exc:  # a corrupt or unreadable file: say which and why, in one line
-        raise AxialSRError(f"cannot read {spec}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+        raise _read_error(spec, exc) from exc
 
     _check_dtype(data.dtype, spec)
     check_finite(data, spec)
-    return Volume(data=data, voxel_size=_checked_voxel_size(voxel_size or size, spec), unit=unit)
+    size, unit = _override_size(size, file_unit, voxel_size, unit)
+    return Volume(data=data, voxel_size=_checked_voxel_size(size, spec), unit=unit)
+
+
+def _read_error(spec: object, exc: Exception) -> AxialSRError:
+    what = "is damaged or not a TIFF" if type(exc).__name__ == "TiffFileError" else "cannot be read"
+    return AxialSRError(f"{spec} {what} ({type(exc).__name__}: {exc})".splitlines()[0])
+
+
+def _override_size(size, file_unit: str, voxel_size, unit: str | None) -> tuple[VoxelSize | None, str]:
+    if voxel_size is None:
+        return size, file_unit
+    return voxel_size, unit or file_unit
 
 
 @dataclass(frozen=True)
@@ -132,26 +235,27 @@ class VolumeSource:
 
 
 def open_source(
-    spec: str | os.PathLike, voxel_size: VoxelSize | None = None, channel: int | None = None
+    spec: str | os.PathLike, voxel_size: VoxelSize | None = None, channel: int | None = None, unit: str | None = None
 ) -> VolumeSource:
     """Open a volume for region-wise reading (TIFF through tifffile's zarr interface, HDF5, Zarr, .npy
     memory-mapped): checks the shape, dtype and voxel size as `read_volume` does, without reading the data
     (NaN/Inf are found per region, when read)."""
     path, key = split_path(spec)
     try:
-        with _open_array(path, key) as (array, size, unit, axes):
+        with _open_array(path, key) as (array, size, unit_in, axes):
             shape, dtype = tuple(int(n) for n in array.shape), np.dtype(array.dtype)
     except AxialSRError:
         raise
     except Exception as exc:
-        raise AxialSRError(f"cannot read {spec}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+        raise _read_error(spec, exc) from exc
     index, kept = _volume_index(shape, axes, channel, spec)
     _check_dtype(dtype, spec)
+    size, unit = _override_size(size, unit_in, voxel_size, unit)
     return VolumeSource(
         os.fspath(spec),
         (kept[0], kept[1], kept[2]),
         dtype.str,
-        _checked_voxel_size(voxel_size or size, spec),
+        _checked_voxel_size(size, spec),
         unit,
         index,
     )
@@ -202,12 +306,18 @@ def _volume_index(
     shape: tuple[int, ...], axes: str | None, channel: int | None, spec: object
 ) -> tuple[tuple[int | None, ...], tuple[int, int, int]]:
     """Which 3D volume of an array of `shape` axialsr uses: per axis a channel index (the 'C' axis, else
-    the first, when `channel` is given for an array of more than 3 dimensions), 0 (a singleton axis
-    dropped) or None (a volume axis); and the (Z, Y, X) shape. Raises AxialSRError when no 3D volume of
-    at least 2 voxels per axis remains."""
+    'S' (RGB samples), else the first axis when the file names none), 0 (a singleton axis dropped) or None
+    (a volume axis); and the (Z, Y, X) shape. Raises AxialSRError when no 3D volume of at least 2 voxels
+    per axis remains, or when `channel` does not apply."""
+    names = axes.upper() if axes and len(axes) == len(shape) else None
     index: list[int | None] = [None] * len(shape)
-    if len(shape) > 3 and channel is not None:
-        axis = axes.upper().index("C") if axes and "C" in axes.upper() else 0
+    if channel is not None:
+        if len([n for n in shape if n > 1]) <= 3 and not (names and ("C" in names or "S" in names)):
+            raise AxialSRError(f"{spec}: the input is one 3D volume {shape}; --channel does not apply")
+        if names and ("C" in names or "S" in names):
+            axis = names.index("C") if "C" in names else names.index("S")
+        else:
+            axis = 0
         if not 0 <= channel < shape[axis]:
             raise AxialSRError(f"{spec}: channel {channel} out of range (axis of size {shape[axis]})")
         index[axis] = channel
@@ -218,9 +328,18 @@ def _volume_index(
             index[axis] = 0
     kept = tuple(n for n, i in zip(shape, index, strict=True) if i is None)
     if len(kept) > 3:
+        extra = [
+            f"{names[a]}={shape[a]}" for a in range(len(shape)) if names and index[a] is None and names[a] in "TCS"
+        ]
+        if names and "T" in names and shape[names.index("T")] > 1:
+            hint = f"it holds {shape[names.index('T')]} time points: save one time point as its own file"
+            if "C" in names or "S" in names:
+                hint += " (and pick a channel with --channel N)"
+        else:
+            hint = "pick a channel with --channel N"
         raise AxialSRError(
-            f"{spec}: array has {len(shape)} dimensions {shape} (axes {axes or 'unknown'}); axialsr needs one "
-            "3D (Z, Y, X) volume: pick a channel with --channel N"
+            f"{spec}: array has {len(shape)} dimensions {shape} (axes {axes or 'unknown'}"
+            f"{', ' + ', '.join(extra) if extra else ''}); axialsr needs one 3D (Z, Y, X) volume: {hint}"
         )
     if len(kept) < 3 or min(kept) < 2:
         raise AxialSRError(
@@ -229,12 +348,44 @@ def _volume_index(
     return tuple(index), (kept[0], kept[1], kept[2])
 
 
+class _Collect(logging.Handler):
+    """Collects a logger's records instead of printing them (tifffile logs damage as it finds it)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[_Collect]:
+    logger = logging.getLogger(name)
+    handler = _Collect()
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _sizes_in_one_unit(sizes: dict[str, float], units: dict[str, str | None]) -> tuple[VoxelSize, str]:
+    """(dz, dy, dx) in x's unit from per-axis sizes and units (OME allows a unit per axis)."""
+    target = units["X"] or "µm"
+    converted = [convert_length(sizes[a], units[a] or target, target) for a in "ZYX"]
+    return (converted[0], converted[1], converted[2]), target
+
+
 @contextlib.contextmanager
 def _open_tiff(path: Path) -> Iterator[tuple[Any, VoxelSize | None, str, str | None]]:
     import tifffile
     import zarr
 
-    with tifffile.TiffFile(path) as tif:
+    with _quiet_logger("tifffile") as log, tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         axes = series.axes
         size: VoxelSize | None = None
@@ -243,8 +394,9 @@ def _open_tiff(path: Path) -> Iterator[tuple[Any, VoxelSize | None, str, str | N
             pixels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
             pixels = (pixels[0] if isinstance(pixels, list) else pixels)["Pixels"]
             if all(f"PhysicalSize{a}" in pixels for a in "ZYX"):
-                size = tuple(float(pixels[f"PhysicalSize{a}"]) for a in "ZYX")
-                unit = str(pixels.get("PhysicalSizeXUnit", "µm"))
+                sizes = {a: float(pixels[f"PhysicalSize{a}"]) for a in "ZYX"}
+                units = {a: canonical_unit(pixels.get(f"PhysicalSize{a}Unit", "µm")) for a in "ZYX"}
+                size, unit = _sizes_in_one_unit(sizes, units)
         elif tif.imagej_metadata and "spacing" in tif.imagej_metadata:
             meta = tif.imagej_metadata
             page = tif.pages[0]
@@ -254,7 +406,19 @@ def _open_tiff(path: Path) -> Iterator[tuple[Any, VoxelSize | None, str, str | N
                 dx = xres.value[1] / xres.value[0]
                 dy = yres.value[1] / yres.value[0]
                 size = (float(meta["spacing"]), float(dy), float(dx))
-                unit = str(meta.get("unit", "nm")).replace("\\u00B5", "µ")
+                unit = canonical_unit(meta.get("unit", "nm")) or "nm"
+        end = max(
+            (
+                int(o) + int(n)
+                for page in series.pages
+                if page is not None
+                for o, n in zip(page.dataoffsets, page.databytecounts, strict=False)
+            ),
+            default=0,
+        )
+        if log.messages or end > path.stat().st_size:
+            reason = log.messages[0] if log.messages else f"its image data end at byte {end}, past its end"
+            raise AxialSRError(f"{path} is damaged (truncated or corrupt: {reason}); use an intact copy")
         # tifffile's zarr interface reads only the pages (or tiles) a region touches.
         with series.aszarr() as store:
             yield zarr.open(store, mode="r"), size, unit, axes
@@ -281,7 +445,7 @@ def _open_hdf5(path: Path, key: str | None) -> Iterator[tuple[Any, VoxelSize | N
         for attr in ("resolution", "voxel_size", "element_size_um"):
             if attr in dset.attrs:
                 size = tuple(float(v) for v in np.ravel(dset.attrs[attr]))
-                unit = "µm" if attr == "element_size_um" else str(dset.attrs.get("unit", "nm"))
+                unit = "µm" if attr == "element_size_um" else canonical_unit(dset.attrs.get("unit", "nm")) or "nm"
                 break
         else:
             unit = "nm"
@@ -301,8 +465,14 @@ def _ome_scale(attrs: dict) -> tuple[str | None, list[float] | None, str, str | 
             scale = [float(v) for v in transform["scale"]]
     axes_meta = ms.get("axes", [])
     names = "".join(a["name"] if isinstance(a, dict) else str(a) for a in axes_meta).upper() or None
-    units = [a.get("unit") for a in axes_meta if isinstance(a, dict) and a.get("type") == "space"]
-    unit = {"nanometer": "nm", "micrometer": "µm"}.get(units[-1], units[-1]) if units and units[-1] else "nm"
+    unit = "nm"
+    space = [(i, a) for i, a in enumerate(axes_meta) if isinstance(a, dict) and a.get("type") == "space"]
+    if scale is not None and len(space) >= 3:
+        units = [canonical_unit(a.get("unit")) for _, a in space[-3:]]
+        unit = units[-1] or "nm"
+        scale = list(scale)
+        for (i, _), u in zip(space[-3:], units, strict=True):
+            scale[i] = convert_length(scale[i], u or unit, unit)
     return str(dataset["path"]), scale, unit, names
 
 
@@ -332,13 +502,15 @@ def _open_zarr(path: Path, key: str | None) -> tuple[Any, VoxelSize | None, str,
             size = tuple(scale[-3:])
             unit, axes = ome_unit, ome_axes
     else:
+        if key is not None:
+            raise AxialSRError(f"{path} is a single array, not a group: it has no array '{key}'; drop ':{key}'")
         array = node
     attrs = dict(array.attrs)
     if size is None:
         for attr in ("resolution", "voxel_size"):
             if attr in attrs:
                 size = tuple(float(v) for v in attrs[attr])
-                unit = str(attrs.get("unit", "nm"))
+                unit = canonical_unit(attrs.get("unit", "nm")) or "nm"
     return array, size, unit, axes
 
 
@@ -443,16 +615,49 @@ def write_volume(
     return path
 
 
+IMAGEJ_DTYPES = ("uint8", "uint16", "float32")
+
+
 def _write_tiff(path: Path, data: np.ndarray, voxel_size: VoxelSize | None, unit: str) -> None:
+    """OME-TIFF (`.ome.tif`, or a dtype ImageJ cannot hold) with OME-XML, else an ImageJ hyperstack with its
+    `spacing` and `unit`; both with the TIFF resolution tags, so tag-only readers see the pixel size too."""
     import tifffile
 
-    metadata: dict[str, object] = {"axes": "ZYX"}
-    if voxel_size is not None:
+    big = data.nbytes > 2**31
+    ome = path.name.lower().endswith((".ome.tif", ".ome.tiff")) or data.dtype.name not in IMAGEJ_DTYPES
+    if voxel_size is None:
+        tifffile.imwrite(
+            path, data, ome=ome, imagej=not ome, photometric="minisblack", bigtiff=big, metadata={"axes": "ZYX"}
+        )
+        return
+    dz, dy, dx = voxel_size
+    if ome:
+        metadata: dict[str, object] = {"axes": "ZYX"}
         for axis, value in zip("ZYX", voxel_size, strict=True):
             metadata[f"PhysicalSize{axis}"] = float(value)
             metadata[f"PhysicalSize{axis}Unit"] = unit
-    big = data.nbytes > 2**31
-    tifffile.imwrite(path, data, ome=True, metadata=metadata, photometric="minisblack", bigtiff=big)
+        in_cm = UNIT_NM[unit] / UNIT_NM["cm"]  # TIFF resolution tags count pixels per centimetre
+        tifffile.imwrite(
+            path,
+            data,
+            ome=True,
+            metadata=metadata,
+            photometric="minisblack",
+            bigtiff=big,
+            resolution=(1 / (dx * in_cm), 1 / (dy * in_cm)),
+            resolutionunit="CENTIMETER",
+        )
+        return
+    imagej_unit = {"µm": "micron"}.get(unit, unit)
+    tifffile.imwrite(
+        path,
+        data,
+        imagej=True,
+        photometric="minisblack",
+        bigtiff=big,
+        resolution=(1 / dx, 1 / dy),
+        metadata={"axes": "ZYX", "spacing": float(dz), "unit": imagej_unit},
+    )
 
 
 def _write_hdf5(path: Path, key: str, data: np.ndarray, voxel_size: VoxelSize | None, unit: str) -> None:
@@ -466,31 +671,28 @@ def _write_hdf5(path: Path, key: str, data: np.ndarray, voxel_size: VoxelSize | 
 
 
 def _write_zarr(path: Path, key: str | None, data: np.ndarray, voxel_size: VoxelSize | None, unit: str) -> None:
+    """An OME-Zarr 0.5 image whose full-resolution array is `key` (default '0')."""
     import zarr
 
     chunks = tuple(min(s, c) for s, c in zip(data.shape, (64, 256, 256), strict=True))
     group = zarr.open_group(str(path), mode="w", zarr_format=3)
-    array = group.create_array(key or "0", shape=data.shape, dtype=data.dtype, chunks=chunks)
+    array = group.create_array(
+        key or "0", shape=data.shape, dtype=data.dtype, chunks=chunks, dimension_names=("z", "y", "x")
+    )
     array[...] = data
-    if voxel_size is None:
-        return
-    if key is not None:
-        array.attrs["resolution"] = [float(v) for v in voxel_size]
-        array.attrs["unit"] = unit
-        return
-    write_ome_zarr_metadata(group, voxel_size, unit)
+    write_ome_zarr_metadata(group, voxel_size or (1.0, 1.0, 1.0), unit if voxel_size else None, key or "0")
 
 
-def write_ome_zarr_metadata(group: Any, voxel_size: VoxelSize, unit: str = "nm", path: str = "0") -> None:
+def write_ome_zarr_metadata(group: Any, voxel_size: VoxelSize, unit: str | None = "nm", path: str = "0") -> None:
     """OME-Zarr 0.5 multiscales attributes on a zarr v3 `group` whose full-resolution array is `path`,
-    with the voxel size (dz, dy, dx) in `unit` as its scale."""
-    ngff_unit = {"nm": "nanometer", "µm": "micrometer", "um": "micrometer"}.get(unit, unit)
+    with the voxel size (dz, dy, dx) in `unit` (None: uncalibrated, no unit) as its scale."""
+    ngff_unit = NGFF_UNITS.get(canonical_unit(unit) or "")
     group.attrs["ome"] = {
         "version": "0.5",
         "multiscales": [
             {
                 "name": "axialsr",
-                "axes": [{"name": a, "type": "space", "unit": ngff_unit} for a in "zyx"],
+                "axes": [{"name": a, "type": "space", **({"unit": ngff_unit} if ngff_unit else {})} for a in "zyx"],
                 "datasets": [
                     {
                         "path": path,

@@ -40,7 +40,7 @@ def _help(text: str, **extra) -> dict:
 class ReconstructionConfig:
     """Settings of one INR reconstruction. Sizes in output voxels; learning rates per Adam group; t values
     as fractions of the prior's timesteps; `warmup` as a fraction of `iters` run with fidelity alone.
-    `device` and `checkpoint_every` are runtime settings: a checkpoint resumes under other values."""
+    `device` and the checkpoint intervals are runtime settings: a checkpoint resumes under other values."""
 
     iters: int = dataclass_field(default=1500, metadata=_help("Optimisation iterations."))
     field: FieldConfig = dataclass_field(default_factory=FieldConfig, metadata=_help("INR architecture.", nested=True))
@@ -67,6 +67,9 @@ class ReconstructionConfig:
     device: str = dataclass_field(default="auto", metadata=_help("auto, cpu or cuda.", runtime=True))
     checkpoint_every: int = dataclass_field(
         default=250, metadata=_help("Iterations between checkpoints.", runtime=True)
+    )
+    checkpoint_seconds: float = dataclass_field(
+        default=300.0, metadata=_help("Also checkpoint after this many seconds since the last one.", runtime=True)
     )
 
     def __post_init__(self) -> None:
