@@ -132,3 +132,58 @@ def test_fusion_starts_at_the_lateral_restoration_and_can_add_conditional_sds(me
     assert np.abs(fused.volume - lateral.volume).mean() < 0.02 * np.ptp(lateral.volume)
     alone = restore(measured, "inr-lateral", ACQ, [lateral_prior], config, progress=False)
     assert not any("sds" in h for h in alone.history)
+
+
+def test_spread_of_the_views_is_zero_when_they_agree_and_grows_when_they_do_not():
+    volume = np.random.default_rng(0).normal(size=(16, 12, 10)).astype(np.float32)
+    mean, spread = restore_planes(lambda x: x, volume, spread=True)
+    np.testing.assert_allclose(spread, 0.0, atol=1e-3)
+    _, spread = restore_planes(lambda x: x + torch.arange(x.shape[-1], dtype=x.dtype), volume, spread=True)
+    assert spread.min() > 0.1  # flipped and unflipped views disagree by the ramp
+
+
+def test_uncertainty_comes_with_the_lateral_methods_only(measured, lateral_prior):
+    out = restore(measured, "lateral", ACQ, lateral_prior, RestoreConfig(uncertainty=True), progress=False)
+    assert out.uncertainty.shape == out.volume.shape and out.uncertainty.min() >= 0 and out.uncertainty.max() > 0
+    with pytest.raises(AxialSRError, match="gives no uncertainty"):
+        restore(measured, "cubic", ACQ, None, RestoreConfig(uncertainty=True), progress=False)
+
+
+def test_uncertainty_is_written_beside_the_output_whole_and_blockwise(cli, tmp_path, measured, lateral_prior):
+    from axialsr.io import read_volume, write_volume
+
+    lr = tmp_path / "lr.tif"
+    write_volume(lr, measured.astype(np.float32), (40.0, 10.0, 10.0))
+    lateral_prior.save(tmp_path / "lateral")
+    code, out, err = cli(
+        "reconstruct",
+        lr,
+        "--out",
+        tmp_path / "iso.tif",
+        "--prior",
+        tmp_path / "lateral",
+        "--uncertainty",
+        "--device",
+        "cpu",
+    )
+    assert code == 0, err
+    sigma = read_volume(tmp_path / "iso.uncertainty.tif")
+    assert sigma.data.shape == (32, 48, 48) and sigma.voxel_size == pytest.approx((10.0, 10.0, 10.0))
+    code, _, err = cli(
+        "reconstruct",
+        lr,
+        "--out",
+        tmp_path / "iso.zarr",
+        "--prior",
+        tmp_path / "lateral",
+        "--uncertainty",
+        "--blocks",
+        "8x48x48",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+    )
+    assert code == 0, err
+    blockwise = read_volume(tmp_path / "iso.uncertainty.zarr")
+    assert blockwise.data.shape == (32, 48, 48) and blockwise.data.max() > 0

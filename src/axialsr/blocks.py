@@ -30,7 +30,14 @@ from tqdm.auto import tqdm
 from axialsr.acquisition import Acquisition
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization, cast_like
-from axialsr.io import VolumeSource, atomic_write, check_finite, split_path, write_ome_zarr_metadata
+from axialsr.io import (
+    VolumeSource,
+    atomic_write,
+    check_finite,
+    split_path,
+    tagged_sibling,
+    write_ome_zarr_metadata,
+)
 from axialsr.prior import Prior
 from axialsr.restore import RestoreConfig, assign_priors, get_method, normalization_for, restore
 from axialsr.tiling import Block, BlockGrid
@@ -101,6 +108,9 @@ def restore_block(task: BlockTask, block: Block, priors: Sequence[Prior] = ()) -
     expected = tuple(b - a for a, b in block.out_outer)
     if out.shape != expected:
         raise AxialSRError(f"{block.name}: restored shape {out.shape}, expected {expected}")
+    if restored.uncertainty is not None:  # written first: a finished part means both are there
+        with atomic_write(Path(task.parts_dir) / f"{block.name}.uncertainty.npy") as tmp, open(tmp, "wb") as fh:
+            np.save(fh, restored.uncertainty.astype(np.float32, copy=False))
     with atomic_write(Path(task.parts_dir) / f"{block.name}.npy") as tmp, open(tmp, "wb") as fh:
         np.save(fh, out.astype(np.float32, copy=False))
     return {
@@ -185,14 +195,16 @@ def run_blockwise(
     out_path, key = split_path(out)
     if not out_path.name.lower().endswith(".zarr") or key is not None:
         raise AxialSRError(f"blockwise output must be a Zarr store (OUT.zarr or OUT.ome.zarr), got '{out}'")
-    if out_path.exists() and not force:
-        raise AxialSRError(f"output {out_path} exists; pass --force to overwrite it")
+    restore_config = restore_config or RestoreConfig()
+    outputs = [out_path] + ([Path(tagged_sibling(out_path, "uncertainty"))] if restore_config.uncertainty else [])
+    for path in outputs:
+        if path.exists() and not force:
+            raise AxialSRError(f"output {path} exists; pass --force to overwrite it")
     started = time.perf_counter()
     grid = BlockGrid.plan(source.shape, acquisition.factor, config.blocks, config.overlap)
     normalization = normalization_for(source, spec, roles)
     parts_dir = Path(config.work_dir) if config.work_dir else out_path.with_name(out_path.name + ".parts")
     parts_dir.mkdir(parents=True, exist_ok=True)
-    restore_config = restore_config or RestoreConfig()
     task = BlockTask(
         source, method, acquisition, normalization, restore_config, str(parts_dir), config.threads_per_worker
     )
@@ -206,7 +218,7 @@ def run_blockwise(
     else:
         manifest_path.write_text(json.dumps(manifest, indent=2))
 
-    done = {p.stem for p in parts_dir.glob("block_*.npy")}
+    done = {p.stem for p in parts_dir.glob("block_*.npy") if not p.stem.endswith(".uncertainty")}
     todo = [b for b in grid.blocks if b.name not in done]
     if config.max_blocks is not None:
         todo = todo[: config.max_blocks]
@@ -215,6 +227,11 @@ def run_blockwise(
     output = None
     if not failures and all(b.name in finished for b in grid.blocks):
         _assemble(grid, parts_dir, out_path, np.dtype(dtype or source.dtype), out_voxel_size, source.unit, progress)
+        if restore_config.uncertainty:
+            spread_path = Path(tagged_sibling(out_path, "uncertainty"))
+            _assemble(
+                grid, parts_dir, spread_path, np.dtype("float32"), out_voxel_size, source.unit, progress, ".uncertainty"
+            )
         output = str(out_path)
         if not config.keep_parts:
             shutil.rmtree(parts_dir, ignore_errors=True)
@@ -298,9 +315,10 @@ def _assemble(
     voxel_size: tuple[float, float, float] | None,
     unit: str,
     progress: bool,
+    part_tag: str = "",
 ) -> None:
-    """Blend the parts into `out_path` (OME-Zarr, array '0'), one core block (= one chunk) at a time,
-    written to a temporary store that is renamed into place at the end."""
+    """Blend the parts (`<block><part_tag>.npy`) into `out_path` (OME-Zarr, array '0'), one core block
+    (= one chunk) at a time, written to a temporary store that is renamed into place at the end."""
     import zarr
 
     with atomic_write(out_path) as tmp:
@@ -313,7 +331,7 @@ def _assemble(
             total = np.zeros((z1 - z0, y1 - y0, x1 - x0), dtype=np.float64)
             weight = np.zeros_like(total)
             for other in grid.overlapping(block):
-                part = np.load(parts_dir / f"{other.name}.npy", mmap_mode="r")
+                part = np.load(parts_dir / f"{other.name}{part_tag}.npy", mmap_mode="r")
                 src, dst = [], []
                 for (oa, ob), (c0, c1) in zip(other.out_outer, block.out_inner, strict=True):
                     lo, hi = max(oa, c0), min(ob, c1)

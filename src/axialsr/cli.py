@@ -140,13 +140,34 @@ def _voxel_text(size, unit: str) -> str:
     return "no voxel size" if size is None else "voxel " + "x".join(f"{v:.4g}" for v in size) + f" {unit}"
 
 
-def _restore_config(values: dict[str, dict[str, Any]], device: str, seed: int, consistency: bool | None):
+UncertaintyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--uncertainty",
+        help="Also write a per-voxel uncertainty (one standard deviation, output units) beside the output, as "
+        "OUT.uncertainty.EXT (methods lateral and inr-lateral).",
+    ),
+]
+
+
+def _restore_config(
+    values: dict[str, dict[str, Any]], device: str, seed: int, consistency: bool | None, uncertainty: bool = False
+):
     return RestoreConfig(
         recon=RECON_GROUP.build(values["recon_options"], device=device, seed=seed),
         slicewise=SLICEWISE_GROUP.build(values["slicewise_options"], seed=seed),
         lateral=LATERAL_GROUP.build(values["lateral_options"]),
         consistency=consistency,
+        uncertainty=uncertainty,
     )
+
+
+def _write_uncertainty(out: str, volume: Volume, uncertainty, force: bool) -> str:
+    from axialsr.io import tagged_sibling
+
+    path = tagged_sibling(out, "uncertainty")
+    write_volume(path, uncertainty, volume.voxel_size, volume.unit, force=force)
+    return path
 
 
 def _check_plain_output(path: Path, force: bool) -> None:
@@ -234,6 +255,7 @@ def _restore_command(default_method: str, doc: str):
             bool | None,
             typer.Option(help="End with the projection onto the measurements (default: the method's choice)."),
         ] = None,
+        uncertainty: UncertaintyOpt = False,
         checkpoint_dir: Annotated[str | None, typer.Option(help="Folder for checkpoints and the loss log.")] = None,
         resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint-dir.")] = False,
         device: DeviceOpt = "auto",
@@ -246,11 +268,15 @@ def _restore_command(default_method: str, doc: str):
     ) -> None:
         check_output(out, force, inputs=(input_spec,))
         _check_dtype(dtype)
+        if uncertainty:
+            from axialsr.io import tagged_sibling
+
+            check_output(tagged_sibling(out, "uncertainty"), force, inputs=(input_spec,))
         if resume and checkpoint_dir is None:
             raise AxialSRError("--resume needs --checkpoint-dir")
         values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
         values["lateral_options"] = lateral_options
-        config = _restore_config(values, device, seed, consistency)
+        config = _restore_config(values, device, seed, consistency, uncertainty)
         priors = api.load_priors(prior, device)
         if blocks is not None:
             size, unit = _parse_voxel_size(voxel_size)
@@ -274,6 +300,8 @@ def _restore_command(default_method: str, doc: str):
         acquisition = api.acquisition_for(volume, factor, model, fwhm)
         result, info = api.restore(volume, method, acquisition, priors, config, checkpoint_dir, resume, dtype)
         write_volume(out, result.data, result.voxel_size, result.unit, force=force)
+        if info.uncertainty is not None:
+            typer.echo(f"wrote {_write_uncertainty(out, result, info.uncertainty, force)}: uncertainty (1 sigma)")
         typer.echo(
             f"wrote {out}: {result.data.shape} {result.data.dtype}, {_voxel_text(result.voxel_size, result.unit)} "
             f"({method}, s={acquisition.factor:g}, {info.seconds:.0f} s)"
@@ -432,6 +460,7 @@ def run(
     consistency: Annotated[
         bool | None, typer.Option(help="End with the projection onto the measurements (default: the method's).")
     ] = None,
+    uncertainty: UncertaintyOpt = False,
     resume: Annotated[
         bool, typer.Option("--resume", help="Reuse trained priors and continue from checkpoints in work-dir.")
     ] = False,
@@ -446,6 +475,10 @@ def run(
     """The whole job: train the priors on the input's own XY slices, then restore it."""
     check_output(out, force, inputs=(input_spec,))
     _check_dtype(dtype)
+    if uncertainty:
+        from axialsr.io import tagged_sibling
+
+        check_output(tagged_sibling(out, "uncertainty"), force, inputs=(input_spec,))
     if report:
         _check_report_dir(Path(report), force)
     volume = _read(input_spec, voxel_size, channel)
@@ -458,7 +491,7 @@ def run(
         lateral_prior=LATERAL_PRIOR_GROUP.build(lateral_prior_options),
         diffusion_prior=DIFFUSION_PRIOR_GROUP.build(diffusion_prior_options),
         with_diffusion=with_diffusion,
-        restore=_restore_config(values, device, seed, consistency),
+        restore=_restore_config(values, device, seed, consistency, uncertainty),
         device=device,
         seed=seed,
     )
@@ -467,6 +500,8 @@ def run(
     result = api.run(volume, config, work, acquisition, resume=resume, dtype=dtype)
     write_volume(out, result.volume.data, result.volume.voxel_size, result.volume.unit, force=force)
     info = result.restoration
+    if info.uncertainty is not None:
+        typer.echo(f"wrote {_write_uncertainty(out, result.volume, info.uncertainty, force)}: uncertainty (1 sigma)")
     out_volume = result.volume
     typer.echo(
         f"wrote {out}: {out_volume.data.shape} {out_volume.data.dtype}, "

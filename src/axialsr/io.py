@@ -536,6 +536,28 @@ def check_output(spec: str | os.PathLike, force: bool = False, inputs: tuple[str
     return path
 
 
+def tagged_sibling(spec: str | os.PathLike, tag: str) -> str:
+    """The path of a companion output beside `spec`: 'iso.tif' -> 'iso.<tag>.tif', 'iso.ome.zarr' ->
+    'iso.<tag>.ome.zarr', 'out.h5:volumes/raw' -> 'out.<tag>.h5:volumes/raw'.
+
+    Examples
+    --------
+    >>> tagged_sibling("run/iso.ome.tif", "uncertainty")
+    'run/iso.uncertainty.ome.tif'
+    """
+    path, key = split_path(spec)
+    name = path.name
+    lower = name.lower()
+    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", *TIFF_SUFFIXES, *HDF5_SUFFIXES, ".zarr", ".npy"):
+        if lower.endswith(suffix):
+            stem, ext = name[: -len(suffix)], name[-len(suffix) :]
+            break
+    else:
+        stem, ext = name, ""
+    out = str(path.with_name(f"{stem}.{tag}{ext}"))
+    return out if key is None else f"{out}:{key}"
+
+
 def temp_sibling(path: Path) -> Path:
     """A unique temporary path beside `path`: same folder (so the final rename is atomic) and same suffixes
     (so writers that pick a format from the name pick the same one)."""

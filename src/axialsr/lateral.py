@@ -198,30 +198,49 @@ def restore_planes(
     batch: int = 8,
     device: torch.device | str = "cpu",
     progress: bool = False,
-) -> np.ndarray:
+    spread: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Run `regress` (images (B, 1, Z, L) -> same) on every XZ and/or YZ plane of `volume` (Z, Y, X;
     the cubic interpolation, normalised) and average the restored views; with `flips`, each plane is also
-    restored flipped up-down and left-right (4 passes) and the results averaged. Returns float32 (Z, Y, X)."""
+    restored flipped up-down and left-right (4 passes) and the results averaged. Returns float32 (Z, Y, X);
+    with `spread`, also the per-voxel standard deviation of the views (2 plane families x 4 flips): where
+    the views disagree, the restoration is less certain."""
     unknown = set(planes) - set(PLANES)
     if unknown or not planes:
         raise AxialSRError(f"planes must be among {PLANES}, got {planes}")
     variants = [(False, False), (True, False), (False, True), (True, True)] if flips else [(False, False)]
     total = np.zeros(volume.shape, np.float64)
+    squares = np.zeros(volume.shape, np.float64) if spread else None
     order = {"xz": (1, 0, 2), "yz": (2, 0, 1)}
     bar = tqdm(total=sum(volume.shape[order[p][0]] for p in planes), desc="lateral", unit="plane", disable=not progress)
     for plane in planes:
         stack = np.ascontiguousarray(volume.transpose(order[plane]))  # (N, Z, L)
         out = np.empty_like(stack)
+        out2 = np.empty_like(stack) if spread else None
         for b0 in range(0, len(stack), batch):
             x = torch.from_numpy(stack[b0 : b0 + batch])[:, None].to(device)
             acc = torch.zeros_like(x)
+            acc2 = torch.zeros_like(x)
             for flip_rows, flip_cols in variants:
                 dims = [d for d, f in ((2, flip_rows), (3, flip_cols)) if f]
                 xx = x.flip(dims) if dims else x
                 yy = regress(xx)
-                acc += yy.flip(dims) if dims else yy
-            out[b0 : b0 + batch] = (acc / len(variants))[:, 0].cpu().numpy()
+                yy = yy.flip(dims) if dims else yy
+                acc += yy
+                if spread:
+                    acc2 += yy * yy
+            out[b0 : b0 + batch] = acc[:, 0].cpu().numpy()
+            if spread:
+                out2[b0 : b0 + batch] = acc2[:, 0].cpu().numpy()
             bar.update(len(x))
-        total += out.transpose(np.argsort(order[plane]))
+        back = np.argsort(order[plane])
+        total += out.transpose(back)
+        if spread:
+            squares += out2.transpose(back)
     bar.close()
-    return (total / len(planes)).astype(np.float32)
+    views = len(planes) * len(variants)
+    mean = total / views
+    if not spread:
+        return mean.astype(np.float32)
+    std = np.sqrt(np.maximum(squares / views - mean**2, 0.0))
+    return mean.astype(np.float32), std.astype(np.float32)

@@ -64,19 +64,22 @@ class LateralConfig:
 @dataclass
 class RestoreConfig:
     """Settings of every method: the INR (`recon`), the slice-wise baseline, the lateral regressor, and
-    whether to end with the projection onto the measurements (None: the method's default)."""
+    whether to end with the projection onto the measurements (None: the method's default), and whether to
+    estimate a per-voxel uncertainty (methods that can, see `Method.uncertainty`)."""
 
     recon: ReconstructionConfig = field(default_factory=ReconstructionConfig)
     slicewise: SlicewiseConfig = field(default_factory=SlicewiseConfig)
     lateral: LateralConfig = field(default_factory=LateralConfig)
     consistency: bool | None = None
+    uncertainty: bool = False
 
 
 @dataclass
 class Restoration:
     """A restored volume (float32, input units, (round(Z_lr s), Y, X)), the method, wall time (s), the
     INR's loss history (empty for the others), the normalisation used, and the rms difference between
-    the restoration seen through the acquisition model and the measurements (input units)."""
+    the restoration seen through the acquisition model and the measurements (input units); with
+    `RestoreConfig.uncertainty`, a per-voxel uncertainty (one standard deviation, input units)."""
 
     volume: np.ndarray
     method: str
@@ -84,26 +87,29 @@ class Restoration:
     history: list[dict]
     normalization: Normalization
     measurement_rms: float
+    uncertainty: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class Method:
     """A restoration method: its name, a one-line summary, the prior roles it needs ('lateral',
     'diffusion'; `optional` ones are used when given), whether it optimises an INR (checkpointable),
-    and whether it ends with the projection onto the measurements by default."""
+    whether it ends with the projection onto the measurements by default, and whether it can estimate a
+    per-voxel uncertainty. `run` returns (volume, loss history, spread or None), in normalised units."""
 
     name: str
     summary: str
-    run: Callable[..., tuple[np.ndarray, list[dict]]]
+    run: Callable[..., tuple[np.ndarray, list[dict], np.ndarray | None]]
     needs: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     iterative: bool = False
     consistent: bool = False
+    uncertainty: bool = False
 
 
 def _interpolate(method: str):
     def run(measured, acquisition, priors, config, **_):
-        return interpolate_z(measured, acquisition.factor, method), []
+        return interpolate_z(measured, acquisition.factor, method), [], None
 
     return run
 
@@ -111,40 +117,52 @@ def _interpolate(method: str):
 def _inr(measured, acquisition, priors, config, checkpoint_dir=None, resume=False, progress=True):
     cfg = replace(config.recon, lambda_sds=0.0)
     result = reconstruct(measured, acquisition, None, cfg, checkpoint_dir, resume, progress=progress)
-    return result.volume, result.history
+    return result.volume, result.history, None
 
 
 def _inr_sds(measured, acquisition, priors, config, checkpoint_dir=None, resume=False, progress=True):
     result = reconstruct(
         measured, acquisition, priors["diffusion"], config.recon, checkpoint_dir, resume, progress=progress
     )
-    return result.volume, result.history
+    return result.volume, result.history, None
 
 
 def _slicewise(measured, acquisition, priors, config, progress=True, **_):
-    return slicewise_diffusion(measured, acquisition, priors["diffusion"], config.slicewise, progress=progress), []
-
-
-def _lateral_volume(measured, acquisition, prior: Prior, config: LateralConfig, progress: bool) -> np.ndarray:
-    prior.check_acquisition(acquisition)
-    cubic = interpolate_z(measured, acquisition.factor, "cubic")
-    return restore_planes(
-        prior.regress, cubic, config.planes, config.flips, config.batch, prior.device, progress=progress
+    return (
+        slicewise_diffusion(measured, acquisition, priors["diffusion"], config.slicewise, progress=progress),
+        [],
+        None,
     )
 
 
+def _lateral_volume(
+    measured, acquisition, prior: Prior, config: LateralConfig, progress: bool, spread: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    prior.check_acquisition(acquisition)
+    cubic = interpolate_z(measured, acquisition.factor, "cubic")
+    out = restore_planes(
+        prior.regress, cubic, config.planes, config.flips, config.batch, prior.device, progress, spread
+    )
+    return out if spread else (out, None)
+
+
 def _lateral(measured, acquisition, priors, config, progress=True, **_):
-    return _lateral_volume(measured, acquisition, priors["lateral"], config.lateral, progress), []
+    volume, spread = _lateral_volume(
+        measured, acquisition, priors["lateral"], config.lateral, progress, config.uncertainty
+    )
+    return volume, [], spread
 
 
 def _inr_lateral(measured, acquisition, priors, config, checkpoint_dir=None, resume=False, progress=True):
-    base = _lateral_volume(measured, acquisition, priors["lateral"], config.lateral, progress)
+    base, spread = _lateral_volume(
+        measured, acquisition, priors["lateral"], config.lateral, progress, config.uncertainty
+    )
     diffusion = priors.get("diffusion")
     cfg = replace(config.recon, field=replace(config.recon.field, start_at_base=True))
     if diffusion is None:
         cfg = replace(cfg, lambda_sds=0.0)
     result = reconstruct(measured, acquisition, diffusion, cfg, checkpoint_dir, resume, progress=progress, base=base)
-    return result.volume, result.history
+    return result.volume, result.history, spread
 
 
 METHODS: dict[str, Method] = {
@@ -173,6 +191,7 @@ METHODS: dict[str, Method] = {
             _lateral,
             needs=("lateral",),
             consistent=True,
+            uncertainty=True,
         ),
         Method(
             "inr-lateral",
@@ -182,10 +201,15 @@ METHODS: dict[str, Method] = {
             optional=("diffusion",),
             iterative=True,
             consistent=True,
+            uncertainty=True,
         ),
     )
 }
 DEFAULT_METHOD = "lateral"
+# One standard deviation of the error per unit of spread of the lateral views (the 2 plane families x 4
+# flips disagree where the restoration is uncertain), fitted on one synthetic case and tested on the others
+# by benchmarks/uncertainty.py.
+UNCERTAINTY_SCALE = 1.0
 
 
 def method_names() -> tuple[str, ...]:
@@ -291,12 +315,18 @@ def restore(
     norm = normalization_for(measured, spec, roles, normalization)
     start = time.perf_counter()
     data = norm.forward(measured)
-    out, history = spec.run(
+    if cfg.uncertainty and not spec.uncertainty:
+        uncertain = ", ".join(m.name for m in METHODS.values() if m.uncertainty)
+        raise AxialSRError(f"method {method} gives no uncertainty; methods that do: {uncertain}")
+    out, history, spread = spec.run(
         data, acquisition, roles, cfg, checkpoint_dir=checkpoint_dir, resume=resume, progress=progress
     )
     if cfg.consistency if cfg.consistency is not None else spec.consistent:
         out = project_onto_measurements(out, data, acquisition)
     volume = norm.inverse(out)
+    uncertainty = None
+    if spread is not None:  # normalised units -> input units, calibrated (benchmarks/results/uncertainty.md)
+        uncertainty = (UNCERTAINTY_SCALE * spread * 0.5 * (norm.high - norm.low)).astype(np.float32)
     seconds = time.perf_counter() - start
     rms = measurement_residual(volume, np.asarray(measured, np.float32), acquisition)
-    return Restoration(volume, method, seconds, history, norm, rms)
+    return Restoration(volume, method, seconds, history, norm, rms, uncertainty)
