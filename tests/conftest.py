@@ -1,7 +1,13 @@
 """Shared fixtures and helpers: a small EM-like ground truth, the CLI runner, headless Chromium."""
 
+import os
 import shutil
 import sys
+
+# napari's canvas needs OpenGL: pytest-xvfb starts a virtual X screen where Xvfb is installed (.ci/run
+# installs it); without one, Qt runs offscreen and the tests that need a canvas skip.
+if not os.environ.get("DISPLAY") and shutil.which("Xvfb") is None:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 import pytest

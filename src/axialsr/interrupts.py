@@ -10,9 +10,10 @@ caught and Ctrl-C behaves as usual.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 class RunInterruptedError(Exception):
@@ -53,3 +54,32 @@ def stop_message(what: str, done: int, total: int, checkpoint_dir) -> str:
     if checkpoint_dir is None:
         return f"interrupted at {where} (no checkpoint folder: this progress is lost)"
     return f"interrupted at {where}; checkpoint saved in {checkpoint_dir}: rerun with --resume to continue"
+
+
+# A hook that long loops call after each step, for front ends (the napari widget) that show progress and
+# cancel: it receives (stage, done, total) and may raise to stop the work. Per thread (a ContextVar), so a
+# worker thread's hook does not reach other threads.
+_STEP_HOOK: contextvars.ContextVar[Callable[[str, int, int], None] | None] = contextvars.ContextVar(
+    "axialsr_step_hook", default=None
+)
+
+
+class CancelledError(Exception):
+    """Raised by a step hook to stop the work (nothing is written)."""
+
+
+def report_step(stage: str, done: int, total: int) -> None:
+    """Tell the current thread's step hook (if any) that `done` of `total` steps of `stage` are done."""
+    hook = _STEP_HOOK.get()
+    if hook is not None:
+        hook(stage, done, total)
+
+
+@contextlib.contextmanager
+def step_hook(hook: Callable[[str, int, int], None]) -> Iterator[None]:
+    """Install `hook` for the loops run in this thread inside the block."""
+    token = _STEP_HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _STEP_HOOK.reset(token)

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from axialsr.acquisition import Acquisition
 from axialsr.baselines import interpolation_matrix
 from axialsr.errors import AxialSRError
+from axialsr.interrupts import report_step
 
 PLANES = ("xz", "yz")
 
@@ -213,6 +214,7 @@ def restore_planes(
     squares = np.zeros(volume.shape, np.float64) if spread else None
     order = {"xz": (1, 0, 2), "yz": (2, 0, 1)}
     bar = tqdm(total=sum(volume.shape[order[p][0]] for p in planes), desc="lateral", unit="plane", disable=not progress)
+    done = 0
     for plane in planes:
         stack = np.ascontiguousarray(volume.transpose(order[plane]))  # (N, Z, L)
         out = np.empty_like(stack)
@@ -233,6 +235,8 @@ def restore_planes(
             if spread:
                 out2[b0 : b0 + batch] = acc2[:, 0].cpu().numpy()
             bar.update(len(x))
+            done += len(x)
+            report_step("restoring planes", done, bar.total)
         back = np.argsort(order[plane])
         total += out.transpose(back)
         if spread:

@@ -24,7 +24,7 @@ from axialsr.baselines import interpolate_z
 from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
 from axialsr.field import Field, FieldConfig, render_volume, sample_volume
-from axialsr.interrupts import RunInterruptedError, deferred_interrupt, stop_message
+from axialsr.interrupts import RunInterruptedError, deferred_interrupt, report_step, stop_message
 from axialsr.io import atomic_write, write_text_atomic
 from axialsr.sds import SDS_WEIGHTINGS, sds_loss
 
@@ -311,6 +311,7 @@ def reconstruct(
             optimizer.step()
             history.append(record)
             bar.update(1)
+            report_step("reconstructing", it + 1, cfg.iters)
             if (it + 1) % 20 == 0:
                 recent = history[-20:]
                 post = {"fid": f"{np.mean([h['fidelity'] for h in recent]):.2e}"}

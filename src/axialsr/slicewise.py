@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from axialsr.acquisition import Acquisition
 from axialsr.baselines import interpolate_z
 from axialsr.errors import AxialSRError
+from axialsr.interrupts import report_step
 from axialsr.prior import pad_to_multiple, size_multiple
 
 
@@ -122,5 +123,6 @@ def slicewise_diffusion(
         )
         out[ids] = restored.numpy()
         bar.update(len(ids))
+        report_step(f"slicewise {cfg.axis}", ids[-1] + 1, len(m))
     bar.close()
     return np.ascontiguousarray(out.transpose(1, 0, 2) if cfg.axis == "xz" else out.transpose(1, 2, 0))

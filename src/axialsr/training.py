@@ -31,7 +31,7 @@ from axialsr.acquisition import Acquisition
 from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
-from axialsr.interrupts import RunInterruptedError, deferred_interrupt, stop_message
+from axialsr.interrupts import RunInterruptedError, deferred_interrupt, report_step, stop_message
 from axialsr.io import atomic_write, write_text_atomic
 from axialsr.lateral import LateralPairs, estimate_axial_blur
 from axialsr.prior import (
@@ -354,6 +354,7 @@ def train_prior(
             step += 1
             losses.append(loss.item())
             bar.update(1)
+            report_step(f"training {cfg.kind} prior", step, cfg.steps)
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", refresh=False)
             due = time.monotonic() - last_save > cfg.checkpoint_seconds
             if step % cfg.checkpoint_every == 0 or step == end or due or stop.requested:

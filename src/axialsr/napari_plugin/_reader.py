@@ -1,0 +1,46 @@
+"""napari reader: volumes as image layers with their voxel size as the layer scale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from axialsr.io import HDF5_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES, read_volume, split_path
+
+SUFFIXES = (*TIFF_SUFFIXES, *HDF5_SUFFIXES, *ZARR_SUFFIXES, ".npy")
+
+
+def get_reader(path):
+    """The reader for `path` if axialsr reads it (TIFF/OME-TIFF, HDF5, Zarr/OME-Zarr, .npy), else None."""
+    if isinstance(path, list):
+        return None
+    name = str(split_path(path)[0]).lower().rstrip("/")
+    return read_layers if name.endswith(SUFFIXES) else None
+
+
+def _hdf5_datasets(path: Path) -> list[str]:
+    import h5py
+
+    names: list[str] = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda n, obj: names.append(n) if isinstance(obj, h5py.Dataset) and obj.ndim >= 3 else None)
+    return names
+
+
+def read_layers(path) -> list[tuple]:
+    """[(data, {"scale": voxel size, "name": ..., "metadata": ...}, "image")] for each volume in `path`: an
+    HDF5 file with several 3D datasets gives one layer per dataset (keep the one you want)."""
+    file, key = split_path(path)
+    specs = [str(path)]
+    if key is None and str(file).lower().endswith(HDF5_SUFFIXES):
+        datasets = _hdf5_datasets(file)
+        if len(datasets) > 1:
+            specs = [f"{file}:{name}" for name in datasets]
+    layers = []
+    for spec in specs:
+        volume = read_volume(spec)
+        meta = {"name": Path(str(spec).replace(":", "_")).name, "metadata": {"unit": volume.unit, "source": spec}}
+        if volume.voxel_size is not None:
+            meta["scale"] = tuple(volume.voxel_size)
+            meta["units"] = (volume.unit,) * 3 if volume.unit else None
+        layers.append((volume.data, {k: v for k, v in meta.items() if v is not None}, "image"))
+    return layers
