@@ -56,7 +56,17 @@ CASES_FULL = [
     ("fluoaxial", 4.0, "average"),
 ]
 CASES_EXTRA = [("em", 4.0, "gaussian")]
-COLUMNS = ("psnr_3d", "ssim_xy", "ssim_xz", "ssim_yz", "coherence_mad", "train_s", "seconds", "total_s")
+COLUMNS = (
+    "psnr_3d",
+    "ssim_xy",
+    "ssim_xz",
+    "ssim_yz",
+    "coherence_mad",
+    "measurement_rms",
+    "train_s",
+    "seconds",
+    "total_s",
+)
 # (row name, registry method, prior kinds it uses, extra settings)
 ROWS = {
     "nearest": ("nearest", (), {}),
@@ -70,7 +80,7 @@ ROWS = {
     "inr-lateral": ("inr-lateral", ("lateral",), {}),
     "inr-lateral+csds": ("inr-lateral", ("lateral", "conditional"), {}),
 }
-PRIOR_STEPS = {"diffusion": 2500, "conditional": 2500, "lateral": None}
+PRIOR_STEPS = {"diffusion": 2500, "conditional": 1500, "lateral": None}
 
 
 def case_name(kind: str, factor: float, model: str) -> str:
@@ -103,7 +113,9 @@ def ensure_prior(case: tuple[str, float, str], kind: str, steps: int | None, pre
     return Prior.load(folder, "cpu")
 
 
-def run_case(case: tuple[str, float, str], methods: list[str], config: RestoreConfig, tag: str) -> list[dict]:
+def run_case(
+    case: tuple[str, float, str], methods: list[str], config: RestoreConfig, tag: str, figure_suffix: str = ""
+) -> list[dict]:
     gt, lr = case_data(*case)
     name = case_name(*case)
     acquisition = api.Acquisition(case[1], case[2])
@@ -141,7 +153,7 @@ def run_case(case: tuple[str, float, str], methods: list[str], config: RestoreCo
     depth = round(lr.data.shape[0] * case[1])
     shown = ("cubic", "inr", "inr-sds", "care", "lateral", "inr-lateral", "inr-lateral+csds", "slicewise-xz")
     views = {"ground truth": gt.data[:depth], **{k: v for k, v in outputs.items() if k in shown}}
-    orthogonal_views(views, RESULTS / f"quality{tag}_{name}.png")
+    orthogonal_views(views, RESULTS / f"quality{tag}_{name}{figure_suffix}.png")
     print_table(rows, COLUMNS, title=name)
     return rows
 
@@ -194,6 +206,8 @@ def assemble(tag: str) -> None:
             markdown_table(part["rows"], COLUMNS),
             f"\n![{case}](quality{tag}_{case}.png)\n",
         ]
+        if (RESULTS / f"quality{tag}_{case}_more.png").exists():
+            md.append(f"\n![{case}, more methods](quality{tag}_{case}_more.png)\n")
     (RESULTS / f"quality{tag}.md").write_text("".join(md))
     print(f"wrote {RESULTS}/quality{tag}.json and .md ({len(parts)} cases)")
 
@@ -212,6 +226,9 @@ def main() -> None:
     )
     parser.add_argument("--assemble-only", action="store_true", help="only join the per-case results")
     parser.add_argument("--tag", default="", help="suffix for the result files")
+    parser.add_argument(
+        "--merge", action="store_true", help="add these rows to the case's existing results (same-named rows replaced)"
+    )
     args = parser.parse_args()
     if args.assemble_only:
         assemble(args.tag)
@@ -242,7 +259,15 @@ def main() -> None:
     for case in cases:
         header = machine_header()
         started = time.perf_counter()
-        rows = run_case(case, methods, config, args.tag)
+        rows = run_case(case, methods, config, args.tag, "_more" if args.merge else "")
+        path = RESULTS / f"quality{args.tag}_case_{case_name(*case)}.json"
+        if args.merge and path.exists():
+            old = json.loads(path.read_text())
+            kept = [r for r in old["rows"] if r["method"] not in {row["method"] for row in rows}]
+            order = [*ROWS, "care"]
+            rows = sorted(kept + rows, key=lambda r: order.index(r["method"]) if r["method"] in order else 99)
+            header = old["header"]
+            header["later_runs"] = [*old["header"].get("later_runs", []), machine_header()]
         payload = {
             "case": case_name(*case),
             "header": header,
@@ -257,7 +282,7 @@ def main() -> None:
             "rows": rows,
             "total_seconds": time.perf_counter() - started,
         }
-        write_json(RESULTS / f"quality{args.tag}_case_{case_name(*case)}.json", payload)
+        write_json(path, payload)
     assemble(args.tag)
 
 

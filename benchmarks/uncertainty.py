@@ -50,8 +50,9 @@ def measure(name: str) -> dict:
     case = parse_case(name)
     gt, lr = case_data(*case)
     prior = ensure_prior(case, "lateral", PRIOR_STEPS["lateral"])
-    out, info = api.restore(lr, "lateral", api.Acquisition(case[1], case[2]), prior,
-                            RestoreConfig(uncertainty=True), progress=False)
+    out, info = api.restore(
+        lr, "lateral", api.Acquisition(case[1], case[2]), prior, RestoreConfig(uncertainty=True), progress=False
+    )
     error = np.abs(out.data.astype(np.float64) - gt.data[: out.data.shape[0]])
     sigma = info.uncertainty.astype(np.float64) / UNCERTAINTY_SCALE  # the raw spread, in input units
     return {"case": name, "error": error, "sigma": sigma, "seconds": info.seconds}
