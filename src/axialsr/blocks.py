@@ -28,6 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from axialsr.acquisition import Acquisition
+from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization, cast_like
 from axialsr.io import (
@@ -103,7 +104,9 @@ def restore_block(task: BlockTask, block: Block, priors: Sequence[Prior] = ()) -
     check_finite(data, f"{task.source.spec} {block.name}")
     recon = replace(task.config.recon, seed=task.config.recon.seed + block.number)
     config = replace(task.config, recon=recon)
-    restored = restore(data, task.method, task.acquisition, list(priors), config, task.normalization, progress=False)
+    device = resolve_device(recon.device)  # the priors travel on the CPU; each worker moves them to its device
+    priors = [p.to(device) for p in priors]
+    restored = restore(data, task.method, task.acquisition, priors, config, task.normalization, progress=False)
     out = restored.volume
     expected = tuple(b - a for a, b in block.out_outer)
     if out.shape != expected:

@@ -29,7 +29,7 @@ class DemoBudget:
     slicewise_steps: int
 
 
-FULL = DemoBudget(shape=(64, 128, 128), lateral_steps=600, diffusion_steps=1500, iters=1000, slicewise_steps=25)
+FULL = DemoBudget(shape=(64, 128, 128), lateral_steps=600, diffusion_steps=1000, iters=800, slicewise_steps=20)
 QUICK = DemoBudget(shape=(32, 96, 96), lateral_steps=150, diffusion_steps=300, iters=300, slicewise_steps=10)
 
 

@@ -1,0 +1,80 @@
+"""The CUDA path gives the CPU's results (same seed, within floating-point tolerance). Marked `gpu`: these
+skip without a CUDA device (CI has none); benchmarks/gpu.sh runs them on the GPU machine."""
+
+import numpy as np
+import pytest
+import torch
+
+from axialsr import api
+from axialsr.acquisition import Acquisition, simulate
+from axialsr.field import FieldConfig
+from axialsr.reconstruct import ReconstructionConfig
+from axialsr.restore import RestoreConfig, restore
+from axialsr.training import PriorConfig, train_prior
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+]
+ACQ = Acquisition(4)
+
+
+@pytest.fixture(scope="module")
+def measured(em_small):
+    return simulate(em_small, ACQ)
+
+
+@pytest.mark.parametrize("kind", ["diffusion", "lateral", "conditional"])
+def test_prior_training_matches_the_cpu(measured, kind):
+    losses = {}
+    for device in ("cpu", "cuda"):
+        cfg = PriorConfig(kind=kind, preset="tiny", steps=10, device=device)
+        losses[device] = train_prior(measured, cfg, acquisition=ACQ, progress=False).losses
+    np.testing.assert_allclose(losses["cuda"], losses["cpu"], rtol=2e-2, atol=2e-3)
+
+
+def test_lateral_restoration_matches_the_cpu(measured):
+    prior = train_prior(
+        measured, PriorConfig(kind="lateral", preset="tiny", steps=20, device="cpu"), acquisition=ACQ, progress=False
+    )
+    on_cpu = restore(measured, "lateral", ACQ, prior, progress=False).volume
+    on_gpu = restore(measured, "lateral", ACQ, prior.to("cuda"), progress=False).volume
+    np.testing.assert_allclose(on_gpu, on_cpu, atol=1e-3 * float(np.ptp(on_cpu)))
+
+
+def test_reconstruction_with_sds_matches_the_cpu(measured):
+    prior = train_prior(measured, PriorConfig(preset="tiny", steps=20, device="cpu"), progress=False)
+    out = {}
+    for device in ("cpu", "cuda"):
+        recon = ReconstructionConfig(
+            iters=30, sds_batch=4, fidelity_crop=24, device=device, field=FieldConfig(levels=4, features=2)
+        )
+        out[device] = restore(
+            measured, "inr-sds", ACQ, prior.to(device), RestoreConfig(recon=recon), progress=False
+        ).volume
+    # the same seeds draw the same batches; float sums differ in order, so allow a little drift over 30 steps
+    assert np.abs(out["cuda"] - out["cpu"]).mean() < 0.01 * float(np.ptp(out["cpu"]))
+
+
+def test_blockwise_on_cuda_matches_the_cpu(tmp_path, measured):
+    from axialsr.blocks import BlockConfig
+    from axialsr.io import open_source, read_volume, write_volume
+
+    write_volume(tmp_path / "lr.tif", measured, (32.0, 8.0, 8.0))
+    prior = train_prior(
+        measured, PriorConfig(kind="lateral", preset="tiny", steps=20, device="cpu"), acquisition=ACQ, progress=False
+    )
+    for device in ("cpu", "cuda"):
+        config = RestoreConfig(recon=ReconstructionConfig(device=device))
+        api.restore_blockwise(
+            open_source(tmp_path / "lr.tif"),
+            str(tmp_path / f"{device}.zarr"),
+            "lateral",
+            ACQ,
+            prior,
+            config,
+            BlockConfig(blocks=(4, 48, 48), overlap=8, workers=0),
+            progress=False,
+        )
+    a, b = read_volume(tmp_path / "cpu.zarr").data, read_volume(tmp_path / "cuda.zarr").data
+    np.testing.assert_allclose(b, a, atol=1e-3 * float(np.ptp(a)))
