@@ -241,3 +241,56 @@ def test_outputs_carry_metadata_other_readers_see(tmp_path):
     group = zarr.open_group(tmp_path / "o.ome.zarr", mode="r")
     open_ome_zarr(group)
     assert tuple(group["0"].metadata.dimension_names) == ("z", "y", "x")
+
+
+# ------------------------------------------------------------------------------------------ small things
+
+
+def test_demo_refuses_to_overwrite_an_earlier_demo(cli, tmp_path):
+    (tmp_path / "lr.tif").write_bytes(b"an earlier demo's input")
+    code, _, err = cli("demo", "--out-dir", tmp_path, "--quick")
+    _one_line(code, err, "already holds a demo")
+    assert (tmp_path / "lr.tif").read_bytes() == b"an earlier demo's input"
+
+
+def test_written_files_are_readable_by_others(tmp_path, em_small):
+    import os
+    import stat
+
+    train_prior(em_small, PriorConfig(preset="tiny", steps=1, device="cpu"), tmp_path / "p", progress=False)
+    for name in ("prior.safetensors", "prior.json"):
+        mode = os.stat(tmp_path / "p" / name).st_mode
+        assert mode & stat.S_IRGRP and mode & stat.S_IROTH, (name, oct(mode))
+
+
+def test_commands_say_the_device_and_what_a_method_runs_without(cli, tmp_path, lr_file):
+    code, out, err = cli(
+        "train-prior",
+        lr_file,
+        "--out",
+        tmp_path / "lat",
+        "--kind",
+        "lateral",
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+    )
+    assert code == 0 and "device: cpu" in out, err
+    code, out, err = cli(
+        "reconstruct",
+        lr_file,
+        "--out",
+        tmp_path / "o.tif",
+        "--method",
+        "inr-lateral",
+        "--prior",
+        tmp_path / "lat",
+        "--iters",
+        "2",
+        "--device",
+        "cpu",
+    )
+    assert code == 0 and "device: cpu" in out and "without a diffusion prior (no SDS)" in out, err

@@ -204,7 +204,7 @@ def run_blockwise(
         if path.exists() and not force:
             raise AxialSRError(f"output {path} exists; pass --force to overwrite it")
     started = time.perf_counter()
-    grid = BlockGrid.plan(source.shape, acquisition.factor, config.blocks, config.overlap)
+    grid = BlockGrid.plan(source.shape, acquisition.factor, config.blocks, config.overlap, spec.z_support or 0)
     normalization = normalization_for(source, spec, roles)
     parts_dir = Path(config.work_dir) if config.work_dir else out_path.with_name(out_path.name + ".parts")
     parts_dir.mkdir(parents=True, exist_ok=True)

@@ -123,6 +123,28 @@ def _parse_shape(text: str, minimum: int = 4) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
+def _say_device(device: str) -> None:
+    """One line naming the device the work runs on (after checking that it exists)."""
+    import torch
+
+    from axialsr.device import resolve_device
+
+    chosen = resolve_device(device)
+    name = torch.cuda.get_device_name(chosen) if chosen.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
+    typer.echo(f"device: {chosen} ({name})")
+
+
+def _say_unused_roles(method: str, priors) -> None:
+    """Say when a method runs without an optional prior (e.g. inr-lateral without SDS)."""
+    from axialsr.restore import get_method, role_of
+
+    spec = get_method(method)
+    given = {role_of(p) for p in priors}
+    for role in spec.optional:
+        if role not in given:
+            typer.echo(f"note: {method} runs without a {role} prior (no SDS); add one with --prior to use it")
+
+
 def _check_dtype(dtype: str | None) -> None:
     """Fail before any work on an unknown or unwritable --dtype."""
     if dtype is not None:
@@ -278,6 +300,8 @@ def _restore_command(default_method: str, doc: str):
         values["lateral_options"] = lateral_options
         config = _restore_config(values, device, seed, consistency, uncertainty)
         priors = api.load_priors(prior, device)
+        _say_device(device)
+        _say_unused_roles(method, priors)
         if blocks is not None:
             size, unit = _parse_voxel_size(voxel_size)
             source = open_source(input_spec, size, channel, unit)
@@ -390,6 +414,7 @@ def train_prior(
     from axialsr.prior import CONFIG_FILE
 
     config = PRIOR_GROUP.build(prior_options, seed=seed, device=device)
+    _say_device(device)
     out_path = Path(out)
     if (out_path / CONFIG_FILE).exists() and not (force or resume):
         raise AxialSRError(f"{out} already holds a prior; pass --force to retrain or --resume to continue")
@@ -497,6 +522,7 @@ def run(
     )
     work = Path(work_dir) if work_dir else Path(out).with_name(Path(out).name.split(".")[0] + ".axialsr")
     work.mkdir(parents=True, exist_ok=True)
+    _say_device(device)
     result = api.run(volume, config, work, acquisition, resume=resume, dtype=dtype)
     write_volume(out, result.volume.data, result.volume.voxel_size, result.volume.unit, force=force)
     info = result.restoration
@@ -595,11 +621,13 @@ def demo(
     quick: Annotated[bool, typer.Option("--quick", help="Smaller budget (a few minutes).")] = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
+    force: ForceOpt = False,
 ) -> None:
     """End-to-end demo on the embedded synthetic EM volume: simulate, restore with every method, score, draw."""
     from axialsr.demo import run_demo
 
-    run_demo(Path(out_dir), quick=quick, seed=seed, device=device)
+    _say_device(device)
+    run_demo(Path(out_dir), quick=quick, seed=seed, device=device, force=force)
 
 
 def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:

@@ -34,14 +34,24 @@ QUICK = DemoBudget(shape=(32, 96, 96), lateral_steps=150, diffusion_steps=300, i
 
 
 def run_demo(
-    out_dir: Path, quick: bool = False, seed: int = 0, device: str = "auto", budget: DemoBudget | None = None
+    out_dir: Path,
+    quick: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    budget: DemoBudget | None = None,
+    force: bool = False,
 ) -> list[dict]:
     """Synthesise a ground truth, simulate a x4 acquisition, restore it with every method (interpolations,
     the fidelity-only INR, the lateral regressor, the slice-wise 2D diffusion, INR+SDS), score and draw
     them. Writes the volumes (.tif), the priors, scores.json, views.png and the priors' figures to
     `out_dir`; returns the rows (method, scores, seconds including the training of the priors used).
-    `budget` replaces the FULL / QUICK budgets."""
+    `budget` replaces the FULL / QUICK budgets. A folder that already holds a demo's files is only
+    overwritten with `force`."""
+    from axialsr.errors import AxialSRError
+
     budget = budget or (QUICK if quick else FULL)
+    if ((out_dir / "scores.json").exists() or (out_dir / "lr.tif").exists()) and not force:
+        raise AxialSRError(f"{out_dir} already holds a demo; pass --force to overwrite it or choose --out-dir")
     out_dir.mkdir(parents=True, exist_ok=True)
     gt = api.synth("em", budget.shape, seed)
     acquisition = api.Acquisition(DEMO_FACTOR)

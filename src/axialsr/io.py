@@ -588,6 +588,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     tmp = temp_sibling(path)
     try:
         yield tmp
+        if tmp.is_file():  # some writers (safetensors) create files readable by their owner alone
+            os.chmod(tmp, 0o666 & ~_umask())
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -598,6 +600,12 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

@@ -94,8 +94,11 @@ class Restoration:
 class Method:
     """A restoration method: its name, a one-line summary, the prior roles it needs ('lateral',
     'diffusion'; `optional` ones are used when given), whether it optimises an INR (checkpointable),
-    whether it ends with the projection onto the measurements by default, and whether it can estimate a
-    per-voxel uncertainty. `run` returns (volume, loss history, spread or None), in normalised units."""
+    whether it ends with the projection onto the measurements by default, whether it can estimate a
+    per-voxel uncertainty, and `z_support`: the measured slices on each side beyond which its output no
+    longer depends on the input (to 1e-3 of the range; None: not local, e.g. an INR fitted per block), which
+    blockwise runs add to their z overlap. `run` returns (volume, loss history, spread or None), in
+    normalised units."""
 
     name: str
     summary: str
@@ -105,6 +108,7 @@ class Method:
     iterative: bool = False
     consistent: bool = False
     uncertainty: bool = False
+    z_support: int | None = None
 
 
 def _interpolate(method: str):
@@ -168,7 +172,10 @@ def _inr_lateral(measured, acquisition, priors, config, checkpoint_dir=None, res
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        *(Method(name, f"{name} interpolation along z", _interpolate(name)) for name in INTERPOLATION_METHODS),
+        *(
+            Method(name, f"{name} interpolation along z", _interpolate(name), z_support=support)
+            for name, support in zip(INTERPOLATION_METHODS, (1, 1, 6), strict=True)
+        ),
         Method("inr", "INR fitted to the measurements (fidelity only)", _inr, iterative=True, consistent=True),
         Method(
             "inr-sds",
@@ -192,6 +199,7 @@ METHODS: dict[str, Method] = {
             needs=("lateral",),
             consistent=True,
             uncertainty=True,
+            z_support=12,
         ),
         Method(
             "inr-lateral",

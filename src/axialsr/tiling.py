@@ -64,16 +64,25 @@ class BlockGrid:
     factor: float
     core: tuple[int, int, int]
     overlap_in: tuple[int, int, int]
+    z_margin: float = 0.0
     blocks: list[Block] = field(default_factory=list)
     by_index: dict[tuple[int, int, int], Block] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def plan(cls, shape: tuple[int, int, int], factor: float, core: tuple[int, int, int], overlap: int) -> BlockGrid:
-        """Tile `shape` (measured voxels) into cores of `core` voxels extended by `overlap` output voxels."""
+    def plan(
+        cls, shape: tuple[int, int, int], factor: float, core: tuple[int, int, int], overlap: int, z_context: int = 0
+    ) -> BlockGrid:
+        """Tile `shape` (measured voxels) into cores of `core` voxels extended by `overlap` output voxels.
+
+        `z_context`: measured slices of context a method needs on each side of a slab for its output there
+        not to depend on where the block ends (a cubic spline's tails, a network's receptive field): the z
+        overlap is widened to hold it plus one slab, and each block's weight is zero over that margin."""
         q = z_alignment(factor)
         core_z = q * math.ceil(core[0] / q)
         overlap_z = q * math.ceil(math.ceil(overlap / factor) / q) if overlap else 0
-        grid = cls(shape, factor, (core_z, core[1], core[2]), (overlap_z, overlap, overlap))
+        if z_context:
+            overlap_z = max(overlap_z, q * math.ceil((z_context + 1) / q))
+        grid = cls(shape, factor, (core_z, core[1], core[2]), (overlap_z, overlap, overlap), z_context * factor)
         starts = [range(0, n, c) for n, c in zip(shape, grid.core, strict=True)]
         number = 0
         for iz, z0 in enumerate(starts[0]):
@@ -114,11 +123,15 @@ class BlockGrid:
     def ramp_widths(self) -> tuple[tuple[float, float], ...]:
         """(half-width, overlap) of the blending ramp per axis, in output voxels. The half-width leaves out a
         margin at the outer edge of each block: ceil(s / 2) slices along z (beyond its outermost slab centre a
-        block only extrapolates) and a quarter of the overlap along all axes."""
+        block only extrapolates), or the method's context (`z_margin`), and a quarter of the overlap along all
+        axes."""
         widths = []
         for axis, o_in in enumerate(self.overlap_in):
             o = float(self.out_z(o_in) if axis == 0 else o_in)
-            margin = max(math.ceil(self.factor / 2), math.ceil(o / 4)) if axis == 0 else math.ceil(o / 4)
+            if axis == 0:
+                margin = max(math.ceil(self.factor / 2), math.ceil(o / 4), math.ceil(self.z_margin))
+            else:
+                margin = math.ceil(o / 4)
             half = o - margin if o - margin >= 1 else o
             widths.append((half, o))
         return tuple(widths)
