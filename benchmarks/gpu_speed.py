@@ -32,8 +32,9 @@ def prior_steps_per_second(kind: str, preset: str, device: str, steps: int, meas
     from axialsr.training import PriorConfig, train_prior
 
     cfg = PriorConfig(kind=kind, preset=preset, steps=steps, device=device)
-    train_prior(measured, PriorConfig(kind=kind, preset=preset, steps=2, device=device), acquisition=acquisition,
-                progress=False)  # warm-up (kernels, allocator)
+    train_prior(
+        measured, PriorConfig(kind=kind, preset=preset, steps=2, device=device), acquisition=acquisition, progress=False
+    )  # warm-up (kernels, allocator)
     _sync(device)
     start = time.perf_counter()
     train_prior(measured, cfg, acquisition=acquisition, progress=False)
@@ -73,11 +74,22 @@ def main() -> None:
             print(f"{preset} {kind}: {rate:.2f} training steps/s", flush=True)
 
     preset = presets[0] if args.tiny else "base" if torch.device(device).type == "cuda" else "small"
-    lateral = api.train_prior(measured, PriorConfig(kind="lateral", preset=preset, steps=steps, device=device),
-                              None, acquisition, progress=False)
+    lateral = api.train_prior(
+        measured,
+        PriorConfig(kind="lateral", preset=preset, steps=steps, device=device),
+        None,
+        acquisition,
+        progress=False,
+    )
     start = time.perf_counter()
-    restored, info = api.restore(measured, "lateral", acquisition, lateral,
-                                 RestoreConfig(recon=ReconstructionConfig(device=device)), progress=False)
+    restored, info = api.restore(
+        measured,
+        "lateral",
+        acquisition,
+        lateral,
+        RestoreConfig(recon=ReconstructionConfig(device=device)),
+        progress=False,
+    )
     _sync(device)
     seconds = time.perf_counter() - start
     results["stages"]["lateral_voxels_per_s"] = restored.data.size / seconds
@@ -85,8 +97,9 @@ def main() -> None:
         iters = 20 if args.tiny else 300
         priors = []
         if prior:
-            priors = [api.train_prior(measured, PriorConfig(preset=preset, steps=steps, device=device), None,
-                                      progress=False)]
+            priors = [
+                api.train_prior(measured, PriorConfig(preset=preset, steps=steps, device=device), None, progress=False)
+            ]
         recon = ReconstructionConfig(iters=iters, lambda_sds=lam, device=device)
         start = time.perf_counter()
         api.restore(measured, name, acquisition, priors, RestoreConfig(recon=recon), progress=False)
