@@ -79,6 +79,13 @@ class PriorConfig:
     condition_dropout: float = field(
         default=0.1, metadata=_help("Fraction of steps without the condition (conditional kind).")
     )
+    consistent_loss: bool = field(
+        default=False,
+        metadata=_help(
+            "Lateral kind: score the output after the projection onto the pair's measurements, as restorations "
+            "are scored (the network then spends itself on what the projection cannot fix)."
+        ),
+    )
     timesteps: int = field(default=1000, metadata=_help("Diffusion timesteps.", internal=True))
     beta_schedule: str = field(default="squaredcos_cap_v2", metadata=_help("Noise schedule.", internal=True))
     warmup_steps: int = field(default=100, metadata=_help("Linear learning-rate warm-up steps.", internal=True))
@@ -234,9 +241,16 @@ def train_prior(
     normalization = Normalization.fit(volume)
     data = normalization.forward(volume)
     axial_blur = None
+    null_space = None
     if pair:
         axial_blur = cfg.axial_blur if cfg.axial_blur is not None else estimate_axial_blur(data, acquisition)
         pairs = LateralPairs(data, acquisition, cfg.patch, axial_blur)
+        if cfg.consistent_loss and cfg.kind == "lateral":
+            from axialsr.consistency import consistency_operator
+
+            a = acquisition.matrix(cfg.patch)
+            operator = np.eye(cfg.patch) - consistency_operator(acquisition, cfg.patch, a.shape[0]) @ a
+            null_space = torch.from_numpy(operator.astype(np.float32)).to(device)
     else:
         patches = _XYPatches(bin_xy(data, cfg.bin_xy), cfg.patch)
 
@@ -317,7 +331,10 @@ def train_prior(
             cond = torch.from_numpy(degraded).unsqueeze(1).to(device)
             x0 = torch.from_numpy(target).unsqueeze(1).to(device)
             if cfg.kind == "lateral":
-                return torch.nn.functional.mse_loss(unet(cond), x0)
+                residual = unet(cond) - x0
+                if null_space is not None:  # (I - P A) along rows: the part the projection leaves
+                    residual = torch.einsum("rk,bckl->bcrl", null_space, residual)
+                return (residual**2).mean()
         noise = torch.randn(x0.shape, generator=gen).to(device)
         t = torch.randint(0, cfg.timesteps, (cfg.batch,), generator=gen).to(device)
         x_t = scheduler.add_noise(x0, noise, t)
