@@ -165,15 +165,16 @@ def test_cli_run_writes_the_output_and_a_report(cli, tmp_path, measured_file):
         "5",
         "--device",
         "cpu",
+        "--uncertainty",
         "--report",
         report,
     )
     assert code == 0, err
     assert "lateral" in out and (tmp_path / "iso.axialsr" / "lateral" / "prior.json").is_file()
     page = report / "index.html"
-    assert page.is_file() and (tmp_path / "iso.tif").is_file()
+    assert page.is_file() and (tmp_path / "iso.tif").is_file() and (tmp_path / "iso.uncertainty.tif").is_file()
     text = page.read_text()
-    for image in ("views.png", "prior_lateral.png", "prior_lateral_loss.png"):
+    for image in ("views.png", "uncertainty.png", "prior_lateral.png", "prior_lateral_loss.png"):
         assert f'src="{image}"' in text
 
 

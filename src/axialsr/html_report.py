@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from axialsr.io import write_text_atomic
 from axialsr.tables import format_value, header
 
@@ -203,6 +205,22 @@ def run_report(folder: str | os.PathLike, volume, run_result, acquisition, confi
             images=["views.png"],
         )
     ]
+    if info.uncertainty is not None:
+        spread = np.asarray(info.uncertainty, np.float32)
+        orthogonal_views(
+            {"uncertainty (1 sigma)": spread},
+            folder / "uncertainty.png",
+            intensity_range=(0.0, float(np.percentile(spread, 99.5)) or 1.0),
+        )
+        sections.append(
+            Section(
+                "Uncertainty",
+                f"One standard deviation of the error per voxel, in input units (median {np.median(spread):.3g}, "
+                f"99th percentile {np.percentile(spread, 99):.3g}): the calibrated spread of the restoration's "
+                "views. Bright where they disagree; it does not see errors all views share.",
+                images=["uncertainty.png"],
+            )
+        )
     if info.history:
         loss_curves({"reconstruction": info.history}, folder / "loss_curves.png")
         sections.append(Section("Reconstruction loss curves", images=["loss_curves.png"]))
