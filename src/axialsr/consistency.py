@@ -27,6 +27,25 @@ def consistency_operator(acquisition: Acquisition, depth_iso: int, depth_measure
     return a.T @ np.linalg.inv(gram + ridge * np.eye(len(gram)))
 
 
+def projection_error_operator(acquisition: Acquisition, depth_iso: int) -> np.ndarray:
+    """The (Z_hr, Z_hr) float64 matrix I - P A: the error a restoration keeps after the projection onto
+    the measurements, when its measurements are exact (projected(v) - truth = (I - P A)(v - truth)).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> q = projection_error_operator(Acquisition(4), 8)
+    >>> slab_offsets = np.repeat([1.0, -2.0], 4)        # the projection removes these entirely
+    >>> bool(np.allclose(q @ slab_offsets, 0))
+    True
+    >>> within_slab = np.tile([1.0, -1.0, 1.0, -1.0], 2)  # invisible to the measurements: kept
+    >>> bool(np.allclose(q @ within_slab, within_slab))
+    True
+    """
+    a = acquisition.matrix(depth_iso)
+    return np.eye(depth_iso) - consistency_operator(acquisition, depth_iso, a.shape[0]) @ a
+
+
 def project_onto_measurements(volume: np.ndarray, measured: np.ndarray, acquisition: Acquisition) -> np.ndarray:
     """Project a restoration (Z_hr, Y, X) onto the measurements (Z_lr, Y, X) along z: the result, seen
     through the acquisition model, reproduces `measured` exactly. Both in the same intensity units;

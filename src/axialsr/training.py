@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from axialsr.acquisition import Acquisition
+from axialsr.consistency import projection_error_operator
 from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
@@ -80,7 +81,7 @@ class PriorConfig:
         default=0.1, metadata=_help("Fraction of steps without the condition (conditional kind).")
     )
     consistent_loss: bool = field(
-        default=False,
+        default=True,
         metadata=_help(
             "Lateral kind: score the output after the projection onto the pair's measurements, as restorations "
             "are scored (the network then spends itself on what the projection cannot fix)."
@@ -246,10 +247,7 @@ def train_prior(
         axial_blur = cfg.axial_blur if cfg.axial_blur is not None else estimate_axial_blur(data, acquisition)
         pairs = LateralPairs(data, acquisition, cfg.patch, axial_blur)
         if cfg.consistent_loss and cfg.kind == "lateral":
-            from axialsr.consistency import consistency_operator
-
-            a = acquisition.matrix(cfg.patch)
-            operator = np.eye(cfg.patch) - consistency_operator(acquisition, cfg.patch, a.shape[0]) @ a
+            operator = projection_error_operator(acquisition, cfg.patch)
             null_space = torch.from_numpy(operator.astype(np.float32)).to(device)
     else:
         patches = _XYPatches(bin_xy(data, cfg.bin_xy), cfg.patch)
