@@ -370,7 +370,7 @@ def train_prior(
             losses.append(loss.item())
             bar.update(1)
             report_step(f"training {cfg.kind} prior", step, cfg.steps)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", refresh=False)
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3g}", refresh=False)
             due = time.monotonic() - last_save > cfg.checkpoint_seconds
             if step % cfg.checkpoint_every == 0 or step == end or due or stop.requested:
                 save_checkpoint()
