@@ -49,6 +49,7 @@ __all__ = [
     "restore",
     "restore_blockwise",
     "run",
+    "run_blockwise",
     "score_row",
     "simulate_acquisition",
     "synth",
@@ -225,10 +226,11 @@ def restore_blockwise(
     """Restore a volume larger than memory block by block (see `axialsr.blocks`) into the Zarr store `out`,
     with any registered method. `source` comes from `io.open_source`. Raises AxialSRError naming the
     blocks that failed (finished blocks are kept for a rerun). Returns the `BlockRunSummary`."""
-    from axialsr.blocks import BlockConfig, run_blockwise
+    from axialsr.blocks import BlockConfig
+    from axialsr.blocks import run_blockwise as run_blocks
 
     acquisition = acquisition or acquisition_for(source)
-    summary = run_blockwise(
+    summary = run_blocks(
         source,
         out,
         method,
@@ -316,12 +318,54 @@ def run(
     >>> result.volume.data.shape, result.restoration.method
     ((32, 48, 48), 'lateral')
     """
-    from axialsr.prior import CONFIG_FILE
-
     cfg = config or RunConfig()
     acquisition = acquisition or acquisition_for(volume)
+    priors, dirs = _run_priors(volume, cfg, work_dir, acquisition, resume, progress)
+    checkpoints = None if work_dir is None else Path(work_dir) / "reconstruction"
+    out, restoration = restore(
+        volume, cfg.method, acquisition, priors, _run_restore_config(cfg), checkpoints, resume, dtype, progress
+    )
+    return RunResult(out, restoration, priors, dirs)
+
+
+def run_blockwise(
+    source: VolumeSource,
+    out: str | os.PathLike,
+    config: RunConfig | None = None,
+    work_dir: str | os.PathLike | None = None,
+    acquisition: Acquisition | None = None,
+    block_config=None,
+    resume: bool = False,
+    dtype: str | None = None,
+    force: bool = False,
+    progress: bool = True,
+):
+    """The whole job on a volume larger than memory (`source` from `io.open_source`): train the priors on
+    tiles read across the whole volume (`blocks.training_sample`), then restore it block by block into the
+    Zarr store `out` (`restore_blockwise`). Returns (BlockRunSummary, priors, prior folders)."""
+    from axialsr.blocks import training_sample
+
+    cfg = config or RunConfig()
+    acquisition = acquisition or acquisition_for(source)
+    priors: list[Prior] = []
+    dirs: list[Path] = []
+    if cfg.prior_configs():
+        sample = Volume(training_sample(source, seed=cfg.seed), source.voxel_size, source.unit)
+        priors, dirs = _run_priors(sample, cfg, work_dir, acquisition, resume, progress)
+    summary = restore_blockwise(
+        source, out, cfg.method, acquisition, priors, _run_restore_config(cfg), block_config, dtype, force, progress
+    )
+    return summary, priors, dirs
+
+
+def _run_priors(
+    volume: Volume, cfg: RunConfig, work_dir, acquisition: Acquisition, resume: bool, progress: bool
+) -> tuple[list[Prior], list[Path]]:
+    """Train (or, resuming, reload) the priors of a run into `work_dir`/<kind>."""
+    from axialsr.prior import CONFIG_FILE
+
     priors, dirs = [], []
-    for role, prior_cfg in cfg.prior_configs().items():
+    for prior_cfg in cfg.prior_configs().values():
         folder = None if work_dir is None else Path(work_dir) / prior_cfg.kind
         if resume and folder is not None and (folder / CONFIG_FILE).exists():
             prior = Prior.load(folder, cfg.device)
@@ -331,13 +375,11 @@ def run(
         priors.append(prior)
         if folder is not None:
             dirs.append(folder)
-        del role
-    restore_cfg = replace(cfg.restore, recon=replace(cfg.restore.recon, device=cfg.device, seed=cfg.seed))
-    checkpoints = None if work_dir is None else Path(work_dir) / "reconstruction"
-    out, restoration = restore(
-        volume, cfg.method, acquisition, priors, restore_cfg, checkpoints, resume, dtype, progress
-    )
-    return RunResult(out, restoration, priors, dirs)
+    return priors, dirs
+
+
+def _run_restore_config(cfg: RunConfig) -> RestoreConfig:
+    return replace(cfg.restore, recon=replace(cfg.restore.recon, device=cfg.device, seed=cfg.seed))
 
 
 def validate(

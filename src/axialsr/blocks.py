@@ -124,6 +124,37 @@ def restore_block(task: BlockTask, block: Block, priors: Sequence[Prior] = ()) -
     }
 
 
+TRAINING_VOXELS = 2**25  # 32 Mvoxel (128 MiB as float32): what the priors of a blockwise run train on
+
+
+def training_sample(
+    source: VolumeSource, max_voxels: int = TRAINING_VOXELS, tile: tuple[int, int, int] = (32, 256, 256), seed: int = 0
+) -> np.ndarray:
+    """The measured voxels the priors of a blockwise run train on, read tile by tile across the volume.
+
+    A volume of at most `max_voxels` is read whole. A larger one gives `max_voxels // prod(tile)` tiles of
+    `tile` measured voxels (Z, Y, X; cut to the volume), at random places spread over the whole volume
+    (deterministic in `seed`), stacked along z: every slice of the result is a measured XY slice and runs of
+    `tile[0]` slices are contiguous in z (the axial-blur estimate needs them). Returns the file's dtype."""
+    shape = source.shape
+    if int(np.prod(shape)) <= max_voxels:
+        return source.read(tuple(slice(0, n) for n in shape))
+    size = tuple(min(t, n) for t, n in zip(tile, shape, strict=True))
+    count = max(1, max_voxels // int(np.prod(size)))
+    rng = np.random.default_rng(seed)
+    # stratified along each axis: tile k starts in the k-th of `count` equal ranges (shuffled per axis)
+    starts = []
+    for n, t in zip(shape, size, strict=True):
+        edges = np.linspace(0, n - t, count + 1)
+        axis = [int(rng.integers(int(a), max(int(a), int(b)) + 1)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        starts.append(rng.permutation(axis))
+    tiles = [
+        source.read(tuple(slice(int(a), int(a) + t) for a, t in zip(corner, size, strict=True)))
+        for corner in zip(*starts, strict=True)
+    ]
+    return np.concatenate(tiles, axis=0)
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident memory (MiB): VmHWM on Linux (its own, unlike ru_maxrss, which a spawned
     worker inherits from its parent's size at fork), ru_maxrss elsewhere."""

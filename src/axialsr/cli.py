@@ -78,6 +78,7 @@ SLICEWISE_GROUP = OptionGroup(
 )
 LATERAL_GROUP = OptionGroup(LateralConfig, "lateral_options", prefix="lateral-", panel="Lateral regressor")
 BLOCK_GROUP = OptionGroup(BlockConfig, "block_options", skip=("blocks",), panel=BLOCK_PANEL)
+RUN_BLOCK_GROUP = OptionGroup(BlockConfig, "block_options", skip=("blocks", "work_dir"), panel=BLOCK_PANEL)
 PRIOR_GROUP = OptionGroup(PriorConfig, "prior_options", skip=("seed", "device"), panel=PRIOR_PANEL)
 LATERAL_PRIOR_GROUP = OptionGroup(
     PriorConfig,
@@ -257,6 +258,18 @@ def simulate(
     )
 
 
+def _say_blockwise(summary, out: str, acquisition: api.Acquisition) -> None:
+    if summary.output is None:
+        left = summary.blocks_total - summary.blocks_skipped - summary.blocks_run
+        typer.echo(f"{summary.blocks_run} blocks restored, {left} left: rerun the same command to continue")
+    else:
+        typer.echo(
+            f"wrote {out}: {summary.blocks_total} blocks ({summary.blocks_skipped} from an earlier run), "
+            f"s={acquisition.factor:g}, {summary.seconds:.0f} s, "
+            f"peak worker memory {summary.peak_worker_rss_mib:.0f} MiB"
+        )
+
+
 def _restore_command(default_method: str, doc: str):
     """The body of `reconstruct` and `baseline`: one API call with the method and its configs."""
 
@@ -310,15 +323,7 @@ def _restore_command(default_method: str, doc: str):
             summary = api.restore_blockwise(
                 source, out, method, acquisition, priors, config, block_config, dtype=dtype, force=force
             )
-            if summary.output is None:
-                left = summary.blocks_total - summary.blocks_skipped - summary.blocks_run
-                typer.echo(f"{summary.blocks_run} blocks restored, {left} left: rerun the same command to continue")
-            else:
-                typer.echo(
-                    f"wrote {out}: {summary.blocks_total} blocks ({summary.blocks_skipped} from an earlier run), "
-                    f"s={acquisition.factor:g}, {summary.seconds:.0f} s, "
-                    f"peak worker memory {summary.peak_worker_rss_mib:.0f} MiB"
-                )
+            _say_blockwise(summary, out, acquisition)
             return
         volume = _read(input_spec, voxel_size, channel)
         acquisition = api.acquisition_for(volume, factor, model, fwhm)
@@ -460,13 +465,14 @@ def sample_prior(
 
 
 @app.command()
-@with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, LATERAL_PRIOR_GROUP, DIFFUSION_PRIOR_GROUP)
+@with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, LATERAL_PRIOR_GROUP, DIFFUSION_PRIOR_GROUP, RUN_BLOCK_GROUP)
 def run(
     recon_options: dict,
     slicewise_options: dict,
     lateral_options: dict,
     lateral_prior_options: dict,
     diffusion_prior_options: dict,
+    block_options: dict,
     input_spec: Annotated[str, typer.Argument(metavar="INPUT", help="Anisotropic input volume.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output isotropic volume.")],
     method: Annotated[str, typer.Option(help=f"One of: {', '.join(method_names())}.")] = DEFAULT_METHOD,
@@ -474,7 +480,8 @@ def run(
     model: ModelOpt = "average",
     fwhm: FwhmOpt = None,
     work_dir: Annotated[
-        str | None, typer.Option(help="Folder for the priors and checkpoints (default: OUT's name + .axialsr).")
+        str | None,
+        typer.Option(help="Folder for the priors, checkpoints and block parts (default: OUT's name + .axialsr)."),
     ] = None,
     prior_preset: Annotated[
         str | None, typer.Option(help="Prior size: tiny, small, base (default: small on CPU, base on GPU).")
@@ -496,8 +503,12 @@ def run(
     dtype: DtypeOpt = None,
     force: ForceOpt = False,
     report: Annotated[str | None, typer.Option(help="Also write an HTML report (index.html) to this folder.")] = None,
+    blocks: BlocksOpt = None,
 ) -> None:
-    """The whole job: train the priors on the input's own XY slices, then restore it."""
+    """The whole job: train the priors on the input's own XY slices, then restore it (with --blocks, a
+    volume larger than memory: priors trained on tiles read across it, restored block by block)."""
+    if blocks is not None and report:
+        raise AxialSRError("--report needs the whole volume in memory: run without --blocks, or drop --report")
     check_output(out, force, inputs=(input_spec,))
     _check_dtype(dtype)
     if uncertainty:
@@ -506,7 +517,11 @@ def run(
         check_output(tagged_sibling(out, "uncertainty"), force, inputs=(input_spec,))
     if report:
         _check_report_dir(Path(report), force)
-    volume = _read(input_spec, voxel_size, channel)
+    if blocks is not None:
+        size, unit = _parse_voxel_size(voxel_size)
+        volume = open_source(input_spec, size, channel, unit)
+    else:
+        volume = _read(input_spec, voxel_size, channel)
     acquisition = api.acquisition_for(volume, factor, model, fwhm)
     values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
     values["lateral_options"] = lateral_options
@@ -523,6 +538,14 @@ def run(
     work = Path(work_dir) if work_dir else Path(out).with_name(Path(out).name.split(".")[0] + ".axialsr")
     work.mkdir(parents=True, exist_ok=True)
     _say_device(device)
+    if blocks is not None:
+        shape = _parse_shape(blocks, minimum=1)
+        block_config = RUN_BLOCK_GROUP.build(block_options, blocks=shape, work_dir=str(work / "parts"))
+        summary, _, _ = api.run_blockwise(
+            volume, out, config, work, acquisition, block_config, resume=resume, dtype=dtype, force=force
+        )
+        _say_blockwise(summary, out, acquisition)
+        return
     result = api.run(volume, config, work, acquisition, resume=resume, dtype=dtype)
     write_volume(out, result.volume.data, result.volume.voxel_size, result.volume.unit, force=force)
     info = result.restoration
