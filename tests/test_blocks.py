@@ -136,7 +136,7 @@ def test_two_worker_local_cluster_restores_without_seams(tmp_path, measured_tif)
     path, lr = measured_tif
     prior = api.train_prior(lr, PriorConfig(preset="tiny", steps=60, seed=0, device="cpu"), progress=False)
     out = tmp_path / "sds.ome.zarr"
-    config = BlockConfig(blocks=(8, 24, 24), overlap=8, workers=2)
+    config = BlockConfig(blocks=(8, 24, 24), overlap=8, workers=2, resources="GPU=1")  # one block per worker
     summary = api.restore_blockwise(open_source(path), str(out), "inr-sds", S2, prior, FAST_INR, config, progress=False)
     assert summary.blocks_run == 8 and summary.output == str(out)
     assert 1 <= summary.worker_processes <= 2
