@@ -3,8 +3,9 @@
     python benchmarks/uncertainty.py [--fit em_x4_average] [--cases em_x4_average,em_x8_average,...]
 
 For each synthetic case (the quality benchmark's volumes and cached lateral priors), the `lateral` method
-restores the measured volume with `uncertainty` on. The uncertainty is the spread of the restoration's
-views (XZ and YZ planes, each restored 4 times flipped), scaled by one factor. Reported per case:
+restores the measured volume with `uncertainty` on. The uncertainty is sqrt((k s)^2 + f^2): s the spread of
+the restoration's views (XZ and YZ planes, each restored 4 times flipped), f the regressor's RMS error on
+its training pairs (saved with the prior), k one scale factor. Reported per case:
 
 - Spearman correlation between the mean uncertainty and the mean absolute error over 8x8x8 patches
   (does it point at the places that are wrong?);
@@ -28,7 +29,7 @@ from bench_header import RESULTS, header_markdown, machine_header, write_json  #
 from quality import PRIOR_STEPS, case_data, ensure_prior, parse_case  # noqa: E402
 
 from axialsr import api  # noqa: E402
-from axialsr.restore import UNCERTAINTY_SCALE, RestoreConfig  # noqa: E402
+from axialsr.restore import RestoreConfig, calibrated_uncertainty  # noqa: E402
 
 NOMINAL = 0.9545  # P(|N(0,1)| <= 2)
 PATCH = 8
@@ -47,15 +48,27 @@ def patch_means(volume: np.ndarray, size: int = PATCH) -> np.ndarray:
 
 
 def measure(name: str) -> dict:
+    """Restore the case with the lateral method and its uncertainty; returns the absolute error, the raw
+    spread of the views and the pair floor (normalised units), and the half range (input units per unit)."""
     case = parse_case(name)
     gt, lr = case_data(*case)
     prior = ensure_prior(case, "lateral", PRIOR_STEPS["lateral"])
-    out, info = api.restore(
-        lr, "lateral", api.Acquisition(case[1], case[2]), prior, RestoreConfig(uncertainty=True), progress=False
-    )
+    config = RestoreConfig(uncertainty=True, uncertainty_scale=1.0)
+    out, info = api.restore(lr, "lateral", api.Acquisition(case[1], case[2]), prior, config, progress=False)
+    half = 0.5 * (info.normalization.high - info.normalization.low)
+    floor = float(prior.meta.get("pair_rmse", 0.0))
+    # at scale 1 the uncertainty is sqrt(spread^2 + floor^2) * half: recover the spread
+    spread = np.sqrt(np.maximum((info.uncertainty.astype(np.float64) / half) ** 2 - floor**2, 0.0))
     error = np.abs(out.data.astype(np.float64) - gt.data[: out.data.shape[0]])
-    sigma = info.uncertainty.astype(np.float64) / UNCERTAINTY_SCALE  # the raw spread, in input units
-    return {"case": name, "error": error, "sigma": sigma, "seconds": info.seconds}
+    return {"case": name, "error": error, "spread": spread, "floor": floor, "half": half, "seconds": info.seconds}
+
+
+def sigma_of(m: dict, scale: float) -> np.ndarray:
+    return calibrated_uncertainty(m["spread"], m["floor"], scale) * m["half"]
+
+
+def coverage(m: dict, scale: float) -> float:
+    return float(np.mean(m["error"] <= 2 * sigma_of(m, scale)))
 
 
 def main() -> None:
@@ -71,12 +84,15 @@ def main() -> None:
     names = args.cases.split(",")
     measured = {name: measure(name) for name in names}
     fit = measured[args.fit]
-    ratio = fit["error"] / np.maximum(fit["sigma"], 1e-12)
-    scale = float(np.quantile(ratio, NOMINAL) / 2.0)
+    low, high = 0.0, 100.0  # coverage grows with the scale: bisect for the nominal one on the fit case
+    for _ in range(60):
+        middle = 0.5 * (low + high)
+        low, high = (middle, high) if coverage(fit, middle) < NOMINAL else (low, middle)
+    scale = high
     rows = []
     for name in names:
         m = measured[name]
-        sigma = scale * m["sigma"]
+        sigma = sigma_of(m, scale)
         rows.append(
             {
                 "method": name,
@@ -84,6 +100,7 @@ def main() -> None:
                 "coverage_2sigma": float(np.mean(m["error"] <= 2 * sigma)),
                 "mean_sigma": float(sigma.mean()),
                 "mean_abs_error": float(m["error"].mean()),
+                "pair_floor": m["floor"] * m["half"],
                 "fitted_here": name == args.fit,
             }
         )
@@ -93,15 +110,17 @@ def main() -> None:
     lines = [
         "# Uncertainty benchmark: the lateral method's per-voxel uncertainty against its actual error\n\n",
         header_markdown(header),
-        f"\nScale fitted on {args.fit}: {scale:.3f} x the spread of the views (nominal 2-sigma coverage "
+        f"\nsigma = sqrt((scale x spread of the views)^2 + pair floor^2), the floor being the regressor's RMS "
+        f"error on its training pairs. Scale fitted on {args.fit}: {scale:.3f} (nominal 2-sigma coverage "
         f"{NOMINAL:.1%}). Spearman over {PATCH}^3 patches (mean uncertainty vs mean |error|).\n\n",
-        "| case | Spearman (patches) | coverage of 2 sigma | mean sigma | mean abs error |\n|---|---|---|---|---|\n",
+        "| case | Spearman (patches) | coverage of 2 sigma | mean sigma | mean abs error | pair floor |\n"
+        "|---|---|---|---|---|---|\n",
     ]
     for r in rows:
         mark = " (fit)" if r["fitted_here"] else ""
         lines.append(
             f"| {r['method']}{mark} | {r['spearman_patches']:.2f} | {r['coverage_2sigma']:.1%} | "
-            f"{r['mean_sigma']:.4f} | {r['mean_abs_error']:.4f} |\n"
+            f"{r['mean_sigma']:.4f} | {r['mean_abs_error']:.4f} | {r['pair_floor']:.4f} |\n"
         )
     (RESULTS / "uncertainty.md").write_text("".join(lines))
     print(f"scale {scale:.3f}; wrote {RESULTS}/uncertainty.json and uncertainty.md")

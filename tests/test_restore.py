@@ -145,6 +145,15 @@ def test_spread_of_the_views_is_zero_when_they_agree_and_grows_when_they_do_not(
 def test_uncertainty_comes_with_the_lateral_methods_only(measured, lateral_prior):
     out = restore(measured, "lateral", ACQ, lateral_prior, RestoreConfig(uncertainty=True), progress=False)
     assert out.uncertainty.shape == out.volume.shape and out.uncertainty.min() >= 0 and out.uncertainty.max() > 0
+    # the floor is the regressor's error on its training pairs; the views' spread adds to it
+    half = 0.5 * (out.normalization.high - out.normalization.low)
+    floor = lateral_prior.meta["pair_rmse"] * half
+    assert floor > 0 and out.uncertainty.min() >= floor * (1 - 1e-5)
+    assert out.uncertainty.max() > 1.01 * floor
+    unscaled = restore(
+        measured, "lateral", ACQ, lateral_prior, RestoreConfig(uncertainty=True, uncertainty_scale=0.0), progress=False
+    )
+    np.testing.assert_allclose(unscaled.uncertainty, floor, rtol=1e-5)
     with pytest.raises(AxialSRError, match="gives no uncertainty"):
         restore(measured, "cubic", ACQ, None, RestoreConfig(uncertainty=True), progress=False)
 

@@ -72,6 +72,7 @@ class RestoreConfig:
     lateral: LateralConfig = field(default_factory=LateralConfig)
     consistency: bool | None = None
     uncertainty: bool = False
+    uncertainty_scale: float | None = None  # None: UNCERTAINTY_SCALE (benchmarks/uncertainty.py fits it)
 
 
 @dataclass
@@ -220,6 +221,13 @@ DEFAULT_METHOD = "lateral"
 UNCERTAINTY_SCALE = 1.0
 
 
+def calibrated_uncertainty(spread: np.ndarray, floor: float, scale: float = UNCERTAINTY_SCALE) -> np.ndarray:
+    """One standard deviation of the error per voxel: sqrt((scale * spread)^2 + floor^2), where `spread` is
+    the standard deviation of the lateral views and `floor` the regressor's RMS error on its training pairs
+    (the error no disagreement between views shows); all in the same (normalised) units."""
+    return np.sqrt((scale * np.asarray(spread, np.float64)) ** 2 + float(floor) ** 2)
+
+
 def method_names() -> tuple[str, ...]:
     """Every method's name, in the registry's order."""
     return tuple(METHODS)
@@ -334,7 +342,10 @@ def restore(
     volume = norm.inverse(out)
     uncertainty = None
     if spread is not None:  # normalised units -> input units, calibrated (benchmarks/results/uncertainty.md)
-        uncertainty = (UNCERTAINTY_SCALE * spread * 0.5 * (norm.high - norm.low)).astype(np.float32)
+        floor = float(roles["lateral"].meta.get("pair_rmse", 0.0)) if "lateral" in roles else 0.0
+        scale = UNCERTAINTY_SCALE if cfg.uncertainty_scale is None else cfg.uncertainty_scale
+        sigma = calibrated_uncertainty(spread, floor, scale)
+        uncertainty = (sigma * 0.5 * (norm.high - norm.low)).astype(np.float32)
     seconds = time.perf_counter() - start
     rms = measurement_residual(volume, np.asarray(measured, np.float32), acquisition)
     return Restoration(volume, method, seconds, history, norm, rms, uncertainty)

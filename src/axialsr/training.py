@@ -381,6 +381,10 @@ def train_prior(
     bar.close()
     meta["steps_trained"] = step
     meta["seconds"] = time.perf_counter() - started
+    if cfg.kind == "lateral" and losses:
+        # RMS error (normalised units) on the training pairs, after the projection with the consistent loss:
+        # the floor of the uncertainty, the error no disagreement between views reveals
+        meta["pair_rmse"] = float(np.sqrt(np.mean(losses[-50:])))
     prior = Prior(ema, meta, device)
     if out_path is not None and step >= cfg.steps:
         prior.save(out_path)
