@@ -218,7 +218,7 @@ DEFAULT_METHOD = "lateral"
 # One standard deviation of the error per unit of spread of the lateral views (the 2 plane families x 4
 # flips disagree where the restoration is uncertain), fitted on one synthetic case and tested on the others
 # by benchmarks/uncertainty.py.
-UNCERTAINTY_SCALE = 1.0
+UNCERTAINTY_SCALE = 1.83
 
 
 def calibrated_uncertainty(spread: np.ndarray, floor: float, scale: float = UNCERTAINTY_SCALE) -> np.ndarray:
