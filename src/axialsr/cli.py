@@ -641,7 +641,9 @@ def validate(
 @app.command()
 def demo(
     out_dir: Annotated[str, typer.Option("--out-dir", help="Folder for the demo's files.")] = "axialsr-demo",
-    quick: Annotated[bool, typer.Option("--quick", help="Smaller volume and budget (about 7 min on 2 CPU cores).")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Smaller volume and budget (about 7 min on 2 CPU cores).")
+    ] = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
