@@ -63,6 +63,11 @@ PriorsOpt = Annotated[
         "--prior", help="Prior folder (train-prior); repeat for a method that uses two (lateral + diffusion)."
     ),
 ]
+InputArg = Annotated[str, typer.Argument(metavar="INPUT", help="Anisotropic input volume.")]
+OutOpt = Annotated[str, typer.Option("--out", "-o", help="Output isotropic volume.")]
+ConsistencyOpt = Annotated[
+    bool | None, typer.Option(help="End with the projection onto the measurements (default: the method's choice).")
+]
 BlocksOpt = Annotated[
     str | None,
     typer.Option(
@@ -258,6 +263,16 @@ def simulate(
     )
 
 
+def _check_restore_outputs(out: str, force: bool, input_spec: str, dtype: str | None, uncertainty: bool) -> None:
+    """Before any work: the output (and its uncertainty sibling) may be written, and the dtype exists."""
+    check_output(out, force, inputs=(input_spec,))
+    _check_dtype(dtype)
+    if uncertainty:
+        from axialsr.io import tagged_sibling
+
+        check_output(tagged_sibling(out, "uncertainty"), force, inputs=(input_spec,))
+
+
 def _say_blockwise(summary, out: str, acquisition: api.Acquisition) -> None:
     if summary.output is None:
         left = summary.blocks_total - summary.blocks_skipped - summary.blocks_run
@@ -279,17 +294,14 @@ def _restore_command(default_method: str, doc: str):
         slicewise_options: dict,
         lateral_options: dict,
         block_options: dict,
-        input_spec: Annotated[str, typer.Argument(metavar="INPUT", help="Anisotropic input volume.")],
-        out: Annotated[str, typer.Option("--out", "-o", help="Output isotropic volume.")],
+        input_spec: InputArg,
+        out: OutOpt,
         method: Annotated[str, typer.Option(help=f"One of: {', '.join(method_names())}.")] = default_method,
         prior: PriorsOpt = None,
         factor: FactorOpt = None,
         model: ModelOpt = "average",
         fwhm: FwhmOpt = None,
-        consistency: Annotated[
-            bool | None,
-            typer.Option(help="End with the projection onto the measurements (default: the method's choice)."),
-        ] = None,
+        consistency: ConsistencyOpt = None,
         uncertainty: UncertaintyOpt = False,
         checkpoint_dir: Annotated[str | None, typer.Option(help="Folder for checkpoints and the loss log.")] = None,
         resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint-dir.")] = False,
@@ -301,12 +313,7 @@ def _restore_command(default_method: str, doc: str):
         force: ForceOpt = False,
         blocks: BlocksOpt = None,
     ) -> None:
-        check_output(out, force, inputs=(input_spec,))
-        _check_dtype(dtype)
-        if uncertainty:
-            from axialsr.io import tagged_sibling
-
-            check_output(tagged_sibling(out, "uncertainty"), force, inputs=(input_spec,))
+        _check_restore_outputs(out, force, input_spec, dtype, uncertainty)
         if resume and checkpoint_dir is None:
             raise AxialSRError("--resume needs --checkpoint-dir")
         values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
@@ -473,8 +480,8 @@ def run(
     lateral_prior_options: dict,
     diffusion_prior_options: dict,
     block_options: dict,
-    input_spec: Annotated[str, typer.Argument(metavar="INPUT", help="Anisotropic input volume.")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output isotropic volume.")],
+    input_spec: InputArg,
+    out: OutOpt,
     method: Annotated[str, typer.Option(help=f"One of: {', '.join(method_names())}.")] = DEFAULT_METHOD,
     factor: FactorOpt = None,
     model: ModelOpt = "average",
@@ -489,9 +496,7 @@ def run(
     with_diffusion: Annotated[
         bool, typer.Option(help="Also train a diffusion prior for methods that can use one (inr-lateral: SDS).")
     ] = False,
-    consistency: Annotated[
-        bool | None, typer.Option(help="End with the projection onto the measurements (default: the method's).")
-    ] = None,
+    consistency: ConsistencyOpt = None,
     uncertainty: UncertaintyOpt = False,
     resume: Annotated[
         bool, typer.Option("--resume", help="Reuse trained priors and continue from checkpoints in work-dir.")
@@ -509,12 +514,7 @@ def run(
     volume larger than memory: priors trained on tiles read across it, restored block by block)."""
     if blocks is not None and report:
         raise AxialSRError("--report needs the whole volume in memory: run without --blocks, or drop --report")
-    check_output(out, force, inputs=(input_spec,))
-    _check_dtype(dtype)
-    if uncertainty:
-        from axialsr.io import tagged_sibling
-
-        check_output(tagged_sibling(out, "uncertainty"), force, inputs=(input_spec,))
+    _check_restore_outputs(out, force, input_spec, dtype, uncertainty)
     if report:
         _check_report_dir(Path(report), force)
     if blocks is not None:
@@ -570,7 +570,7 @@ def validate(
     recon_options: dict,
     slicewise_options: dict,
     lateral_options: dict,
-    input_spec: Annotated[str, typer.Argument(metavar="INPUT", help="Anisotropic input volume.")],
+    input_spec: InputArg,
     prior: PriorsOpt = None,
     factor: FactorOpt = None,
     model: ModelOpt = "average",
@@ -590,9 +590,7 @@ def validate(
         float | None,
         typer.Option(help="Extra axial blur (sigma, px) of the truth; default: estimated from the data (0: off)."),
     ] = None,
-    consistency: Annotated[
-        bool | None, typer.Option(help="End with the projection onto the measurements (default: the method's).")
-    ] = None,
+    consistency: ConsistencyOpt = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Also write the rows as JSON.")] = None,
     report: Annotated[str | None, typer.Option(help="Write an HTML report (index.html) to this folder.")] = None,
     device: DeviceOpt = "auto",
