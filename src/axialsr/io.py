@@ -424,13 +424,30 @@ def _open_tiff(path: Path) -> Iterator[tuple[Any, VoxelSize | None, str, str | N
             yield zarr.open(store, mode="r"), size, unit, axes
 
 
+def _dataset_names(group, min_ndim: int = 0) -> list[str]:
+    import h5py
+
+    names: list[str] = []
+    group.visititems(
+        lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) and obj.ndim >= min_ndim else None
+    )
+    return names
+
+
+def hdf5_datasets(path: str | os.PathLike, min_ndim: int = 0) -> list[str]:
+    """Paths of the datasets in the HDF5 file `path` with at least `min_ndim` dimensions."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return _dataset_names(f, min_ndim)
+
+
 @contextlib.contextmanager
 def _open_hdf5(path: Path, key: str | None) -> Iterator[tuple[Any, VoxelSize | None, str, str | None]]:
     import h5py
 
     with h5py.File(path, "r") as f:
-        datasets: list[str] = []
-        f.visititems(lambda name, obj: datasets.append(name) if isinstance(obj, h5py.Dataset) else None)
+        datasets = _dataset_names(f)
         if key is None:
             if DEFAULT_HDF5_KEY in f:
                 key = DEFAULT_HDF5_KEY

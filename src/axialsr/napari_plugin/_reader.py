@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from axialsr.io import HDF5_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES, read_volume, split_path
+from axialsr.io import HDF5_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES, hdf5_datasets, read_volume, split_path
 
 SUFFIXES = (*TIFF_SUFFIXES, *HDF5_SUFFIXES, *ZARR_SUFFIXES, ".npy")
 
@@ -17,22 +17,13 @@ def get_reader(path):
     return read_layers if name.endswith(SUFFIXES) else None
 
 
-def _hdf5_datasets(path: Path) -> list[str]:
-    import h5py
-
-    names: list[str] = []
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda n, obj: names.append(n) if isinstance(obj, h5py.Dataset) and obj.ndim >= 3 else None)
-    return names
-
-
 def read_layers(path) -> list[tuple]:
     """[(data, {"scale": voxel size, "name": ..., "metadata": ...}, "image")] for each volume in `path`: an
     HDF5 file with several 3D datasets gives one layer per dataset (keep the one you want)."""
     file, key = split_path(path)
     specs = [str(path)]
     if key is None and str(file).lower().endswith(HDF5_SUFFIXES):
-        datasets = _hdf5_datasets(file)
+        datasets = hdf5_datasets(file, min_ndim=3)
         if len(datasets) > 1:
             specs = [f"{file}:{name}" for name in datasets]
     layers = []
