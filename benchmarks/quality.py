@@ -4,7 +4,8 @@
     python benchmarks/quality.py --cases em_x4_average --methods cubic,lateral
     python benchmarks/quality.py --assemble-only                  # join the per-case results
 
-Each case: isotropic ground truth (axialsr.synthetic, 64x128x128, seed 0) -> the acquisition model ->
+Each case: isotropic ground truth (axialsr.synthetic, 64x128x128, seed 0; 160x128x128 at x10, so that it
+holds 16 slabs like x4) -> the acquisition model ->
 every restoration method of the registry, plus the peer CARE-isotropic (csbdeep, run by
 benchmarks/peers/care.py in its own venv, which saves its restoration; scored here by the same code).
 `coherence_mad` is the mean |XZ-wise - YZ-wise| of the slice-wise restorations (fraction of the data
@@ -17,7 +18,18 @@ results/quality{tag}.json and .md, with results/quality{tag}_<case>.png per case
 
 Cases: `em` (EM-like neuropil), `fluo` (fluorescence-like nuclei), `fluoaxial` (the same nuclei with an
 axial PSF in the truth: Gaussian sigma 2.5 voxels along z on top of the isotropic blur, as in a confocal
-stack); factors 4 and 8; the `average` acquisition model (`--cases em_x4_gaussian` adds a Gaussian one).
+stack); factors 4 and 8, and for EM also 10 (serial-section EM such as CREMI, 4x4x40 nm) and the
+non-integer 6.4; the `average` acquisition model (`--cases em_x4_gaussian` adds a Gaussian one).
+
+What users see, on every row (the `truth` row gives the reference values):
+- `banding`: `metrics.banding_index` (steps at slab boundaries; the truth has ~1);
+- `axial_power`: `metrics.axial_power_ratio` (power along z above the slabs' Nyquist over the same
+  along x; below the truth's is blur, above it invented detail);
+- EM only, what a connectomics user does next (`axialsr.membranes`): `membrane_f1` (boundary F1 at one
+  pixel of tolerance on XZ and YZ planes) and `vi_split` / `vi_merge` (bits) of a seeded 3D watershed
+  against the generator's true cells; the membrane threshold and seed spacing are chosen once per case
+  on its ground truth (`membranes.settings_from_truth`) and used unchanged for every method.
+Per case also results/quality{tag}_<case>_xz.png: one XZ crop per method at 2x zoom (stripes show there).
 """
 
 from __future__ import annotations
@@ -35,11 +47,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
 
 from axialsr import api  # noqa: E402
-from axialsr.figures import orthogonal_views  # noqa: E402
+from axialsr.figures import orthogonal_views, xz_crops  # noqa: E402
 from axialsr.io import Volume  # noqa: E402
+from axialsr.membranes import MembraneSettings, membrane_scores, segmentation_scores, settings_from_truth  # noqa: E402
+from axialsr.metrics import axial_power_ratio, banding_index  # noqa: E402
 from axialsr.prior import CONFIG_FILE, Prior  # noqa: E402
 from axialsr.restore import RestoreConfig  # noqa: E402
 from axialsr.slicewise import SlicewiseConfig  # noqa: E402
+from axialsr.synthetic import em_neuropil_with_labels  # noqa: E402
 from axialsr.tables import markdown_table, print_table  # noqa: E402
 from axialsr.training import PriorConfig  # noqa: E402
 
@@ -47,10 +62,13 @@ HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache" / "priors"
 PEERS = HERE / "cache" / "peers"
 SHAPE = (64, 128, 128)
+SHAPES = {("em", 10.0): (160, 128, 128)}  # 16 slabs, like the x4 cases
 AXIAL_PSF_SIGMA = 2.5
 CASES_FULL = [
     ("em", 4.0, "average"),
     ("em", 8.0, "average"),
+    ("em", 10.0, "average"),
+    ("em", 6.4, "average"),
     ("fluo", 4.0, "average"),
     ("fluo", 8.0, "average"),
     ("fluoaxial", 4.0, "average"),
@@ -61,6 +79,11 @@ COLUMNS = (
     "ssim_xy",
     "ssim_xz",
     "ssim_yz",
+    "banding",
+    "axial_power",
+    "membrane_f1",
+    "vi_split",
+    "vi_merge",
     "coherence_mad",
     "measurement_rms",
     "train_s",
@@ -92,39 +115,62 @@ def parse_case(name: str) -> tuple[str, float, str]:
     return kind, float(factor[1:]), model
 
 
-def case_data(kind: str, factor: float, model: str) -> tuple[Volume, Volume]:
-    """(isotropic ground truth, measured volume) of a case, float32."""
+def case_data(kind: str, factor: float, model: str) -> tuple[Volume, Volume, np.ndarray | None]:
+    """(isotropic ground truth, measured volume, true cell labels or None) of a case, float32; the truth
+    and labels cropped to the output grid's depth."""
     from scipy import ndimage
 
-    gt = api.synth("fluo" if kind == "fluoaxial" else kind, SHAPE, seed=0, dtype="float32")
+    shape = SHAPES.get((kind, factor), SHAPE)
+    acquisition = api.Acquisition(factor, model)
+    labels = None
+    if kind == "em":
+        data, labels = em_neuropil_with_labels(shape, seed=0)
+        gt = Volume(data, (api.DEFAULT_SYNTH_VOXEL_NM,) * 3, "nm")  # as api.synth writes it
+    else:
+        gt = api.synth("fluo" if kind == "fluoaxial" else kind, shape, seed=0, dtype="float32")
     if kind == "fluoaxial":
         gt = Volume(ndimage.gaussian_filter1d(gt.data, AXIAL_PSF_SIGMA, axis=0).astype(np.float32), gt.voxel_size)
-    lr = api.simulate_acquisition(gt, api.Acquisition(factor, model))
-    return gt, lr
+    lr = api.simulate_acquisition(gt, acquisition)
+    depth = acquisition.output_depth(lr.data.shape[0])
+    gt = Volume(gt.data[:depth], gt.voxel_size)
+    return gt, lr, None if labels is None else labels[:depth]
 
 
 def ensure_prior(case: tuple[str, float, str], kind: str, steps: int | None, preset: str = "small") -> Prior:
-    """The case's prior of `kind`, from the cache or trained now (one torch thread, CPU)."""
-    folder = CACHE / case_name(*case) / kind
+    """The case's prior of `kind`, from the cache or trained now (one torch thread, CPU, default settings:
+    a lateral regressor learns for the default projection)."""
+    config = PriorConfig(kind=kind, preset=preset, steps=steps, seed=0, device="cpu")
+    folder = CACHE / case_name(*case) / (f"{kind}-{config.projection}" if kind == "lateral" else kind)
     if not (folder / CONFIG_FILE).exists():
-        _, lr = case_data(*case)
-        config = PriorConfig(kind=kind, preset=preset, steps=steps, seed=0, device="cpu")
+        _, lr, _ = case_data(*case)
         api.train_prior(lr, config, folder, api.Acquisition(case[1], case[2]), resume=True)
     return Prior.load(folder, "cpu")
+
+
+def seen_scores(data: np.ndarray, factor: float, labels: np.ndarray | None, settings: MembraneSettings | None) -> dict:
+    """What users see: banding, axial power ratio and (with labels) membrane F1 and watershed VI."""
+    row = {"banding": banding_index(data, factor), "axial_power": axial_power_ratio(data, factor)}
+    if labels is not None:
+        row.update(membrane_scores(data, labels, settings))
+        row.update(segmentation_scores(data, labels, settings))
+    return row
 
 
 def run_case(
     case: tuple[str, float, str], methods: list[str], config: RestoreConfig, tag: str, figure_suffix: str = ""
 ) -> list[dict]:
-    gt, lr = case_data(*case)
+    gt, lr, labels = case_data(*case)
     name = case_name(*case)
     acquisition = api.Acquisition(case[1], case[2])
     print(f"\n== {name}: ground truth {gt.data.shape}, measured {lr.data.shape}")
+    settings = None if labels is None else settings_from_truth(gt.data, labels)
     outputs: dict[str, np.ndarray] = {}
-    rows = []
+    rows = [{"case": name, "method": "truth", **seen_scores(gt.data, case[1], labels, settings)}]
+    if settings is not None:
+        rows[0]["membrane_settings"] = vars(settings)
     for row in methods:
         if row == "care":
-            rows += care_row(name, gt, acquisition, outputs)
+            rows += care_row(name, gt, acquisition, outputs, labels, settings)
             continue
         method, kinds, extra = ROWS[row]
         priors = [ensure_prior(case, kind, PRIOR_STEPS[kind]) for kind in kinds]
@@ -138,6 +184,7 @@ def run_case(
                 "case": name,
                 "method": row,
                 **scores,
+                **seen_scores(out.data, case[1], labels, settings),
                 "train_s": train_s,
                 "seconds": info.seconds,
                 "total_s": train_s + info.seconds,
@@ -150,15 +197,18 @@ def run_case(
         for r in rows:
             if r["method"].startswith("slicewise"):
                 r["coherence_mad"] = agreement["coherence_mad"]
-    depth = round(lr.data.shape[0] * case[1])
     shown = ("cubic", "inr", "inr-sds", "care", "lateral", "inr-lateral", "inr-lateral+csds", "slicewise-xz")
-    views = {"ground truth": gt.data[:depth], **{k: v for k, v in outputs.items() if k in shown}}
+    views = {"ground truth": gt.data, **{k: v for k, v in outputs.items() if k in shown}}
     orthogonal_views(views, RESULTS / f"quality{tag}_{name}{figure_suffix}.png")
+    crops = {"ground truth": gt.data, **{k: v for k, v in outputs.items() if k not in ("nearest", "linear")}}
+    xz_crops(crops, RESULTS / f"quality{tag}_{name}{figure_suffix}_xz.png", size=min(64, gt.data.shape[0]))
     print_table(rows, COLUMNS, title=name)
     return rows
 
 
-def care_row(name: str, gt: Volume, acquisition, outputs: dict) -> list[dict]:
+def care_row(
+    name: str, gt: Volume, acquisition, outputs: dict, labels: np.ndarray | None, settings: MembraneSettings | None
+) -> list[dict]:
     """The peer's row from its saved restoration (benchmarks/peers/care.py), scored by our code."""
     meta_path = PEERS / f"care_{name}.json"
     if not meta_path.exists():
@@ -170,13 +220,14 @@ def care_row(name: str, gt: Volume, acquisition, outputs: dict) -> list[dict]:
     scores = api.score_row(Volume(data), gt, acquisition)
     from axialsr.consistency import measurement_residual
 
-    _, lr = case_data(*parse_case(name))
+    _, lr, _ = case_data(*parse_case(name))
     rms = measurement_residual(data, lr.data, acquisition)
     return [
         {
             "case": name,
             "method": "care",
             **scores,
+            **seen_scores(data, acquisition.factor, labels, settings),
             "train_s": meta["train_seconds"],
             "seconds": meta["predict_seconds"],
             "total_s": meta["train_seconds"] + meta["predict_seconds"],
@@ -208,6 +259,9 @@ def assemble(tag: str) -> None:
         ]
         if (RESULTS / f"quality{tag}_{case}_more.png").exists():
             md.append(f"\n![{case}, more methods](quality{tag}_{case}_more.png)\n")
+        for suffix in ("_xz", "_more_xz"):
+            if (RESULTS / f"quality{tag}_{case}{suffix}.png").exists():
+                md.append(f"\nXZ crops at 2x zoom:\n\n![{case}, XZ crops](quality{tag}_{case}{suffix}.png)\n")
     (RESULTS / f"quality{tag}.md").write_text("".join(md))
     print(f"wrote {RESULTS}/quality{tag}.json and .md ({len(parts)} cases)")
 
@@ -244,7 +298,7 @@ def main() -> None:
     if args.export_peer_inputs:
         PEERS.mkdir(parents=True, exist_ok=True)
         for case in cases:
-            _, lr = case_data(*case)
+            _, lr, _ = case_data(*case)
             np.save(PEERS / f"input_{case_name(*case)}.npy", lr.data)
             meta = {"factor": case[1], "model": case[2], "shape": list(lr.data.shape)}
             (PEERS / f"input_{case_name(*case)}.json").write_text(json.dumps(meta))
@@ -264,7 +318,7 @@ def main() -> None:
         if args.merge and path.exists():
             old = json.loads(path.read_text())
             kept = [r for r in old["rows"] if r["method"] not in {row["method"] for row in rows}]
-            order = [*ROWS, "care"]
+            order = ["truth", *ROWS, "care"]
             rows = sorted(kept + rows, key=lambda r: order.index(r["method"]) if r["method"] in order else 99)
             header = old["header"]
             header["later_runs"] = [*old["header"].get("later_runs", []), machine_header()]
@@ -272,7 +326,7 @@ def main() -> None:
             "case": case_name(*case),
             "header": header,
             "settings": {
-                "shape": SHAPE,
+                "shape": SHAPES.get(case[:2], SHAPE),
                 "restore": repr(config),
                 "priors": {
                     kind: f"preset small, {steps or 'default'} steps, trained on the case's measured XY slices"

@@ -22,7 +22,7 @@ lane() {
         fi
     done
 }
-lane em_x4_average fluo_x4_average fluoaxial_x4_average &
-lane em_x8_average fluo_x8_average &
+lane em_x4_average em_x10_average fluo_x4_average fluoaxial_x4_average &
+lane em_x8_average em_x6.4_average fluo_x8_average &
 wait
 .venv/bin/python benchmarks/quality.py --assemble-only

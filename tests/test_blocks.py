@@ -7,14 +7,14 @@ import pytest
 from axialsr import api
 from axialsr.acquisition import Acquisition
 from axialsr.blocks import BlockConfig, run_blockwise, training_sample
-from axialsr.consistency import measurement_residual
+from axialsr.consistency import measurement_residual, projection_z_support
 from axialsr.errors import AxialSRError
 from axialsr.field import FieldConfig
 from axialsr.intensity import Normalization
 from axialsr.io import Volume, open_source, read_volume, write_volume
 from axialsr.metrics import seam_jumps
 from axialsr.reconstruct import ReconstructionConfig
-from axialsr.restore import RestoreConfig
+from axialsr.restore import RestoreConfig, blockwise_z_support, get_method
 from axialsr.tiling import BlockGrid, z_alignment
 from axialsr.training import PriorConfig
 
@@ -241,6 +241,35 @@ def test_blockwise_8bit_is_within_one_grey_level_of_the_whole_volume(tmp_path, m
     whole, _ = api.restore(lr, method, Acquisition(4.0))
     diff = np.abs(read_volume(out).data.astype(int) - whole.data.astype(int))
     assert diff.max() <= 1, (method, diff.max(), int((diff > 1).sum()))
+
+
+@pytest.mark.parametrize("projection", ["h2", "l2"])
+def test_blockwise_with_the_projection_equals_the_whole_volume(tmp_path, projection):
+    """A method that ends with the projection: the smooth correction spreads each slab's residual over
+    its neighbours, and the blocks widen their overlap by its reach, so that blockwise still equals the
+    whole volume (8-bit: within one grey level) while each block reads far less than the volume."""
+    truth = api.synth("em", (240, 32, 32), seed=3)  # uint8
+    acq = Acquisition(4.0)
+    lr = api.simulate_acquisition(truth, acq)  # 60 slabs
+    write_volume(tmp_path / "lr.tif", lr.data, lr.voxel_size)
+    config = RestoreConfig(consistency=True, projection=projection)
+    out = tmp_path / "linear.zarr"
+    summary = run_blockwise(
+        open_source(tmp_path / "lr.tif"),
+        out,
+        "linear",
+        acq,
+        BlockConfig(blocks=(4, 32, 32), overlap=0, workers=0),
+        restore_config=config,
+        progress=False,
+    )
+    whole, info = api.restore(lr, "linear", acq, config=config)
+    assert info.measurement_rms < 0.5  # grey levels: the whole volume reproduces the measurements
+    diff = np.abs(read_volume(out).data.astype(int) - whole.data.astype(int))
+    assert diff.max() <= 1, (projection, diff.max(), int((diff > 1).sum()))
+    support = blockwise_z_support(get_method("linear"), acq, config)
+    assert support == 1 + (0 if projection == "l2" else projection_z_support(acq, projection))
+    assert summary.blocks_total == 15 and 4 + 2 * (support + 1) < 60  # real blocks, each reading a part
 
 
 def test_training_sample_reads_tiles_from_across_the_volume(tmp_path):

@@ -256,7 +256,8 @@ def restore_blockwise(
 class RunConfig:
     """The whole job (`axialsr run`): which method, the priors it trains for it (templates whose kind
     and preset the run fills in), and the method settings. `preset` None picks `small` on a CPU and
-    `base` on a GPU; `device` and `seed` apply to every step."""
+    `base` on a GPU; `device` and `seed` apply to every step; the lateral regressor learns for the
+    projection the restoration ends with (`restore.projection`)."""
 
     method: str = DEFAULT_METHOD
     preset: str | None = None
@@ -281,7 +282,10 @@ class RunConfig:
         spec = get_method(self.method)
         roles = list(spec.needs) + [r for r in spec.optional if r == "diffusion" and self.with_diffusion]
         preset = self.preset or ("base" if resolve_device(self.device).type == "cuda" else "small")
-        templates = {"lateral": self.lateral_prior, "diffusion": self.diffusion_prior}
+        templates = {
+            "lateral": replace(self.lateral_prior, projection=self.restore.projection),
+            "diffusion": self.diffusion_prior,
+        }
         return {role: replace(templates[role], preset=preset, device=self.device, seed=self.seed) for role in roles}
 
 

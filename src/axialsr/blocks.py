@@ -40,7 +40,14 @@ from axialsr.io import (
     write_ome_zarr_metadata,
 )
 from axialsr.prior import Prior
-from axialsr.restore import RestoreConfig, assign_priors, get_method, normalization_for, restore
+from axialsr.restore import (
+    RestoreConfig,
+    assign_priors,
+    blockwise_z_support,
+    get_method,
+    normalization_for,
+    restore,
+)
 from axialsr.tiling import Block, BlockGrid
 
 MANIFEST = "manifest.json"
@@ -261,7 +268,8 @@ def run_blockwise(
         if path.exists() and not force:
             raise AxialSRError(f"output {path} exists; pass --force to overwrite it")
     started = time.perf_counter()
-    grid = BlockGrid.plan(source.shape, acquisition.factor, config.blocks, config.overlap, spec.z_support or 0)
+    z_support = blockwise_z_support(spec, acquisition, restore_config)
+    grid = BlockGrid.plan(source.shape, acquisition.factor, config.blocks, config.overlap, z_support)
     normalization = normalization_for(source, spec, roles)
     parts_dir = Path(config.work_dir) if config.work_dir else out_path.with_name(out_path.name + ".parts")
     parts_dir.mkdir(parents=True, exist_ok=True)

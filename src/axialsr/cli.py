@@ -19,6 +19,7 @@ import typer
 
 from axialsr import api
 from axialsr.blocks import BlockConfig
+from axialsr.consistency import DEFAULT_PROJECTION
 from axialsr.errors import AxialSRError
 from axialsr.io import Volume, check_output, open_source, read_volume, write_text_atomic, write_volume
 from axialsr.options import OptionGroup, with_options
@@ -68,6 +69,13 @@ OutOpt = Annotated[str, typer.Option("--out", "-o", help="Output isotropic volum
 ConsistencyOpt = Annotated[
     bool | None, typer.Option(help="End with the projection onto the measurements (default: the method's choice).")
 ]
+ProjectionOpt = Annotated[
+    str,
+    typer.Option(
+        help="The correction that makes the result reproduce the measurements: h2 (smoothest along z, no "
+        "steps at slab boundaries), h1, or l2 (a constant per slab). run also trains the regressor for it."
+    ),
+]
 BlocksOpt = Annotated[
     str | None,
     typer.Option(
@@ -89,7 +97,7 @@ LATERAL_PRIOR_GROUP = OptionGroup(
     PriorConfig,
     "lateral_prior_options",
     prefix="lateral-prior-",
-    skip=("seed", "device", "kind", "preset"),
+    skip=("seed", "device", "kind", "preset", "projection"),
     fixed={"kind": "lateral"},
     panel=PRIOR_PANEL,
 )
@@ -97,7 +105,7 @@ DIFFUSION_PRIOR_GROUP = OptionGroup(
     PriorConfig,
     "diffusion_prior_options",
     prefix="diffusion-prior-",
-    skip=("seed", "device", "preset"),
+    skip=("seed", "device", "preset", "projection"),
     defaults={"kind": "conditional"},
     panel=PRIOR_PANEL,
 )
@@ -179,13 +187,19 @@ UncertaintyOpt = Annotated[
 
 
 def _restore_config(
-    values: dict[str, dict[str, Any]], device: str, seed: int, consistency: bool | None, uncertainty: bool = False
+    values: dict[str, dict[str, Any]],
+    device: str,
+    seed: int,
+    consistency: bool | None,
+    projection: str,
+    uncertainty: bool = False,
 ):
     return RestoreConfig(
         recon=RECON_GROUP.build(values["recon_options"], device=device, seed=seed),
         slicewise=SLICEWISE_GROUP.build(values["slicewise_options"], seed=seed),
         lateral=LATERAL_GROUP.build(values["lateral_options"]),
         consistency=consistency,
+        projection=projection,
         uncertainty=uncertainty,
     )
 
@@ -302,6 +316,7 @@ def _restore_command(default_method: str, doc: str):
         model: ModelOpt = "average",
         fwhm: FwhmOpt = None,
         consistency: ConsistencyOpt = None,
+        projection: ProjectionOpt = DEFAULT_PROJECTION,
         uncertainty: UncertaintyOpt = False,
         checkpoint_dir: Annotated[str | None, typer.Option(help="Folder for checkpoints and the loss log.")] = None,
         resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint-dir.")] = False,
@@ -318,7 +333,7 @@ def _restore_command(default_method: str, doc: str):
             raise AxialSRError("--resume needs --checkpoint-dir")
         values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
         values["lateral_options"] = lateral_options
-        config = _restore_config(values, device, seed, consistency, uncertainty)
+        config = _restore_config(values, device, seed, consistency, projection, uncertainty)
         priors = api.load_priors(prior, device)
         _say_device(device)
         _say_unused_roles(method, priors)
@@ -497,6 +512,7 @@ def run(
         bool, typer.Option(help="Also train a diffusion prior for methods that can use one (inr-lateral: SDS).")
     ] = False,
     consistency: ConsistencyOpt = None,
+    projection: ProjectionOpt = DEFAULT_PROJECTION,
     uncertainty: UncertaintyOpt = False,
     resume: Annotated[
         bool, typer.Option("--resume", help="Reuse trained priors and continue from checkpoints in work-dir.")
@@ -531,7 +547,7 @@ def run(
         lateral_prior=LATERAL_PRIOR_GROUP.build(lateral_prior_options),
         diffusion_prior=DIFFUSION_PRIOR_GROUP.build(diffusion_prior_options),
         with_diffusion=with_diffusion,
-        restore=_restore_config(values, device, seed, consistency, uncertainty),
+        restore=_restore_config(values, device, seed, consistency, projection, uncertainty),
         device=device,
         seed=seed,
     )
@@ -591,6 +607,7 @@ def validate(
         typer.Option(help="Extra axial blur (sigma, px) of the truth; default: estimated from the data (0: off)."),
     ] = None,
     consistency: ConsistencyOpt = None,
+    projection: ProjectionOpt = DEFAULT_PROJECTION,
     json_out: Annotated[str | None, typer.Option("--json", help="Also write the rows as JSON.")] = None,
     report: Annotated[str | None, typer.Option(help="Write an HTML report (index.html) to this folder.")] = None,
     device: DeviceOpt = "auto",
@@ -612,7 +629,7 @@ def validate(
         scheme=scheme,
         holdout=holdout,
         methods=chosen,
-        restore=_restore_config(values, device, seed, consistency),
+        restore=_restore_config(values, device, seed, consistency, projection),
         axial_blur=axial_blur,
     )
     if json_out:

@@ -28,6 +28,7 @@ from axialsr.acquisition import Acquisition
 from axialsr.baselines import interpolation_matrix
 from axialsr.errors import AxialSRError
 from axialsr.interrupts import report_step
+from axialsr.metrics import power_spectrum, profile_segments
 
 PLANES = ("xz", "yz")
 
@@ -122,13 +123,6 @@ def _slab_period(factor: float) -> int:
     return 1
 
 
-def _power_spectrum(profiles: np.ndarray) -> np.ndarray:
-    """Mean power spectrum of 1D profiles (N, L) with a Hann window (mean removed), length L // 2 + 1."""
-    profiles = profiles - profiles.mean(axis=1, keepdims=True)
-    window = np.hanning(profiles.shape[1])
-    return (np.abs(np.fft.rfft(profiles * window, axis=1)) ** 2).mean(axis=0)
-
-
 def axial_lateral_spectra(measured: np.ndarray, factor: float, length: int = 32) -> tuple[np.ndarray, ...]:
     """(frequencies in cycles per slab, axial power, lateral power) of a measured stack (Z_lr, Y, X).
 
@@ -143,19 +137,10 @@ def axial_lateral_spectra(measured: np.ndarray, factor: float, length: int = 32)
     length = min(length, z_n, y_bins)
     if length < 8:
         raise AxialSRError(f"too few slabs ({z_n}) or binned rows ({y_bins}) to compare axial and lateral spectra")
-    axial = _segments(np.moveaxis(binned, 0, -1).reshape(-1, z_n), length)
-    lateral = _segments(np.moveaxis(binned, 1, -1).reshape(-1, y_bins), length)
+    axial = profile_segments(np.moveaxis(binned, 0, -1).reshape(-1, z_n), length)
+    lateral = profile_segments(np.moveaxis(binned, 1, -1).reshape(-1, y_bins), length)
     freqs = np.fft.rfftfreq(length)
-    return freqs, _power_spectrum(axial), _power_spectrum(lateral)
-
-
-def _segments(profiles: np.ndarray, length: int, max_profiles: int = 20000) -> np.ndarray:
-    """Non-overlapping segments of `length` from each profile, at most `max_profiles` in all."""
-    count = profiles.shape[1] // length
-    segs = profiles[:, : count * length].reshape(-1, length)
-    if len(segs) > max_profiles:
-        segs = segs[:: len(segs) // max_profiles]
-    return segs
+    return freqs, power_spectrum(axial), power_spectrum(lateral)
 
 
 def estimate_axial_blur(

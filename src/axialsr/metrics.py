@@ -5,6 +5,15 @@ PSNR uses the ground truth's data range (max - min), in the ground truth's units
 over the 2D slices of each plane family: XY (slices along z), XZ (along y), YZ (along x); "3d" is the
 volume PSNR and the 3D SSIM. "measured"/"unmeasured" split the XY slices into those that hold a
 measured slab's centre and the others.
+
+What users see along z, without a ground truth:
+
+- `banding_index`: mean |v[z+1] - v[z]| across slab boundaries divided by the same within slabs. A
+  restoration that adds a constant per slab shows steps at the boundaries (index > 1); a truth without
+  slab structure has ~1.
+- `axial_power_ratio`: the fraction of the power along z above the slabs' Nyquist frequency 1/(2s)
+  (cycles per voxel), divided by the same fraction along x. The truth's value is the reference: below it
+  is blur, above it is detail the restoration invented.
 """
 
 from __future__ import annotations
@@ -137,3 +146,90 @@ def seam_jumps(volume: np.ndarray, axis: int, boundaries: list[int]) -> dict[str
         result[f"{name}_jump_boundary"] = float(jumps[at].max()) if at.any() else 0.0
         result[f"{name}_jump_interior"] = float(jumps[~at].max()) if (~at).any() else 0.0
     return result
+
+
+def power_spectrum(profiles: np.ndarray) -> np.ndarray:
+    """Mean power spectrum of 1D profiles (N, L) with a Hann window (mean removed), length L // 2 + 1."""
+    profiles = profiles - profiles.mean(axis=1, keepdims=True)
+    window = np.hanning(profiles.shape[1])
+    return (np.abs(np.fft.rfft(profiles * window, axis=1)) ** 2).mean(axis=0)
+
+
+def profile_segments(profiles: np.ndarray, length: int, max_profiles: int = 20000) -> np.ndarray:
+    """Non-overlapping segments of `length` from each profile (N, L), at most `max_profiles` in all."""
+    count = profiles.shape[1] // length
+    segs = profiles[:, : count * length].reshape(-1, length)
+    if len(segs) > max_profiles:
+        segs = segs[:: len(segs) // max_profiles]
+    return segs
+
+
+def slab_boundary_pairs(depth: int, factor: float) -> np.ndarray:
+    """Indices i of the neighbouring slices (i, i + 1) of a (depth, ...) isotropic grid whose midpoint
+    (at i + 1) is the one nearest a slab boundary k s (k = 1, 2, ...; slab k covers [k s, (k + 1) s)).
+
+    Examples
+    --------
+    >>> slab_boundary_pairs(12, 4).tolist()
+    [3, 7]
+    >>> slab_boundary_pairs(13, 6.4).tolist()
+    [5]
+    """
+    boundaries = np.arange(1, int(np.floor((depth - 1) / factor)) + 1) * factor
+    pairs = np.round(boundaries).astype(int) - 1
+    return np.unique(pairs[(pairs >= 0) & (pairs < depth - 1)])
+
+
+def banding_index(volume: np.ndarray, factor: float) -> float:
+    """Mean |v[z + 1] - v[z]| over the slice pairs across slab boundaries (`slab_boundary_pairs`)
+    divided by the mean over the other pairs; ~1 without slab structure, > 1 for steps at the boundaries.
+
+    Examples
+    --------
+    >>> z = np.arange(16, dtype=np.float32)[:, None, None] * np.ones((1, 4, 4), np.float32)
+    >>> round(banding_index(z, 4), 3)                             # a smooth ramp: no banding
+    1.0
+    >>> round(banding_index(np.repeat(z[::4], 4, axis=0) + 0.1 * z, 4), 1)   # a step per slab
+    41.0
+    """
+    diffs = np.abs(np.diff(np.asarray(volume, np.float64), axis=0)).mean(axis=tuple(range(1, volume.ndim)))
+    at = np.zeros(diffs.shape, bool)
+    at[slab_boundary_pairs(volume.shape[0], factor)] = True
+    if not at.any() or at.all():
+        raise AxialSRError(
+            f"{volume.shape[0]} slices hold no slab boundary with slices on both sides at factor {factor}"
+        )
+    within = float(diffs[~at].mean())
+    return float(diffs[at].mean()) / within if within > 0 else float("inf")
+
+
+def high_frequency_fraction(volume: np.ndarray, axis: int, cutoff: float, length: int) -> float:
+    """Fraction of the power of the profiles along `axis` (segments of `length` voxels, mean removed,
+    Hann window) at frequencies above `cutoff` cycles per voxel, of all but the zero frequency."""
+    profiles = np.moveaxis(np.asarray(volume, np.float64), axis, -1).reshape(-1, volume.shape[axis])
+    spectrum = power_spectrum(profile_segments(profiles, length))
+    freqs = np.fft.rfftfreq(length)
+    total = float(spectrum[1:].sum())
+    return float(spectrum[freqs > cutoff].sum()) / total if total > 0 else 0.0
+
+
+def axial_power_ratio(volume: np.ndarray, factor: float) -> float:
+    """The fraction of power along z above the slabs' Nyquist frequency 1/(2s), divided by the same
+    fraction along x, on profiles of one length (min(Z, X, 64) voxels) in both directions. ~1 for an
+    isotropic volume; ~0 for an interpolation, which has no power above the slabs' Nyquist.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> noise = rng.normal(size=(32, 32, 32))
+    >>> 0.9 < axial_power_ratio(noise, 4) < 1.1
+    True
+    >>> axial_power_ratio(np.repeat(noise[::4], 4, axis=0), 4) < 0.5    # nearest-slab: mostly gone
+    True
+    """
+    length = min(volume.shape[0], volume.shape[2], 64)
+    if length < 4 * factor:
+        raise AxialSRError(f"profiles of {length} voxels are too short to resolve 1/(2s) at factor {factor}")
+    cutoff = 1.0 / (2.0 * factor)
+    lateral = high_frequency_fraction(volume, 2, cutoff, length)
+    return high_frequency_fraction(volume, 0, cutoff, length) / lateral if lateral > 0 else float("nan")

@@ -35,7 +35,13 @@ import numpy as np
 
 from axialsr.acquisition import Acquisition
 from axialsr.baselines import INTERPOLATION_METHODS, interpolate_z
-from axialsr.consistency import measurement_residual, project_onto_measurements
+from axialsr.consistency import (
+    DEFAULT_PROJECTION,
+    check_projection,
+    measurement_residual,
+    project_onto_measurements,
+    projection_z_support,
+)
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
 from axialsr.lateral import PLANES, restore_planes
@@ -63,16 +69,22 @@ class LateralConfig:
 
 @dataclass
 class RestoreConfig:
-    """Settings of every method: the INR (`recon`), the slice-wise baseline, the lateral regressor, and
-    whether to end with the projection onto the measurements (None: the method's default), and whether to
-    estimate a per-voxel uncertainty (methods that can, see `Method.uncertainty`)."""
+    """Settings of every method: the INR (`recon`), the slice-wise baseline, the lateral regressor,
+    whether to end with the projection onto the measurements (None: the method's default) and which
+    (`projection`: 'h2' smoothest along z, 'h1', or 'l2' smallest; see `axialsr.consistency`; slice-wise
+    uses it at every step), and whether to estimate a per-voxel uncertainty (methods that can, see
+    `Method.uncertainty`)."""
 
     recon: ReconstructionConfig = field(default_factory=ReconstructionConfig)
     slicewise: SlicewiseConfig = field(default_factory=SlicewiseConfig)
     lateral: LateralConfig = field(default_factory=LateralConfig)
     consistency: bool | None = None
+    projection: str = DEFAULT_PROJECTION
     uncertainty: bool = False
     uncertainty_scale: float | None = None  # None: UNCERTAINTY_SCALE (benchmarks/uncertainty.py fits it)
+
+    def __post_init__(self) -> None:
+        check_projection(self.projection)
 
 
 @dataclass
@@ -134,7 +146,9 @@ def _inr_sds(measured, acquisition, priors, config, checkpoint_dir=None, resume=
 
 def _slicewise(measured, acquisition, priors, config, progress=True, **_):
     return (
-        slicewise_diffusion(measured, acquisition, priors["diffusion"], config.slicewise, progress=progress),
+        slicewise_diffusion(
+            measured, acquisition, priors["diffusion"], config.slicewise, config.projection, progress=progress
+        ),
         [],
         None,
     )
@@ -226,6 +240,16 @@ def calibrated_uncertainty(spread: np.ndarray, floor: float, scale: float = UNCE
     the standard deviation of the lateral views and `floor` the regressor's RMS error on its training pairs
     (the error no disagreement between views shows); all in the same (normalised) units."""
     return np.sqrt((scale * np.asarray(spread, np.float64)) ** 2 + float(floor) ** 2)
+
+
+def blockwise_z_support(method: Method, acquisition: Acquisition, config: RestoreConfig) -> int:
+    """The measured slices on each side that a block of `method` must see for its output to match the
+    whole volume's: the method's own `z_support`, plus the reach of the final projection when it ends with
+    one (a smooth correction spreads each slab's residual over its neighbours)."""
+    support = method.z_support or 0
+    if config.consistency if config.consistency is not None else method.consistent:
+        support += projection_z_support(acquisition, config.projection)
+    return support
 
 
 def method_names() -> tuple[str, ...]:
@@ -338,7 +362,7 @@ def restore(
         data, acquisition, roles, cfg, checkpoint_dir=checkpoint_dir, resume=resume, progress=progress
     )
     if cfg.consistency if cfg.consistency is not None else spec.consistent:
-        out = project_onto_measurements(out, data, acquisition)
+        out = project_onto_measurements(out, data, acquisition, cfg.projection)
     volume = norm.inverse(out)
     uncertainty = None
     if spread is not None:  # normalised units -> input units, calibrated (benchmarks/results/uncertainty.md)

@@ -4,7 +4,8 @@ Every XZ slice (or YZ) of the output grid is restored independently by the same 
 prior is conditioned on the slice's cubic interpolation, SR3-style): DDIM sampling
 (eta 0), started SDEdit-style from the cubic interpolation noised to `strength` (or from pure noise with
 strength 1), with measurement consistency at each reverse step: the prior's clean estimate x0 is
-projected onto {x : A x = y} along z, x0 <- x0 + A^+ (y - A x0), with A the acquisition matrix. The UNet
+projected onto {x : A x = y} along z, x0 <- x0 + P (y - A x0), with A the acquisition matrix and P the
+correction of the chosen projection (`axialsr.consistency`: smooth along z by default). The UNet
 is convolutional, so a whole (Z, X) slice goes through it at once.
 
 Slices are processed in batches; the noise of slice j comes from its own generator seeded (seed, j), so a
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 
 from axialsr.acquisition import Acquisition
 from axialsr.baselines import interpolate_z
+from axialsr.consistency import DEFAULT_PROJECTION, consistency_operator
 from axialsr.errors import AxialSRError
 from axialsr.interrupts import report_step
 from axialsr.prior import pad_to_multiple, size_multiple
@@ -52,9 +54,10 @@ def restore_slices(
     matrix: torch.Tensor,
     config: SlicewiseConfig,
     slice_ids: list[int],
+    correction_operator: np.ndarray,
 ) -> torch.Tensor:
-    """Restore a batch of slices. measured (B, Z_lr, L), start (B, Z_hr, L) (cubic), matrix (Z_lr, Z_hr);
-    returns (B, Z_hr, L), all in normalised units."""
+    """Restore a batch of slices. measured (B, Z_lr, L), start (B, Z_hr, L) (cubic), matrix (Z_lr, Z_hr)
+    and the consistency correction (Z_hr, Z_lr); returns (B, Z_hr, L), all in normalised units."""
     from diffusers import DDIMScheduler
 
     ddim = DDIMScheduler.from_config(prior.scheduler.config)
@@ -62,7 +65,7 @@ def restore_slices(
     timesteps = [int(t) for t in ddim.timesteps if int(t) <= config.strength * (prior.timesteps - 1)]
     if not timesteps:
         timesteps = [int(ddim.timesteps[-1])]
-    pinv = torch.linalg.pinv(matrix)
+    correction = torch.from_numpy(np.ascontiguousarray(correction_operator)).float()
     alphas = prior.alphas_cumprod.cpu()
     device = prior.device
     multiple = size_multiple(prior.meta)
@@ -85,16 +88,23 @@ def restore_slices(
         padded, (h, w) = pad_to_multiple(x, multiple)
         eps = prior.predict_noise(padded.to(device), t, condition).cpu()[..., :h, :w]
         x0 = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-2, 2)
-        x0 = x0 + torch.einsum("zk,bckl->bczl", pinv, measured.unsqueeze(1) - torch.einsum("kz,bczl->bckl", matrix, x0))
+        residual = measured.unsqueeze(1) - torch.einsum("kz,bczl->bckl", matrix, x0)
+        x0 = x0 + torch.einsum("zk,bckl->bczl", correction, residual)
         eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
         x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
     return x0[:, 0]
 
 
 def slicewise_diffusion(
-    measured: np.ndarray, acquisition: Acquisition, prior, config: SlicewiseConfig | None = None, progress: bool = True
+    measured: np.ndarray,
+    acquisition: Acquisition,
+    prior,
+    config: SlicewiseConfig | None = None,
+    projection: str = DEFAULT_PROJECTION,
+    progress: bool = True,
 ) -> np.ndarray:
-    """Restore normalised measured slices (Z_lr, Y, X) slice by slice; returns (round(Z_lr s), Y, X) float32."""
+    """Restore normalised measured slices (Z_lr, Y, X) slice by slice, with the `projection`'s correction
+    onto the measurements at every step; returns (round(Z_lr s), Y, X) float32."""
     cfg = config or SlicewiseConfig()
     if prior.kind == "lateral":
         raise AxialSRError("the slice-wise baseline needs a diffusion or conditional prior, not a lateral regressor")
@@ -103,6 +113,7 @@ def slicewise_diffusion(
     z_lr, y_n, x_n = measured.shape
     depth = acquisition.output_depth(z_lr)
     matrix = torch.from_numpy(acquisition.matrix(depth, z_lr)).float()
+    correction = consistency_operator(acquisition, depth, z_lr, projection)
     start = interpolate_z(measured, acquisition.factor, "cubic", depth)
     # bring the slice axis first: XZ slices are indexed by y, YZ slices by x
     if cfg.axis == "xz":
@@ -120,6 +131,7 @@ def slicewise_diffusion(
             matrix,
             cfg,
             ids,
+            correction,
         )
         out[ids] = restored.numpy()
         bar.update(len(ids))

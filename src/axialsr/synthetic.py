@@ -4,6 +4,7 @@
   space (an additively weighted Voronoi partition of the lines, on warped coordinates so that membranes
   wiggle); dark membranes at the cell boundaries, mitochondria (dark capsules with cristae) and clusters
   of vesicles (small dark rings) in some neurites, cytoplasm texture, a slight blur and noise.
+  `em_neuropil_with_labels` also returns the cells as labels (the truth a segmentation is scored on).
 - `fluorescence_nuclei`: fluorescence-like nuclei: textured ellipsoids (chromatin) on a dark
   background, blurred by a small isotropic PSF, with shot noise.
 
@@ -34,6 +35,23 @@ def _random_unit_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def em_neuropil(shape: tuple[int, int, int] = (64, 128, 128), seed: int = 0) -> np.ndarray:
     """EM-like neuropil volume, float32 in [0, 1], isotropic voxels (think 8 nm), dark membranes."""
+    return em_neuropil_with_labels(shape, seed)[0]
+
+
+def em_neuropil_with_labels(
+    shape: tuple[int, int, int] = (64, 128, 128), seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """`em_neuropil` and its cells: (image float32 in [0, 1], labels int32 >= 1), the same image as
+    `em_neuropil(shape, seed)`. Each label is one connected neurite (the part of a tube's Voronoi cell
+    that is connected; a cell cut in two by the volume's faces gives two labels); the dark membranes lie
+    on the label boundaries.
+
+    Examples
+    --------
+    >>> image, labels = em_neuropil_with_labels((16, 24, 24), seed=0)
+    >>> image.shape == labels.shape, bool(labels.min() >= 1)
+    (True, True)
+    """
     rng = np.random.default_rng(seed)
     shape = tuple(int(s) for s in shape)
     extent = np.asarray(shape, dtype=np.float32)
@@ -102,7 +120,18 @@ def em_neuropil(shape: tuple[int, int, int] = (64, 128, 128), seed: int = 0) -> 
     image = image * (1 - 0.72 * membrane)
     image = ndimage.gaussian_filter(image, 0.6)
     image = image + 0.025 * rng.standard_normal(shape).astype(np.float32)
-    return np.clip(image, 0.0, 1.0).astype(np.float32)
+    return np.clip(image, 0.0, 1.0).astype(np.float32), _connected_labels(label)
+
+
+def _connected_labels(label: np.ndarray) -> np.ndarray:
+    """Relabel so that every connected region (6-connectivity) of one value has its own label, from 1."""
+    out = np.zeros(label.shape, np.int32)
+    count = 0
+    for value in np.unique(label):
+        parts, n = ndimage.label(label == value)
+        out[parts > 0] = parts[parts > 0] + count
+        count += n
+    return out
 
 
 def fluorescence_nuclei(shape: tuple[int, int, int] = (64, 128, 128), seed: int = 0) -> np.ndarray:

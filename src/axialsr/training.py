@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from axialsr.acquisition import Acquisition
-from axialsr.consistency import projection_error_operator
+from axialsr.consistency import DEFAULT_PROJECTION, check_projection, projection_error_operator
 from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
@@ -87,6 +87,13 @@ class PriorConfig:
             "are scored (the network then spends itself on what the projection cannot fix)."
         ),
     )
+    projection: str = field(
+        default=DEFAULT_PROJECTION,
+        metadata=_help(
+            "Lateral kind, consistent loss: the projection onto the measurements it learns for: h2 (smooth "
+            "along z), h1, or l2 (a constant per slab). Use the one restorations will use."
+        ),
+    )
     timesteps: int = field(default=1000, metadata=_help("Diffusion timesteps.", internal=True))
     beta_schedule: str = field(default="squaredcos_cap_v2", metadata=_help("Noise schedule.", internal=True))
     warmup_steps: int = field(default=100, metadata=_help("Linear learning-rate warm-up steps.", internal=True))
@@ -119,6 +126,7 @@ class PriorConfig:
             raise AxialSRError(f"condition_dropout must be in [0, 1), got {self.condition_dropout}")
         if self.checkpoint_every < 1:
             raise AxialSRError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        check_projection(self.projection)
 
     def resolved(self) -> PriorConfig:
         """A copy with every None replaced by the preset's value for this kind (0 steps stays 0)."""
@@ -247,7 +255,7 @@ def train_prior(
         axial_blur = cfg.axial_blur if cfg.axial_blur is not None else estimate_axial_blur(data, acquisition)
         pairs = LateralPairs(data, acquisition, cfg.patch, axial_blur)
         if cfg.consistent_loss and cfg.kind == "lateral":
-            operator = projection_error_operator(acquisition, cfg.patch)
+            operator = projection_error_operator(acquisition, cfg.patch, cfg.projection)
             null_space = torch.from_numpy(operator.astype(np.float32)).to(device)
     else:
         patches = _XYPatches(bin_xy(data, cfg.bin_xy), cfg.patch)
