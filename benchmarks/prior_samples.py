@@ -27,14 +27,14 @@ def main() -> None:
     parser.add_argument("--case", default="em_x4_average")
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--prior-steps", type=int, default=2500)
     args = parser.parse_args()
     case = next(c for c in CASES_FULL if case_name(*c) == args.case)
-    prior, seconds = ensure_prior(*case, args.prior_steps)
-    _, lr = case_data(*case)
+    prior = ensure_prior(case, "diffusion")
+    seconds = float(prior.meta.get("seconds", 0.0))
+    _, lr, _ = case_data(*case)
     out = RESULTS / f"prior_samples_{args.case}.png"
     prior_samples_figure(prior, out, n=args.n, steps=args.steps, seed=0, real_volume=lr.data)
-    curve = CACHE / args.case / "loss.jsonl"
+    curve = CACHE / args.case / "diffusion" / "loss.jsonl"
     losses = [json.loads(line)["loss"] for line in curve.read_text().splitlines()] if curve.exists() else []
     write_json(
         RESULTS / f"prior_samples_{args.case}.json",

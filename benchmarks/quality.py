@@ -22,7 +22,9 @@ stack); factors 4 and 8, and for EM also 10 (serial-section EM such as CREMI, 4x
 non-integer 6.4; the `average` acquisition model (`--cases em_x4_gaussian` adds a Gaussian one).
 
 What users see, on every row (the `truth` row gives the reference values):
-- `banding`: `metrics.banding_index` (steps at slab boundaries; the truth has ~1);
+- `banding`: `metrics.banding_index` (change across slab boundaries over that within slabs; the truth
+  has ~1); `step`: `metrics.boundary_step_index` (the same over the pairs beside the boundaries: a step
+  shows there, a smooth modulation with the slab period does not);
 - `axial_power`: `metrics.axial_power_ratio` (power along z above the slabs' Nyquist over the same
   along x; below the truth's is blur, above it invented detail);
 - EM only, what a connectomics user does next (`axialsr.membranes`): `membrane_f1` (boundary F1 at one
@@ -50,7 +52,7 @@ from axialsr import api  # noqa: E402
 from axialsr.figures import orthogonal_views, xz_crops  # noqa: E402
 from axialsr.io import Volume  # noqa: E402
 from axialsr.membranes import MembraneSettings, membrane_scores, segmentation_scores, settings_from_truth  # noqa: E402
-from axialsr.metrics import axial_power_ratio, banding_index  # noqa: E402
+from axialsr.metrics import axial_power_ratio, banding_index, boundary_step_index  # noqa: E402
 from axialsr.prior import CONFIG_FILE, Prior  # noqa: E402
 from axialsr.restore import RestoreConfig  # noqa: E402
 from axialsr.slicewise import SlicewiseConfig  # noqa: E402
@@ -80,6 +82,7 @@ COLUMNS = (
     "ssim_xz",
     "ssim_yz",
     "banding",
+    "step",
     "axial_power",
     "membrane_f1",
     "vi_split",
@@ -90,16 +93,18 @@ COLUMNS = (
     "seconds",
     "total_s",
 )
-# (row name, registry method, prior kinds it uses, extra settings)
+# (row name, registry method, priors it uses (kind, or kind:projection a lateral regressor learns for),
+# settings: of the slice-wise baseline under "slicewise", else of RestoreConfig)
 ROWS = {
     "nearest": ("nearest", (), {}),
     "linear": ("linear", (), {}),
     "cubic": ("cubic", (), {}),
     "inr": ("inr", (), {}),
-    "slicewise-xz": ("slicewise", ("diffusion",), {"axis": "xz"}),
-    "slicewise-yz": ("slicewise", ("diffusion",), {"axis": "yz"}),
+    "slicewise-xz": ("slicewise", ("diffusion",), {"slicewise": {"axis": "xz"}}),
+    "slicewise-yz": ("slicewise", ("diffusion",), {"slicewise": {"axis": "yz"}}),
     "inr-sds": ("inr-sds", ("diffusion",), {}),
     "lateral": ("lateral", ("lateral",), {}),
+    "lateral-l2": ("lateral", ("lateral:l2",), {"projection": "l2"}),  # the default before the smooth projection
     "inr-lateral": ("inr-lateral", ("lateral",), {}),
     "inr-lateral+csds": ("inr-lateral", ("lateral", "conditional"), {}),
 }
@@ -136,10 +141,13 @@ def case_data(kind: str, factor: float, model: str) -> tuple[Volume, Volume, np.
     return gt, lr, None if labels is None else labels[:depth]
 
 
-def ensure_prior(case: tuple[str, float, str], kind: str, steps: int | None, preset: str = "small") -> Prior:
-    """The case's prior of `kind`, from the cache or trained now (one torch thread, CPU, default settings:
-    a lateral regressor learns for the default projection)."""
-    config = PriorConfig(kind=kind, preset=preset, steps=steps, seed=0, device="cpu")
+def ensure_prior(case: tuple[str, float, str], spec: str, preset: str = "small") -> Prior:
+    """The case's prior `spec` ('kind', or 'lateral:projection'), from the cache or trained now (one torch
+    thread, CPU, default settings: a plain 'lateral' learns for the default projection)."""
+    kind, _, projection = spec.partition(":")
+    config = PriorConfig(kind=kind, preset=preset, steps=PRIOR_STEPS[kind], seed=0, device="cpu")
+    if projection:
+        config = replace(config, projection=projection)
     folder = CACHE / case_name(*case) / (f"{kind}-{config.projection}" if kind == "lateral" else kind)
     if not (folder / CONFIG_FILE).exists():
         _, lr, _ = case_data(*case)
@@ -149,7 +157,11 @@ def ensure_prior(case: tuple[str, float, str], kind: str, steps: int | None, pre
 
 def seen_scores(data: np.ndarray, factor: float, labels: np.ndarray | None, settings: MembraneSettings | None) -> dict:
     """What users see: banding, axial power ratio and (with labels) membrane F1 and watershed VI."""
-    row = {"banding": banding_index(data, factor), "axial_power": axial_power_ratio(data, factor)}
+    row = {
+        "banding": banding_index(data, factor),
+        "step": boundary_step_index(data, factor),
+        "axial_power": axial_power_ratio(data, factor),
+    }
     if labels is not None:
         row.update(membrane_scores(data, labels, settings))
         row.update(segmentation_scores(data, labels, settings))
@@ -172,10 +184,11 @@ def run_case(
         if row == "care":
             rows += care_row(name, gt, acquisition, outputs, labels, settings)
             continue
-        method, kinds, extra = ROWS[row]
-        priors = [ensure_prior(case, kind, PRIOR_STEPS[kind]) for kind in kinds]
+        method, specs, extra = ROWS[row]
+        priors = [ensure_prior(case, spec) for spec in specs]
         train_s = sum(float(p.meta.get("seconds", 0.0)) for p in priors)
-        cfg = replace(config, slicewise=replace(config.slicewise, **extra)) if extra else config
+        settings_of_row = {k: v for k, v in extra.items() if k != "slicewise"}
+        cfg = replace(config, slicewise=replace(config.slicewise, **extra.get("slicewise", {})), **settings_of_row)
         out, info = api.restore(lr, method, acquisition, priors, cfg, progress=False)
         outputs[row] = out.data
         scores = api.score_row(out, gt, acquisition)
@@ -306,9 +319,8 @@ def main() -> None:
         return
     if args.priors_only:
         for case in cases:
-            kinds = {k for m in methods if m in ROWS for k in ROWS[m][1]}
-            for kind in sorted(kinds):
-                ensure_prior(case, kind, PRIOR_STEPS[kind])
+            for spec in sorted({k for m in methods if m in ROWS for k in ROWS[m][1]}):
+                ensure_prior(case, spec)
         return
     for case in cases:
         header = machine_header()

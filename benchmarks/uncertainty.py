@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
-from quality import PRIOR_STEPS, case_data, ensure_prior, parse_case  # noqa: E402
+from quality import case_data, ensure_prior, parse_case  # noqa: E402
 
 from axialsr import api  # noqa: E402
 from axialsr.restore import RestoreConfig, calibrated_uncertainty  # noqa: E402
@@ -51,8 +51,8 @@ def measure(name: str) -> dict:
     """Restore the case with the lateral method and its uncertainty; returns the absolute error, the raw
     spread of the views and the pair floor (normalised units), and the half range (input units per unit)."""
     case = parse_case(name)
-    gt, lr = case_data(*case)
-    prior = ensure_prior(case, "lateral", PRIOR_STEPS["lateral"])
+    gt, lr, _ = case_data(*case)
+    prior = ensure_prior(case, "lateral")
     config = RestoreConfig(uncertainty=True, uncertainty_scale=1.0)
     out, info = api.restore(lr, "lateral", api.Acquisition(case[1], case[2]), prior, config, progress=False)
     half = 0.5 * (info.normalization.high - info.normalization.low)

@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
-from quality import PRIOR_STEPS, ROWS, case_data, ensure_prior, parse_case  # noqa: E402
+from quality import ROWS, case_data, ensure_prior, parse_case  # noqa: E402
 
 from axialsr import api  # noqa: E402
 from axialsr.restore import RestoreConfig  # noqa: E402
@@ -59,9 +59,9 @@ def main() -> None:
         missing = [m for m in methods if m not in truth]
         if missing:
             raise SystemExit(f"{name}: the quality results lack {missing}; run quality.py for them first")
-        _, lr = case_data(*case)
-        kinds = sorted({k for m in methods for k in ROWS[m][1]})
-        priors = [ensure_prior(case, kind, PRIOR_STEPS[kind]) for kind in kinds]
+        _, lr, _ = case_data(*case)
+        specs = sorted({k for m in methods for k in ROWS[m][1]})
+        priors = [ensure_prior(case, spec) for spec in specs]
         print(f"== {name}", flush=True)
         result = api.validate(
             lr,

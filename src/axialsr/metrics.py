@@ -11,6 +11,9 @@ What users see along z, without a ground truth:
 - `banding_index`: mean |v[z+1] - v[z]| across slab boundaries divided by the same within slabs. A
   restoration that adds a constant per slab shows steps at the boundaries (index > 1); a truth without
   slab structure has ~1.
+- `boundary_step_index`: the same across slab boundaries divided by the mean at the two neighbouring
+  pairs: a step (a discontinuity at the boundary) shows here; a smooth modulation with the slab period
+  (a posterior mean changes fastest where the measurements say least, near the boundaries) does not.
 - `axial_power_ratio`: the fraction of the power along z above the slabs' Nyquist frequency 1/(2s)
   (cycles per voxel), divided by the same fraction along x. The truth's value is the reference: below it
   is blur, above it is detail the restoration invented.
@@ -201,6 +204,28 @@ def banding_index(volume: np.ndarray, factor: float) -> float:
         )
     within = float(diffs[~at].mean())
     return float(diffs[at].mean()) / within if within > 0 else float("inf")
+
+
+def boundary_step_index(volume: np.ndarray, factor: float) -> float:
+    """Mean |v[z + 1] - v[z]| over the pairs across slab boundaries divided by the mean over the pairs just
+    before and after them: > 1 for a step at the boundaries, ~1 for a smooth volume, even one whose
+    gradient varies smoothly with the slab period.
+
+    Examples
+    --------
+    >>> z = np.arange(16, dtype=np.float32)[:, None, None] * np.ones((1, 4, 4), np.float32)
+    >>> round(boundary_step_index(np.repeat(z[::4], 4, axis=0) + 0.1 * z, 4), 1)   # a step per slab
+    41.0
+    >>> round(boundary_step_index(np.sin(z) + z, 4), 1) < 1.5
+    True
+    """
+    diffs = np.abs(np.diff(np.asarray(volume, np.float64), axis=0)).mean(axis=tuple(range(1, volume.ndim)))
+    pairs = slab_boundary_pairs(volume.shape[0], factor)
+    pairs = pairs[(pairs >= 1) & (pairs < len(diffs) - 1)]
+    if not len(pairs):
+        raise AxialSRError(f"{volume.shape[0]} slices hold no slab boundary with two pairs beside it at factor {factor}")
+    beside = float(0.5 * (diffs[pairs - 1] + diffs[pairs + 1]).mean())
+    return float(diffs[pairs].mean()) / beside if beside > 0 else float("inf")
 
 
 def high_frequency_fraction(volume: np.ndarray, axis: int, cutoff: float, length: int) -> float:
