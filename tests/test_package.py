@@ -12,24 +12,52 @@ import pytest
 import axialsr
 
 PACKAGE = Path(axialsr.__file__).parent
-TOP = {"api", "cli", "demo", "html_report", "__init__"}  # the layers allowed to sit above `api`
+# the layers allowed to sit above `api`: the front ends and what only they use
+TOP = {"api", "cli", "demo", "html_report", "__init__", "napari_plugin", "napari_plugin._widget"}
+
+
+def _module_name(path: Path) -> str:
+    """'io/formats.py' -> 'io.formats', 'io/__init__.py' -> 'io', '__init__.py' -> '__init__'."""
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _resolve(dotted: str) -> str | None:
+    """The package module an 'axialsr.x.y' import names: the deepest existing module or package."""
+    parts = dotted.split(".")[1:]
+    while parts:
+        base = PACKAGE.joinpath(*parts)
+        if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
+            return ".".join(parts)
+        parts = parts[:-1]
+    return None
 
 
 def import_graph() -> dict[str, set[str]]:
-    """module -> the axialsr modules it imports (at any depth of its code, functions included)."""
+    """module -> the axialsr modules it imports (at any depth of its code, functions included), over every
+    module of the package and its subpackages (io, methods, napari_plugin)."""
     graph = {}
-    for path in PACKAGE.glob("*.py"):
+    for path in PACKAGE.rglob("*.py"):
+        name = _module_name(path)
         tree = ast.parse(path.read_text())
         found = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("axialsr"):
                 if node.module == "axialsr":
-                    found.update(alias.name for alias in node.names if (PACKAGE / f"{alias.name}.py").exists())
+                    found.update(a.name for a in node.names if _resolve(f"axialsr.{a.name}") == a.name)
                 else:
-                    found.add(node.module.split(".")[1])
+                    target = _resolve(node.module)
+                    found.update({target} if target else set())
+                    found.update(  # `from axialsr.io import formats` names a submodule
+                        f"{target}.{a.name}"
+                        for a in node.names
+                        if target and _resolve(f"{node.module}.{a.name}") == f"{target}.{a.name}"
+                    )
             elif isinstance(node, ast.Import):
-                found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("axialsr."))
-        graph[path.stem] = found - {path.stem}
+                found.update(t for a in node.names if a.name.startswith("axialsr.") and (t := _resolve(a.name)))
+        graph[name] = found - {name}
     return graph
 
 
@@ -51,6 +79,12 @@ def test_the_import_graph_has_no_cycle():
             visit(module, [])
 
 
+def test_the_import_graph_sees_every_room():
+    graph = import_graph()
+    assert {"io", "io.formats", "napari_plugin._widget", "napari_plugin._reader"} <= set(graph)
+    assert "io.formats" in graph["io"] and "api" in graph["napari_plugin._widget"]
+
+
 def test_nothing_below_api_imports_api():
     graph = import_graph()
     offenders = sorted(m for m, deps in graph.items() if "api" in deps and m not in TOP)
@@ -58,7 +92,11 @@ def test_nothing_below_api_imports_api():
     assert "cli" not in set().union(*(deps for m, deps in graph.items() if m != "__init__"))
 
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules([str(PACKAGE)]))
+MODULES = sorted(  # every module but the napari plugin's (Qt; tested in test_napari)
+    m.name.removeprefix("axialsr.")
+    for m in pkgutil.walk_packages([str(PACKAGE)], "axialsr.")
+    if not m.name.startswith("axialsr.napari_plugin")
+)
 
 
 @pytest.mark.parametrize("name", MODULES)

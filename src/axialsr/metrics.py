@@ -223,7 +223,9 @@ def boundary_step_index(volume: np.ndarray, factor: float) -> float:
     pairs = slab_boundary_pairs(volume.shape[0], factor)
     pairs = pairs[(pairs >= 1) & (pairs < len(diffs) - 1)]
     if not len(pairs):
-        raise AxialSRError(f"{volume.shape[0]} slices hold no slab boundary with two pairs beside it at factor {factor}")
+        raise AxialSRError(
+            f"{volume.shape[0]} slices hold no slab boundary with two pairs beside it at factor {factor}"
+        )
     beside = float(0.5 * (diffs[pairs - 1] + diffs[pairs + 1]).mean())
     return float(diffs[pairs].mean()) / beside if beside > 0 else float("inf")
 

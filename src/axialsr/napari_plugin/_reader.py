@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from axialsr.io import HDF5_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES, hdf5_datasets, read_volume, split_path
+from axialsr.io import hdf5_datasets, read_volume, split_path
+from axialsr.io.paths import HDF5_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES
 
 SUFFIXES = (*TIFF_SUFFIXES, *HDF5_SUFFIXES, *ZARR_SUFFIXES, ".npy")
 

@@ -1,166 +1,23 @@
-"""Reading and writing volumes: TIFF/OME-TIFF, HDF5 (CREMI-style), Zarr/OME-Zarr and .npy.
-
-A volume is a 3D array ordered (Z, Y, X) plus its voxel size (dz, dy, dx) in physical units (`unit`,
-nanometres unless the file says otherwise). Paths may name a dataset inside a container:
-`file.h5:volumes/raw`, `store.zarr:raw`. Every write goes to a temporary path beside the target and is
-renamed into place, so an interrupted run never leaves a half-written output.
-"""
+"""Reading and writing whole volumes: TIFF/OME-TIFF, HDF5 (CREMI-style), Zarr/OME-Zarr and .npy, with
+their voxel sizes, and the checks every input passes (shape, channel axes, dtype, NaN/Inf, damage)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-import shutil
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from axialsr.errors import AxialSRError
-
-VoxelSize = tuple[float, float, float]
-
-HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".n5h5")
-ZARR_SUFFIXES = (".zarr", ".ome.zarr")
-TIFF_SUFFIXES = (".tif", ".tiff")
-DEFAULT_HDF5_KEY = "volumes/raw"
-
-# Length units: canonical short name -> nanometres, and the names files use for them.
-UNIT_NM = {"pm": 1e-3, "Å": 0.1, "nm": 1.0, "µm": 1e3, "mm": 1e6, "cm": 1e7, "m": 1e9}
-UNIT_ALIASES = {
-    "pm": "pm",
-    "picometer": "pm",
-    "picometre": "pm",
-    "å": "Å",
-    "a": "Å",
-    "angstrom": "Å",
-    "ångström": "Å",
-    "nm": "nm",
-    "nanometer": "nm",
-    "nanometre": "nm",
-    "nanometers": "nm",
-    "µm": "µm",
-    "μm": "µm",
-    "um": "µm",
-    "micron": "µm",
-    "microns": "µm",
-    "micrometer": "µm",
-    "micrometre": "µm",
-    "micrometers": "µm",
-    "\\u00b5m": "µm",
-    "mm": "mm",
-    "millimeter": "mm",
-    "millimetre": "mm",
-    "cm": "cm",
-    "centimeter": "cm",
-    "m": "m",
-    "meter": "m",
-    "metre": "m",
-}
-NGFF_UNITS = {
-    "pm": "picometer",
-    "Å": "angstrom",
-    "nm": "nanometer",
-    "µm": "micrometer",
-    "mm": "millimeter",
-    "cm": "centimeter",
-    "m": "meter",
-}
-
-
-@dataclass
-class Volume:
-    """A 3D (Z, Y, X) array with its voxel size (dz, dy, dx) in `unit` (a canonical length unit, see
-    `canonical_unit`; the voxel size is None when the file has none)."""
-
-    data: np.ndarray
-    voxel_size: VoxelSize | None = None
-    unit: str = "nm"
-
-    @property
-    def anisotropy(self) -> float | None:
-        """dz / dx, the axial factor the reconstruction has to recover (None without a voxel size)."""
-        if self.voxel_size is None:
-            return None
-        return float(self.voxel_size[0] / self.voxel_size[2])
-
-
-def canonical_unit(name: object) -> str | None:
-    """The canonical short name ('nm', 'µm', ...) of a length unit as files and users write it ('micron',
-    'um', 'micrometer', ...); None for no unit or one that is not a length ('pixel')."""
-    if name is None:
-        return None
-    text = str(name).strip()
-    return UNIT_ALIASES.get(text.lower(), UNIT_ALIASES.get(text))
-
-
-def convert_length(value: float, unit: str, to: str) -> float:
-    """`value` in `unit` expressed in `to` (both canonical names)."""
-    return float(value) * UNIT_NM[unit] / UNIT_NM[to]
-
-
-def parse_voxel_size(text: str, default_unit: str = "nm") -> tuple[VoxelSize, str]:
-    """'Z,Y,X' or 'ZxYxX' with an optional unit ('40,4,4', '0.4,0.1,0.1um', '40x4x4 nm') -> (sizes, unit).
-
-    Examples
-    --------
-    >>> parse_voxel_size("0.4,0.1,0.1um")
-    ((0.4, 0.1, 0.1), 'µm')
-    >>> parse_voxel_size("40x4x4")
-    ((40.0, 4.0, 4.0), 'nm')
-    """
-    import re
-
-    match = re.fullmatch(r"\s*([^,x\s]+)\s*[,x]\s*([^,x\s]+)\s*[,x]\s*([0-9.eE+-]+)\s*([^\d\s].*)?", text.strip())
-    if not match:
-        raise AxialSRError(
-            f"voxel size must be 'Z,Y,X' with an optional unit (e.g. 40,4,4 or 0.4,0.1,0.1um), got '{text}'"
-        )
-    try:
-        values = tuple(float(v) for v in match.groups()[:3])
-    except ValueError:
-        raise AxialSRError(f"voxel size must be three numbers 'Z,Y,X', got '{text}'") from None
-    if min(values) <= 0 or not all(np.isfinite(values)):
-        raise AxialSRError(f"voxel size must be three positive numbers, got '{text}'")
-    unit = default_unit
-    if match.group(4):
-        unit = canonical_unit(match.group(4).strip())
-        if unit is None:
-            raise AxialSRError(f"unknown length unit '{match.group(4).strip()}' in '{text}'; use nm, um, mm")
-    return (values[0], values[1], values[2]), unit
-
-
-def split_path(spec: str | os.PathLike) -> tuple[Path, str | None]:
-    """Split 'file.h5:dataset' or 'store.zarr:array' into (path, key); plain paths give key None."""
-    text = os.fspath(spec)
-    lower = text.lower()
-    for suffix in HDF5_SUFFIXES + ZARR_SUFFIXES:
-        marker = suffix + ":"
-        idx = lower.find(marker)
-        if idx >= 0:
-            return Path(text[: idx + len(suffix)]), text[idx + len(marker) :] or None
-    return Path(text), None
-
-
-def _format_of(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith(TIFF_SUFFIXES):
-        return "tiff"
-    if name.endswith(HDF5_SUFFIXES):
-        return "hdf5"
-    if name.endswith(ZARR_SUFFIXES) or name.endswith(".zarr/"):
-        return "zarr"
-    if name.endswith(".npy"):
-        return "npy"
-    raise AxialSRError(
-        f"unknown file format for '{path}': use .tif/.tiff/.ome.tif, .h5/.hdf5 (file.h5:dataset), "
-        ".zarr (store.zarr[:array]) or .npy"
-    )
-
+from axialsr.io.atomic import atomic_write
+from axialsr.io.ome import ome_scale, write_ome_zarr_metadata
+from axialsr.io.paths import DEFAULT_HDF5_KEY, check_output, format_of, split_path
+from axialsr.io.units import UNIT_NM, VoxelSize, canonical_unit, convert_length
+from axialsr.io.volume import Volume
 
 # ----------------------------------------------------------------------------------------------- reading
 
@@ -205,62 +62,6 @@ def _override_size(size, file_unit: str, voxel_size, unit: str | None) -> tuple[
     return voxel_size, unit or file_unit
 
 
-@dataclass(frozen=True)
-class VolumeSource:
-    """A volume on disk that is read region by region, never whole (for volumes larger than memory).
-
-    Picklable: a worker process re-opens the file for each region it reads. `shape` is the 3D (Z, Y, X)
-    shape after channel selection; `index` maps each axis of the stored array to a channel index, 0 (a
-    dropped singleton axis) or None (one of the three volume axes, in order)."""
-
-    spec: str
-    shape: tuple[int, int, int]
-    dtype: str
-    voxel_size: VoxelSize | None
-    unit: str
-    index: tuple[int | None, ...]
-
-    def read(self, region: tuple[slice, slice, slice]) -> np.ndarray:
-        """The (Z, Y, X) sub-volume at `region` (slices in voxels), as a numpy array in the file's dtype."""
-        path, key = split_path(self.spec)
-        spatial = iter(region)
-        selection = tuple(next(spatial) if i is None else i for i in self.index)
-        with _open_array(path, key) as (array, _, _, _):
-            return np.asarray(array[selection])
-
-    @property
-    def anisotropy(self) -> float | None:
-        """dz / dx (None without a voxel size)."""
-        return None if self.voxel_size is None else float(self.voxel_size[0] / self.voxel_size[2])
-
-
-def open_source(
-    spec: str | os.PathLike, voxel_size: VoxelSize | None = None, channel: int | None = None, unit: str | None = None
-) -> VolumeSource:
-    """Open a volume for region-wise reading (TIFF through tifffile's zarr interface, HDF5, Zarr, .npy
-    memory-mapped): checks the shape, dtype and voxel size as `read_volume` does, without reading the data
-    (NaN/Inf are found per region, when read)."""
-    path, key = split_path(spec)
-    try:
-        with _open_array(path, key) as (array, size, unit_in, axes):
-            shape, dtype = tuple(int(n) for n in array.shape), np.dtype(array.dtype)
-    except AxialSRError:
-        raise
-    except Exception as exc:
-        raise _read_error(spec, exc) from exc
-    index, kept = _volume_index(shape, axes, channel, spec)
-    _check_dtype(dtype, spec)
-    size, unit = _override_size(size, unit_in, voxel_size, unit)
-    return VolumeSource(
-        os.fspath(spec),
-        (kept[0], kept[1], kept[2]),
-        dtype.str,
-        _checked_voxel_size(size, spec),
-        unit,
-        index,
-    )
-
-
 def _check_dtype(dtype: np.dtype, spec: object) -> None:
     if np.dtype(dtype).kind not in "biuf":
         raise AxialSRError(f"{spec}: unsupported dtype {dtype}; need integers or floats")
@@ -289,7 +90,7 @@ def _open_array(path: Path, key: str | None) -> Iterator[tuple[Any, VoxelSize | 
     size from the metadata, unit, axes letters or None). The file stays open inside the `with`."""
     if not path.exists():
         raise AxialSRError(f"input not found: {path}")
-    fmt = _format_of(path)
+    fmt = format_of(path)
     if fmt == "tiff":
         with _open_tiff(path) as opened:
             yield opened
@@ -469,30 +270,6 @@ def _open_hdf5(path: Path, key: str | None) -> Iterator[tuple[Any, VoxelSize | N
         yield dset, size, unit, None
 
 
-def _ome_scale(attrs: dict) -> tuple[str | None, list[float] | None, str, str | None]:
-    """Path of the full-resolution array, its scale, unit and axes from OME-Zarr 0.4/0.5 attributes."""
-    multiscales = attrs.get("ome", {}).get("multiscales") or attrs.get("multiscales")
-    if not multiscales:
-        return None, None, "nm", None
-    ms = multiscales[0]
-    dataset = ms["datasets"][0]
-    scale = None
-    for transform in dataset.get("coordinateTransformations", []):
-        if transform.get("type") == "scale":
-            scale = [float(v) for v in transform["scale"]]
-    axes_meta = ms.get("axes", [])
-    names = "".join(a["name"] if isinstance(a, dict) else str(a) for a in axes_meta).upper() or None
-    unit = "nm"
-    space = [(i, a) for i, a in enumerate(axes_meta) if isinstance(a, dict) and a.get("type") == "space"]
-    if scale is not None and len(space) >= 3:
-        units = [canonical_unit(a.get("unit")) for _, a in space[-3:]]
-        unit = units[-1] or "nm"
-        scale = list(scale)
-        for (i, _), u in zip(space[-3:], units, strict=True):
-            scale[i] = convert_length(scale[i], u or unit, unit)
-    return str(dataset["path"]), scale, unit, names
-
-
 def _open_zarr(path: Path, key: str | None) -> tuple[Any, VoxelSize | None, str, str | None]:
     import zarr
 
@@ -502,7 +279,7 @@ def _open_zarr(path: Path, key: str | None) -> tuple[Any, VoxelSize | None, str,
     axes = None
     if isinstance(node, zarr.Group):
         group_attrs = dict(node.attrs)
-        ome_path, scale, ome_unit, ome_axes = _ome_scale(group_attrs)
+        ome_path, scale, ome_unit, ome_axes = ome_scale(group_attrs)
         if key is None:
             key = ome_path
         if key is None:
@@ -534,104 +311,6 @@ def _open_zarr(path: Path, key: str | None) -> tuple[Any, VoxelSize | None, str,
 # ----------------------------------------------------------------------------------------------- writing
 
 
-def check_output(spec: str | os.PathLike, force: bool = False, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
-    """Fail early (before any long computation) if `spec` cannot be written: it exists without
-    `force`, it is one of the `inputs` without `force`, its folder is missing or not writable, or the
-    format is unknown. Returns the file path."""
-    path, _ = split_path(spec)
-    _format_of(path)
-    input_paths = {split_path(p)[0].resolve() for p in inputs}
-    if path.resolve() in input_paths and not force:
-        raise AxialSRError(f"refusing to overwrite the input {path}; choose another --out or pass --force")
-    if path.exists() and not force:
-        raise AxialSRError(f"output {path} exists; pass --force to overwrite it")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise AxialSRError(f"cannot write {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise AxialSRError(f"cannot write {path}: folder {parent} is not writable")
-    return path
-
-
-def tagged_sibling(spec: str | os.PathLike, tag: str) -> str:
-    """The path of a companion output beside `spec`: 'iso.tif' -> 'iso.<tag>.tif', 'iso.ome.zarr' ->
-    'iso.<tag>.ome.zarr', 'out.h5:volumes/raw' -> 'out.<tag>.h5:volumes/raw'.
-
-    Examples
-    --------
-    >>> tagged_sibling("run/iso.ome.tif", "uncertainty")
-    'run/iso.uncertainty.ome.tif'
-    """
-    path, key = split_path(spec)
-    name = path.name
-    lower = name.lower()
-    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", *TIFF_SUFFIXES, *HDF5_SUFFIXES, ".zarr", ".npy"):
-        if lower.endswith(suffix):
-            stem, ext = name[: -len(suffix)], name[-len(suffix) :]
-            break
-    else:
-        stem, ext = name, ""
-    out = str(path.with_name(f"{stem}.{tag}{ext}"))
-    return out if key is None else f"{out}:{key}"
-
-
-def temp_sibling(path: Path) -> Path:
-    """A unique temporary path beside `path`: same folder (so the final rename is atomic) and same suffixes
-    (so writers that pick a format from the name pick the same one)."""
-    suffix = (
-        "".join(path.suffixes[-2:])
-        if path.name.lower().endswith((".ome.tif", ".ome.tiff", ".ome.zarr"))
-        else path.suffix
-    )
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
-    """Write `path` atomically: yields a temporary sibling to write (a file or a folder); when the block
-    ends without an error, the temporary replaces `path` (a folder at `path` is removed first), otherwise
-    it is deleted. Readers never see a half-written `path`.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> with atomic_write(folder / "notes.txt") as tmp:
-    ...     _ = tmp.write_text("done")
-    >>> (folder / "notes.txt").read_text(), sorted(p.name for p in folder.iterdir())
-    ('done', ['notes.txt'])
-    """
-    path = Path(path)
-    tmp = temp_sibling(path)
-    try:
-        yield tmp
-        if tmp.is_file():  # some writers (safetensors) create files readable by their owner alone
-            os.chmod(tmp, 0o666 & ~_umask())
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write a UTF-8 text file atomically (see `atomic_write`); returns the path."""
-    with atomic_write(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(path)
-
-
 def write_volume(
     spec: str | os.PathLike,
     data: np.ndarray,
@@ -647,7 +326,7 @@ def write_volume(
     """
     path, key = split_path(spec)
     check_output(spec, force=force)
-    fmt = _format_of(path)
+    fmt = format_of(path)
     data = np.ascontiguousarray(data)
     with atomic_write(path) as tmp:
         if fmt == "tiff":
@@ -728,24 +407,3 @@ def _write_zarr(path: Path, key: str | None, data: np.ndarray, voxel_size: Voxel
     )
     array[...] = data
     write_ome_zarr_metadata(group, voxel_size or (1.0, 1.0, 1.0), unit if voxel_size else None, key or "0")
-
-
-def write_ome_zarr_metadata(group: Any, voxel_size: VoxelSize, unit: str | None = "nm", path: str = "0") -> None:
-    """OME-Zarr 0.5 multiscales attributes on a zarr v3 `group` whose full-resolution array is `path`,
-    with the voxel size (dz, dy, dx) in `unit` (None: uncalibrated, no unit) as its scale."""
-    ngff_unit = NGFF_UNITS.get(canonical_unit(unit) or "")
-    group.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [
-            {
-                "name": "axialsr",
-                "axes": [{"name": a, "type": "space", **({"unit": ngff_unit} if ngff_unit else {})} for a in "zyx"],
-                "datasets": [
-                    {
-                        "path": path,
-                        "coordinateTransformations": [{"type": "scale", "scale": [float(v) for v in voxel_size]}],
-                    }
-                ],
-            }
-        ],
-    }
