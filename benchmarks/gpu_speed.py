@@ -29,7 +29,8 @@ def _sync(device) -> None:
 
 
 def prior_steps_per_second(kind: str, preset: str, device: str, steps: int, measured, acquisition) -> float:
-    from axialsr.training import PriorConfig, train_prior
+    from axialsr.settings import PriorConfig
+    from axialsr.training import train_prior
 
     cfg = PriorConfig(kind=kind, preset=preset, steps=steps, device=device)
     train_prior(
@@ -47,9 +48,7 @@ def main() -> None:
     import torch
 
     from axialsr import api
-    from axialsr.reconstruct import ReconstructionConfig
-    from axialsr.restore import RestoreConfig
-    from axialsr.training import PriorConfig
+    from axialsr.settings import PriorConfig, ReconstructionConfig, RestoreConfig
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)

@@ -27,7 +27,7 @@ def measure(preset: str, steps: int, device: str) -> dict:
     import torch
 
     from axialsr.prior import make_scheduler, make_unet
-    from axialsr.training import PriorConfig
+    from axialsr.settings import PriorConfig
 
     cfg = PriorConfig(preset=preset, device=device).resolved()
     dev = torch.device(device)

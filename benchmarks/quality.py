@@ -54,11 +54,13 @@ from axialsr.io import Volume  # noqa: E402
 from axialsr.membranes import MembraneSettings, membrane_scores, segmentation_scores, settings_from_truth  # noqa: E402
 from axialsr.metrics import axial_power_ratio, banding_index, boundary_step_index  # noqa: E402
 from axialsr.prior import CONFIG_FILE, Prior  # noqa: E402
-from axialsr.restore import RestoreConfig  # noqa: E402
-from axialsr.slicewise import SlicewiseConfig  # noqa: E402
+from axialsr.settings import (
+    PriorConfig,  # noqa: E402
+    RestoreConfig,  # noqa: E402
+    SlicewiseConfig,  # noqa: E402
+)
 from axialsr.synthetic import em_neuropil_with_labels  # noqa: E402
 from axialsr.tables import markdown_table, print_table  # noqa: E402
-from axialsr.training import PriorConfig  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache" / "priors"

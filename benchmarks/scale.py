@@ -47,10 +47,9 @@ def one(size: str, method: str, workers: int, iters: int, folder: Path) -> dict:
     """One configuration, in this process: build the input, restore it blockwise, report."""
 
     from axialsr import api
-    from axialsr.blocks import BlockConfig, peak_rss_mib
+    from axialsr.blocks import peak_rss_mib
     from axialsr.io import open_source, write_volume
-    from axialsr.reconstruct import ReconstructionConfig
-    from axialsr.restore import RestoreConfig
+    from axialsr.settings import BlockConfig, ReconstructionConfig, RestoreConfig
 
     shape = SIZES[size]
     source = folder / f"lr_{size}.zarr"
@@ -158,8 +157,9 @@ def equality() -> list[dict]:
     """Blockwise against whole-volume interpolation on an 8-bit volume (x4, blocks of 4 measured slices,
     overlap 8): the largest difference in grey levels and how many voxels differ by more than one."""
     from axialsr import api
-    from axialsr.blocks import BlockConfig, run_blockwise
+    from axialsr.blocks import run_blockwise
     from axialsr.io import open_source, read_volume, write_volume
+    from axialsr.settings import BlockConfig
 
     truth = api.synth("em", (128, 128, 128), seed=0)  # uint8
     acquisition = api.Acquisition(FACTOR)

@@ -6,17 +6,15 @@ import pytest
 
 from axialsr import api
 from axialsr.acquisition import Acquisition
-from axialsr.blocks import BlockConfig, run_blockwise, training_sample
+from axialsr.blocks import run_blockwise, training_sample
 from axialsr.consistency import measurement_residual, projection_z_support
 from axialsr.errors import AxialSRError
-from axialsr.field import FieldConfig
 from axialsr.intensity import Normalization
 from axialsr.io import Volume, open_source, read_volume, write_volume
 from axialsr.metrics import seam_jumps
-from axialsr.reconstruct import ReconstructionConfig
-from axialsr.restore import RestoreConfig, blockwise_z_support, get_method
+from axialsr.restore import blockwise_z_support, get_method
+from axialsr.settings import BlockConfig, FieldConfig, PriorConfig, ReconstructionConfig, RestoreConfig
 from axialsr.tiling import BlockGrid, z_alignment
-from axialsr.training import PriorConfig
 
 FAST_INR = RestoreConfig(
     recon=ReconstructionConfig(

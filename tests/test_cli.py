@@ -44,9 +44,7 @@ def _options_of(command: str) -> set[str]:
 def test_every_user_facing_config_field_has_an_option():
     """Options come from the config dataclasses: a field is settable on the command line unless its
     metadata marks it internal (or the command sets it from a shared option such as --seed)."""
-    from axialsr.field import FieldConfig
-    from axialsr.reconstruct import ReconstructionConfig
-    from axialsr.training import PriorConfig
+    from axialsr.settings import FieldConfig, PriorConfig, ReconstructionConfig
 
     shared = {"seed", "device"}
     reconstruct, train = _options_of("reconstruct"), _options_of("train-prior")
@@ -59,11 +57,12 @@ def test_every_user_facing_config_field_has_an_option():
         for f in fields(cls):
             if f.metadata.get("internal") or f.metadata.get("nested") or f.name in shared:
                 continue
-            if prefix and f.name in ("kind", "preset"):
+            if prefix and f.name in ("kind", "preset", "projection"):  # run: --prior-preset, --projection
                 continue
             flag = "--" + prefix + (f.metadata.get("flag") or f.name).replace("_", "-")
             assert flag in options, f"{cls.__name__}.{f.name} has no option {flag}"
-    assert {"--seed", "--device", "--prior", "--method", "--blocks", "--consistency"} <= reconstruct
+    assert {"--seed", "--device", "--prior", "--method", "--blocks", "--consistency", "--projection"} <= reconstruct
+    assert {"--projection", "--prior-preset"} <= _options_of("run")
 
 
 def test_simulate_baseline_evaluate_pipeline(cli, tmp_path):

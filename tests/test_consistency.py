@@ -17,9 +17,8 @@ from axialsr.consistency import (
 from axialsr.errors import AxialSRError
 from axialsr.membranes import MembraneSettings, membrane_scores, segmentation_scores, settings_from_truth
 from axialsr.metrics import axial_power_ratio, banding_index
-from axialsr.restore import RestoreConfig
+from axialsr.settings import PriorConfig, RestoreConfig
 from axialsr.synthetic import em_neuropil_with_labels
-from axialsr.training import PriorConfig
 
 
 def smooth_volume(depth: int, seed: int) -> np.ndarray:

@@ -7,10 +7,9 @@ import torch
 
 from axialsr import api
 from axialsr.acquisition import Acquisition, simulate
-from axialsr.field import FieldConfig
-from axialsr.reconstruct import ReconstructionConfig
-from axialsr.restore import RestoreConfig, restore
-from axialsr.training import PriorConfig, train_prior
+from axialsr.restore import restore
+from axialsr.settings import FieldConfig, PriorConfig, ReconstructionConfig, RestoreConfig
+from axialsr.training import train_prior
 
 pytestmark = [
     pytest.mark.gpu,
@@ -57,8 +56,8 @@ def test_reconstruction_with_sds_matches_the_cpu(measured):
 
 
 def test_blockwise_on_cuda_matches_the_cpu(tmp_path, measured):
-    from axialsr.blocks import BlockConfig
     from axialsr.io import open_source, read_volume, write_volume
+    from axialsr.settings import BlockConfig
 
     write_volume(tmp_path / "lr.tif", measured, (32.0, 8.0, 8.0))
     prior = train_prior(

@@ -13,7 +13,8 @@ from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
 from axialsr.lateral import LateralPairs
 from axialsr.prior import Prior
-from axialsr.training import CHECKPOINT_FILE, PriorConfig, loss_trend, train_prior
+from axialsr.settings import PriorConfig
+from axialsr.training import CHECKPOINT_FILE, loss_trend, train_prior
 
 
 def _cfg(**kw) -> PriorConfig:

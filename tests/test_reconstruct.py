@@ -6,12 +6,13 @@ import torch
 
 from axialsr.acquisition import Acquisition, simulate
 from axialsr.errors import AxialSRError
-from axialsr.field import Field, FieldConfig, render_volume
+from axialsr.field import Field, render_volume
 from axialsr.intensity import Normalization
 from axialsr.metrics import psnr
-from axialsr.reconstruct import ReconstructionConfig, reconstruct
+from axialsr.reconstruct import reconstruct
 from axialsr.sds import denoising_error, sds_gradient
-from axialsr.training import PriorConfig, train_prior
+from axialsr.settings import FieldConfig, PriorConfig, ReconstructionConfig
+from axialsr.training import train_prior
 
 FAST_FIELD = FieldConfig(levels=4, features=2, mlp_width=32)
 

@@ -15,7 +15,8 @@ import pytest
 from axialsr.intensity import cast_like
 from axialsr.interrupts import RunInterruptedError
 from axialsr.io import write_volume
-from axialsr.training import CHECKPOINT_FILE, PriorConfig, train_prior
+from axialsr.settings import PriorConfig
+from axialsr.training import CHECKPOINT_FILE, train_prior
 
 
 @pytest.fixture

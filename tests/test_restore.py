@@ -9,11 +9,10 @@ from axialsr.acquisition import Acquisition, simulate
 from axialsr.baselines import interpolate_z
 from axialsr.consistency import measurement_residual, project_onto_measurements
 from axialsr.errors import AxialSRError
-from axialsr.field import FieldConfig
 from axialsr.lateral import LateralPairs, degradation_matrix, estimate_axial_blur, restore_planes
-from axialsr.reconstruct import ReconstructionConfig
-from axialsr.restore import METHODS, RestoreConfig, assign_priors, get_method, restore
-from axialsr.training import PriorConfig, train_prior
+from axialsr.restore import METHODS, assign_priors, get_method, restore
+from axialsr.settings import FieldConfig, PriorConfig, ReconstructionConfig, RestoreConfig
+from axialsr.training import train_prior
 
 ACQ = Acquisition(4)
 

@@ -5,8 +5,9 @@ from axialsr.acquisition import Acquisition, simulate
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
 from axialsr.metrics import coherence
-from axialsr.slicewise import SlicewiseConfig, slicewise_diffusion
-from axialsr.training import PriorConfig, train_prior
+from axialsr.settings import PriorConfig, SlicewiseConfig
+from axialsr.slicewise import slicewise_diffusion
+from axialsr.training import train_prior
 
 
 @pytest.fixture(scope="module")

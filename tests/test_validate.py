@@ -13,9 +13,8 @@ from scipy import ndimage
 from axialsr import api
 from axialsr.acquisition import Acquisition
 from axialsr.errors import AxialSRError
-from axialsr.reconstruct import ReconstructionConfig
-from axialsr.restore import RestoreConfig
-from axialsr.validate import ValidationConfig, ranking, validate
+from axialsr.settings import ReconstructionConfig, RestoreConfig, ValidationConfig
+from axialsr.validate import ranking, validate
 
 S2 = Acquisition(2.0)
 IMAGE_CHECK = (

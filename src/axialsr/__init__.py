@@ -5,15 +5,19 @@ The main entry points are `axialsr.api` (one function per task: `restore`, `run`
 """
 
 from axialsr.acquisition import Acquisition, simulate
-from axialsr.blocks import BlockConfig
 from axialsr.errors import AxialSRError
-from axialsr.field import FieldConfig
 from axialsr.io import Volume, read_volume, write_volume
-from axialsr.reconstruct import ReconstructionConfig
-from axialsr.restore import DEFAULT_METHOD, METHODS, LateralConfig, RestoreConfig
-from axialsr.slicewise import SlicewiseConfig
-from axialsr.training import PriorConfig
-from axialsr.validate import ValidationConfig
+from axialsr.restore import DEFAULT_METHOD, METHODS
+from axialsr.settings import (
+    BlockConfig,
+    FieldConfig,
+    LateralConfig,
+    PriorConfig,
+    ReconstructionConfig,
+    RestoreConfig,
+    SlicewiseConfig,
+    ValidationConfig,
+)
 
 __version__ = "0.2.0"
 

@@ -35,9 +35,9 @@ from axialsr.intensity import cast_like
 from axialsr.io import Volume, VolumeSource
 from axialsr.metrics import evaluate_volume
 from axialsr.prior import Prior
-from axialsr.restore import DEFAULT_METHOD, Restoration, RestoreConfig, get_method
+from axialsr.restore import DEFAULT_METHOD, Restoration, get_method
+from axialsr.settings import PriorConfig, RestoreConfig
 from axialsr.synthetic import make_volume
-from axialsr.training import PriorConfig
 
 __all__ = [
     "Acquisition",
@@ -139,7 +139,7 @@ def train_prior(
 ) -> Prior:
     """Train a prior on the XY slices of `volume` (see `axialsr.training.train_prior`); the pair kinds
     (`lateral`, `conditional`) take the volume's acquisition (default: from its voxel size)."""
-    from axialsr.training import PAIR_KINDS
+    from axialsr.settings import PAIR_KINDS
     from axialsr.training import train_prior as _train
 
     cfg = config or PriorConfig()
@@ -226,8 +226,8 @@ def restore_blockwise(
     """Restore a volume larger than memory block by block (see `axialsr.blocks`) into the Zarr store `out`,
     with any registered method. `source` comes from `io.open_source`. Raises AxialSRError naming the
     blocks that failed (finished blocks are kept for a rerun). Returns the `BlockRunSummary`."""
-    from axialsr.blocks import BlockConfig
     from axialsr.blocks import run_blockwise as run_blocks
+    from axialsr.settings import BlockConfig
 
     acquisition = acquisition or acquisition_for(source)
     summary = run_blocks(

@@ -18,15 +18,19 @@ from typing import Annotated, Any
 import typer
 
 from axialsr import api
-from axialsr.blocks import BlockConfig
 from axialsr.consistency import DEFAULT_PROJECTION
 from axialsr.errors import AxialSRError
 from axialsr.io import Volume, check_output, open_source, read_volume, write_text_atomic, write_volume
 from axialsr.options import OptionGroup, with_options
-from axialsr.reconstruct import ReconstructionConfig
-from axialsr.restore import DEFAULT_METHOD, LateralConfig, RestoreConfig, method_names
-from axialsr.slicewise import SlicewiseConfig
-from axialsr.training import PriorConfig
+from axialsr.restore import DEFAULT_METHOD, method_names
+from axialsr.settings import (
+    BlockConfig,
+    LateralConfig,
+    PriorConfig,
+    ReconstructionConfig,
+    RestoreConfig,
+    SlicewiseConfig,
+)
 
 app = typer.Typer(
     name="axialsr",
@@ -617,8 +621,9 @@ def validate(
     force: ForceOpt = False,
 ) -> None:
     """Score methods on this volume without ground truth, side by side, to pick one and its settings."""
+    from axialsr.settings import ValidationConfig
     from axialsr.tables import print_table
-    from axialsr.validate import ValidationConfig, default_methods, ranking
+    from axialsr.validate import default_methods, ranking
 
     volume = _read(input_spec, voxel_size, channel)
     priors = api.load_priors(prior, device)

@@ -9,9 +9,8 @@ from pathlib import Path
 from axialsr import api, tables
 from axialsr.figures import orthogonal_views, prior_samples_figure
 from axialsr.io import write_volume
-from axialsr.restore import DEFAULT_METHOD, RestoreConfig
-from axialsr.slicewise import SlicewiseConfig
-from axialsr.training import PriorConfig
+from axialsr.restore import DEFAULT_METHOD
+from axialsr.settings import PriorConfig, RestoreConfig, SlicewiseConfig
 
 DEMO_FACTOR = 4.0
 COLUMNS = ("psnr_3d", "psnr_unmeasured", "ssim_xy", "ssim_xz", "ssim_yz", "seconds")

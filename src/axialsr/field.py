@@ -14,7 +14,6 @@ interpolation of the measured stack), which starts the optimisation from the bas
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -22,36 +21,7 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from axialsr.errors import AxialSRError
-
-ENCODINGS = ("dense", "hash", "fourier")
-
-
-@dataclass
-class FieldConfig:
-    """Architecture of the field. Resolutions in cells per axis; `z_finest_ratio` scales the finest z
-    resolution relative to the output depth (z detail is what the prior must add)."""
-
-    encoding: str = field(default="dense", metadata={"help": "Encoding: dense, hash or fourier."})
-    levels: int = field(default=6, metadata={"help": "Resolution levels of the grid encodings."})
-    features: int = field(default=4, metadata={"help": "Features per level."})
-    coarsest: int = field(default=8, metadata={"help": "Cells per axis of the coarsest level."})
-    z_finest_ratio: float = field(default=0.5, metadata={"help": "Finest z cells per output slice."})
-    hash_table_log2: int = field(default=17, metadata={"help": "log2 of the hash table size (hash encoding)."})
-    fourier_features: int = field(default=128, metadata={"help": "Random Fourier features (fourier encoding)."})
-    fourier_sigma: float = field(default=8.0, metadata={"help": "Scale of the Fourier frequencies."})
-    mlp_width: int = field(default=64, metadata={"help": "Width of the MLP head."})
-    mlp_layers: int = field(default=2, metadata={"help": "Hidden layers of the MLP head."})
-    start_at_base: bool = field(
-        default=False, metadata={"help": "Zero the MLP's output layer, so that the field starts exactly at its base."}
-    )
-
-    def __post_init__(self) -> None:
-        if self.encoding not in ENCODINGS:
-            raise AxialSRError(f"unknown encoding '{self.encoding}'; choose one of {ENCODINGS}")
-        if min(self.levels, self.features, self.coarsest, self.mlp_width, self.fourier_features) < 1:
-            raise AxialSRError("levels, features, coarsest, mlp_width and fourier_features must be >= 1")
-        if not self.z_finest_ratio > 0 or self.mlp_layers < 0:
-            raise AxialSRError("z_finest_ratio must be > 0 and mlp_layers >= 0")
+from axialsr.settings import FieldConfig
 
 
 class DenseGridEncoding(nn.Module):

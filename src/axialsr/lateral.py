@@ -29,8 +29,7 @@ from axialsr.baselines import interpolation_matrix
 from axialsr.errors import AxialSRError
 from axialsr.interrupts import report_step
 from axialsr.metrics import power_spectrum, profile_segments
-
-PLANES = ("xz", "yz")
+from axialsr.settings import PLANES
 
 
 def degradation_matrix(rows: int, acquisition: Acquisition) -> np.ndarray:

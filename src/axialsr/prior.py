@@ -26,7 +26,6 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -37,65 +36,12 @@ from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
 from axialsr.io import atomic_write
+from axialsr.settings import PRIOR_KINDS
 
 PRIOR_FORMAT = "axialsr-prior"
 PRIOR_FORMAT_VERSION = 2
 WEIGHTS_FILE = "prior.safetensors"
 CONFIG_FILE = "prior.json"
-PRIOR_KINDS = ("diffusion", "conditional", "lateral")
-
-# Architectures sized for the machines: tiny (tests, seconds), small (CPU), base (GPU). `patch` is the
-# training patch of the diffusion kinds; `lateral_patch` that of the regressor, which sees whole planes at
-# inference and learns from larger patches at little cost (it is far cheaper per pixel).
-PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": {
-        "patch": 16,
-        "lateral_patch": 16,
-        "steps": {"diffusion": 60, "conditional": 60, "lateral": 60},
-        "batch": 8,
-        "lr": 2e-3,
-        "unet": {
-            "block_out_channels": (8, 16),
-            "down_block_types": ("DownBlock2D", "DownBlock2D"),
-            "up_block_types": ("UpBlock2D", "UpBlock2D"),
-            "layers_per_block": 1,
-            "norm_num_groups": 4,
-        },
-        "lateral_unet": {"channels": (8, 16), "kernel": 3},
-    },
-    "small": {
-        "patch": 32,
-        "lateral_patch": 64,
-        "steps": {"diffusion": 3000, "conditional": 3000, "lateral": 600},
-        "batch": 16,
-        "lr": 1e-3,
-        "unet": {
-            "block_out_channels": (32, 64, 64),
-            "down_block_types": ("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
-            "up_block_types": ("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
-            "layers_per_block": 1,
-            "norm_num_groups": 8,
-            "attention_head_dim": 16,
-        },
-        "lateral_unet": {"channels": (32, 64, 128), "kernel": 3},
-    },
-    "base": {
-        "patch": 64,
-        "lateral_patch": 128,
-        "steps": {"diffusion": 30000, "conditional": 30000, "lateral": 6000},
-        "batch": 32,
-        "lr": 2e-4,
-        "unet": {
-            "block_out_channels": (64, 128, 128, 256),
-            "down_block_types": ("DownBlock2D", "DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
-            "up_block_types": ("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
-            "layers_per_block": 2,
-            "norm_num_groups": 16,
-            "attention_head_dim": 32,
-        },
-        "lateral_unet": {"channels": (64, 128, 256, 512), "kernel": 3},
-    },
-}
 
 
 class LateralUNet(torch.nn.Module):

@@ -11,8 +11,7 @@ import json
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, fields
-from dataclasses import field as dataclass_field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +22,11 @@ from axialsr.acquisition import Acquisition
 from axialsr.baselines import interpolate_z
 from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
-from axialsr.field import Field, FieldConfig, render_volume, sample_volume
+from axialsr.field import Field, render_volume, sample_volume
 from axialsr.interrupts import RunInterruptedError, deferred_interrupt, report_step, stop_message
 from axialsr.io import atomic_write, write_text_atomic
-from axialsr.sds import SDS_WEIGHTINGS, sds_loss
+from axialsr.sds import sds_loss
+from axialsr.settings import ReconstructionConfig
 
 CHECKPOINT_FILE = "reconstruction.pt"
 LOSS_FILE = "reconstruction_loss.jsonl"
@@ -34,72 +34,6 @@ LOSS_FILE = "reconstruction_loss.jsonl"
 
 def _help(text: str, **extra) -> dict:
     return {"help": text, **extra}
-
-
-@dataclass
-class ReconstructionConfig:
-    """Settings of one INR reconstruction. Sizes in output voxels; learning rates per Adam group; t values
-    as fractions of the prior's timesteps; `warmup` as a fraction of `iters` run with fidelity alone.
-    `device` and the checkpoint intervals are runtime settings: a checkpoint resumes under other values."""
-
-    iters: int = dataclass_field(default=1500, metadata=_help("Optimisation iterations."))
-    field: FieldConfig = dataclass_field(default_factory=FieldConfig, metadata=_help("INR architecture.", nested=True))
-    base: str = dataclass_field(default="cubic", metadata=_help("Residual base of the field: cubic or none."))
-    lr_encoding: float = dataclass_field(default=1e-2, metadata=_help("Learning rate of the feature grids."))
-    lr_mlp: float = dataclass_field(default=2e-3, metadata=_help("Learning rate of the MLP."))
-    fidelity_batch: int = dataclass_field(default=4, metadata=_help("Measured-slice crops per iteration."))
-    fidelity_crop: int = dataclass_field(default=48, metadata=_help("Side of the fidelity crops (pixels)."))
-    fidelity_loss: str = dataclass_field(default="l2", metadata=_help("l2 or l1."))
-    lambda_sds: float = dataclass_field(default=1.0, metadata=_help("Weight of the SDS loss (0: fidelity only)."))
-    sds_batch: int = dataclass_field(default=32, metadata=_help("SDS patches per iteration."))
-    sds_planes: tuple[str, ...] = dataclass_field(
-        default=("xz", "yz"), metadata=_help("Planes SDS renders: xz, yz, xy.")
-    )
-    sds_weighting: str = dataclass_field(default="x0", metadata=_help("SDS weighting w(t): x0 or sds."))
-    guidance: float = dataclass_field(
-        default=1.0, metadata=_help("Classifier-free guidance scale (conditional prior).")
-    )
-    t_min: float = dataclass_field(default=0.02, metadata=_help("Smallest SDS timestep (fraction of the schedule)."))
-    t_max_start: float = dataclass_field(default=0.3, metadata=_help("Largest SDS timestep at the start of SDS."))
-    t_max_end: float = dataclass_field(default=0.1, metadata=_help("Largest SDS timestep at the end."))
-    warmup: float = dataclass_field(default=0.3, metadata=_help("Fraction of iterations with fidelity alone."))
-    seed: int = dataclass_field(default=0, metadata=_help("Random seed."))
-    device: str = dataclass_field(default="auto", metadata=_help("auto, cpu or cuda.", runtime=True))
-    checkpoint_every: int = dataclass_field(
-        default=250, metadata=_help("Iterations between checkpoints.", runtime=True)
-    )
-    checkpoint_seconds: float = dataclass_field(
-        default=300.0, metadata=_help("Also checkpoint after this many seconds since the last one.", runtime=True)
-    )
-
-    def __post_init__(self) -> None:
-        if self.iters < 1:
-            raise AxialSRError(f"iters must be >= 1, got {self.iters}")
-        if self.base not in ("cubic", "none"):
-            raise AxialSRError(f"base must be 'cubic' or 'none', got '{self.base}'")
-        if self.fidelity_loss not in ("l1", "l2"):
-            raise AxialSRError(f"fidelity loss must be 'l1' or 'l2', got '{self.fidelity_loss}'")
-        if self.sds_weighting not in SDS_WEIGHTINGS:
-            raise AxialSRError(f"SDS weighting must be one of {SDS_WEIGHTINGS}, got '{self.sds_weighting}'")
-        if self.lambda_sds < 0:
-            raise AxialSRError(f"lambda_sds must be >= 0, got {self.lambda_sds}")
-        if min(self.fidelity_batch, self.fidelity_crop, self.sds_batch, self.checkpoint_every) < 1:
-            raise AxialSRError("fidelity_batch, fidelity_crop, sds_batch and checkpoint_every must be >= 1")
-        if not self.lr_encoding > 0 or not self.lr_mlp > 0:
-            raise AxialSRError("learning rates must be > 0")
-        self.sds_planes = tuple(self.sds_planes)
-        bad = set(self.sds_planes) - {"xz", "yz", "xy"}
-        if bad or not self.sds_planes:
-            raise AxialSRError(f"SDS planes must be among xz, yz, xy; got {self.sds_planes}")
-        if not 0 <= self.t_min < self.t_max_end <= 1 or not self.t_min < self.t_max_start <= 1:
-            raise AxialSRError("need 0 <= t_min < t_max_end, t_max_start <= 1")
-        if not 0 <= self.warmup < 1:
-            raise AxialSRError(f"warmup must be in [0, 1), got {self.warmup}")
-
-    def identity(self) -> dict:
-        """What a checkpoint must match to be resumed: every field but the runtime ones."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("runtime")}
-        return json.loads(json.dumps(out, default=lambda o: asdict(o)))
 
 
 @dataclass

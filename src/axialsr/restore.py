@@ -29,62 +29,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from axialsr.acquisition import Acquisition
 from axialsr.baselines import INTERPOLATION_METHODS, interpolate_z
 from axialsr.consistency import (
-    DEFAULT_PROJECTION,
-    check_projection,
     measurement_residual,
     project_onto_measurements,
     projection_z_support,
 )
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
-from axialsr.lateral import PLANES, restore_planes
+from axialsr.lateral import restore_planes
 from axialsr.prior import Prior
-from axialsr.reconstruct import ReconstructionConfig, reconstruct
-from axialsr.slicewise import SlicewiseConfig, slicewise_diffusion
-
-
-@dataclass
-class LateralConfig:
-    """How the lateral regressor is applied: the plane families it restores (their views are averaged),
-    whether flipped copies are restored too (test-time augmentation, 4x the passes) and the batch."""
-
-    planes: tuple[str, ...] = field(default=PLANES, metadata={"help": "Planes the regressor restores: xz, yz."})
-    flips: bool = field(default=True, metadata={"help": "Also restore flipped copies and average them."})
-    batch: int = field(default=8, metadata={"help": "Planes per forward pass.", "runtime": True})
-
-    def __post_init__(self) -> None:
-        self.planes = tuple(self.planes)
-        if not self.planes or set(self.planes) - set(PLANES):
-            raise AxialSRError(f"lateral planes must be among {PLANES}, got {self.planes}")
-        if self.batch < 1:
-            raise AxialSRError(f"lateral batch must be >= 1, got {self.batch}")
-
-
-@dataclass
-class RestoreConfig:
-    """Settings of every method: the INR (`recon`), the slice-wise baseline, the lateral regressor,
-    whether to end with the projection onto the measurements (None: the method's default) and which
-    (`projection`: 'h2' smoothest along z, 'h1', or 'l2' smallest; see `axialsr.consistency`; slice-wise
-    uses it at every step), and whether to estimate a per-voxel uncertainty (methods that can, see
-    `Method.uncertainty`)."""
-
-    recon: ReconstructionConfig = field(default_factory=ReconstructionConfig)
-    slicewise: SlicewiseConfig = field(default_factory=SlicewiseConfig)
-    lateral: LateralConfig = field(default_factory=LateralConfig)
-    consistency: bool | None = None
-    projection: str = DEFAULT_PROJECTION
-    uncertainty: bool = False
-    uncertainty_scale: float | None = None  # None: UNCERTAINTY_SCALE (benchmarks/uncertainty.py fits it)
-
-    def __post_init__(self) -> None:
-        check_projection(self.projection)
+from axialsr.reconstruct import reconstruct
+from axialsr.settings import LateralConfig, RestoreConfig
+from axialsr.slicewise import slicewise_diffusion
 
 
 @dataclass

@@ -16,8 +16,7 @@ from __future__ import annotations
 import torch
 
 from axialsr.errors import AxialSRError
-
-SDS_WEIGHTINGS = ("x0", "sds")
+from axialsr.settings import SDS_WEIGHTINGS
 
 
 def sds_gradient(

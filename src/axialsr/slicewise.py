@@ -15,8 +15,6 @@ YZ-wise restorations disagree: `metrics.coherence` measures that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -27,23 +25,7 @@ from axialsr.consistency import DEFAULT_PROJECTION, consistency_operator
 from axialsr.errors import AxialSRError
 from axialsr.interrupts import report_step
 from axialsr.prior import pad_to_multiple, size_multiple
-
-
-@dataclass
-class SlicewiseConfig:
-    """DDIM steps, start strength (fraction of the schedule; 1 = from pure noise), slice batch, axis."""
-
-    steps: int = 25
-    strength: float = 0.5
-    batch: int = 16
-    axis: str = "xz"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.axis not in ("xz", "yz"):
-            raise AxialSRError(f"slicewise axis must be 'xz' or 'yz', got '{self.axis}'")
-        if not 0 < self.strength <= 1 or self.steps < 1 or self.batch < 1:
-            raise AxialSRError("slicewise needs 0 < strength <= 1, steps >= 1, batch >= 1")
+from axialsr.settings import SlicewiseConfig
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ import json
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from axialsr.acquisition import Acquisition
-from axialsr.consistency import DEFAULT_PROJECTION, check_projection, projection_error_operator
+from axialsr.consistency import projection_error_operator
 from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
@@ -36,119 +36,20 @@ from axialsr.interrupts import RunInterruptedError, deferred_interrupt, report_s
 from axialsr.io import atomic_write, write_text_atomic
 from axialsr.lateral import LateralPairs, estimate_axial_blur
 from axialsr.prior import (
-    PRESETS,
     PRIOR_FORMAT,
     PRIOR_FORMAT_VERSION,
-    PRIOR_KINDS,
     Prior,
     make_scheduler,
     make_unet,
 )
+from axialsr.settings import PAIR_KINDS, PriorConfig
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOSS_FILE = "loss.jsonl"
-PAIR_KINDS = ("conditional", "lateral")
 
 
 def _help(text: str, **extra) -> dict:
     return {"help": text, **extra}
-
-
-@dataclass
-class PriorConfig:
-    """How to train a prior. Fields left None take the preset's value for the kind (see
-    `axialsr.prior.PRESETS`); sizes in (binned) pixels. `device` and `checkpoint_every` are runtime
-    settings: a checkpoint resumes under other values of them."""
-
-    kind: str = field(default="diffusion", metadata=_help("diffusion, conditional or lateral (see axialsr.prior)."))
-    preset: str = field(default="small", metadata=_help("Network size: tiny (tests), small (CPU), base (GPU)."))
-    patch: int | None = field(default=None, metadata=_help("Training patch size in pixels (default: the preset's)."))
-    steps: int | None = field(default=None, metadata=_help("Training steps (default: the preset's for the kind)."))
-    batch: int | None = field(default=None, metadata=_help("Patches per step (default: the preset's)."))
-    lr: float | None = field(default=None, metadata=_help("Peak learning rate (default: the preset's)."))
-    ema_decay: float = field(default=0.999, metadata=_help("Decay of the EMA of the weights that is saved."))
-    bin_xy: int = field(
-        default=1, metadata=_help("Average-pool XY by this factor first (diffusion kind only).", flag="bin")
-    )
-    axial_blur: float | None = field(
-        default=None,
-        metadata=_help(
-            "Extra axial blur (Gaussian sigma, pixels) given to the lateral targets; default: estimated "
-            "from the data (pair kinds)."
-        ),
-    )
-    condition_dropout: float = field(
-        default=0.1, metadata=_help("Fraction of steps without the condition (conditional kind).")
-    )
-    consistent_loss: bool = field(
-        default=True,
-        metadata=_help(
-            "Lateral kind: score the output after the projection onto the pair's measurements, as restorations "
-            "are scored (the network then spends itself on what the projection cannot fix)."
-        ),
-    )
-    projection: str = field(
-        default=DEFAULT_PROJECTION,
-        metadata=_help(
-            "Lateral kind, consistent loss: the projection onto the measurements it learns for: h2 (smooth "
-            "along z), h1, or l2 (a constant per slab). Use the one restorations will use."
-        ),
-    )
-    timesteps: int = field(default=1000, metadata=_help("Diffusion timesteps.", internal=True))
-    beta_schedule: str = field(default="squaredcos_cap_v2", metadata=_help("Noise schedule.", internal=True))
-    warmup_steps: int = field(default=100, metadata=_help("Linear learning-rate warm-up steps.", internal=True))
-    unet: dict = field(default_factory=dict, metadata=_help("UNet2DModel overrides.", internal=True))
-    seed: int = field(default=0, metadata=_help("Random seed."))
-    device: str = field(default="auto", metadata=_help("auto, cpu or cuda.", runtime=True))
-    checkpoint_every: int = field(default=250, metadata=_help("Steps between checkpoints.", runtime=True))
-    checkpoint_seconds: float = field(
-        default=300.0, metadata=_help("Also checkpoint after this many seconds since the last one.", runtime=True)
-    )
-
-    def __post_init__(self) -> None:
-        if self.kind not in PRIOR_KINDS:
-            raise AxialSRError(f"prior kind must be one of {PRIOR_KINDS}, got '{self.kind}'")
-        if self.preset not in PRESETS:
-            raise AxialSRError(f"unknown prior preset '{self.preset}'; choose one of {list(PRESETS)}")
-        for name in ("patch", "steps", "batch"):
-            value = getattr(self, name)
-            if value is not None and value < (0 if name == "steps" else 1):
-                raise AxialSRError(f"prior {name} must be positive, got {value}")
-        if self.lr is not None and not self.lr > 0:
-            raise AxialSRError(f"prior lr must be > 0, got {self.lr}")
-        if self.bin_xy < 1:
-            raise AxialSRError(f"bin_xy must be >= 1, got {self.bin_xy}")
-        if self.bin_xy > 1 and self.kind != "diffusion":
-            raise AxialSRError("bin_xy > 1 is for the diffusion kind; pair kinds work at the lateral pixel")
-        if self.axial_blur is not None and self.axial_blur < 0:
-            raise AxialSRError(f"axial_blur must be >= 0, got {self.axial_blur}")
-        if not 0 <= self.condition_dropout < 1:
-            raise AxialSRError(f"condition_dropout must be in [0, 1), got {self.condition_dropout}")
-        if self.checkpoint_every < 1:
-            raise AxialSRError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
-        check_projection(self.projection)
-
-    def resolved(self) -> PriorConfig:
-        """A copy with every None replaced by the preset's value for this kind (0 steps stays 0)."""
-        p = PRESETS[self.preset]
-        cfg = replace(
-            self,
-            patch=self.patch if self.patch is not None else p["lateral_patch" if self.kind == "lateral" else "patch"],
-            steps=self.steps if self.steps is not None else p["steps"][self.kind],
-            batch=self.batch if self.batch is not None else p["batch"],
-            lr=self.lr if self.lr is not None else p["lr"],
-            unet={**p["lateral_unet" if self.kind == "lateral" else "unet"], **self.unet},
-        )
-        levels = len(cfg.unet.get("block_out_channels") or cfg.unet["channels"])
-        if cfg.patch % 2 ** (levels - 1):
-            raise AxialSRError(f"patch {cfg.patch} must be divisible by {2 ** (levels - 1)} for this UNet")
-        return cfg
-
-    def identity(self) -> dict:
-        """What a checkpoint must match to be resumed: every field but the runtime ones."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("runtime")} | {
-            "unet": json.loads(json.dumps(self.unet))
-        }
 
 
 def _library_versions() -> dict[str, str]:

@@ -23,7 +23,7 @@ Two schemes:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,35 +32,10 @@ from axialsr.errors import AxialSRError
 from axialsr.lateral import blur_rows, estimate_axial_blur
 from axialsr.metrics import psnr, ssim_2d_mean
 from axialsr.prior import Prior
-from axialsr.restore import RestoreConfig, assign_priors, get_method, method_names, restore
+from axialsr.restore import assign_priors, get_method, method_names, restore
+from axialsr.settings import ValidationConfig
 
-VALIDATION_SCHEMES = ("lateral", "holdout")
 ISOTROPY_TOLERANCE = 0.5  # extra axial blur (sigma, pixels) above which the lateral scheme corrects for it
-
-
-@dataclass
-class ValidationConfig:
-    """Scheme ('lateral' or 'holdout'), K for 'holdout' (odd, >= 3), the methods to compare and their
-    settings. `axial_blur`: extra axial blur of the truth (Gaussian sigma, pixels) that the lateral scheme
-    gives its truth along the degraded axis; None estimates it from the data (0 turns it off)."""
-
-    scheme: str = "lateral"
-    holdout: int = 3
-    methods: tuple[str, ...] = ("linear", "cubic", "inr")
-    restore: RestoreConfig = field(default_factory=RestoreConfig)
-    axial_blur: float | None = None
-
-    def __post_init__(self) -> None:
-        self.methods = tuple(self.methods)
-        if self.scheme not in VALIDATION_SCHEMES:
-            raise AxialSRError(f"scheme must be one of {VALIDATION_SCHEMES}, got '{self.scheme}'")
-        if self.scheme == "holdout" and (self.holdout < 3 or self.holdout % 2 == 0):
-            raise AxialSRError(f"holdout K must be odd and >= 3 (keep the middle slice of K), got {self.holdout}")
-        unknown = set(self.methods) - set(method_names())
-        if unknown or not self.methods:
-            raise AxialSRError(f"methods must be among {', '.join(method_names())}; got {sorted(unknown)}")
-        if self.axial_blur is not None and self.axial_blur < 0:
-            raise AxialSRError(f"axial_blur must be >= 0, got {self.axial_blur}")
 
 
 @dataclass

@@ -18,9 +18,8 @@ from axialsr import api
 from axialsr.acquisition import Acquisition
 from axialsr.interrupts import CancelledError, step_hook
 from axialsr.io import Volume
-from axialsr.prior import PRESETS
-from axialsr.restore import DEFAULT_METHOD, METHODS, RestoreConfig
-from axialsr.training import PriorConfig
+from axialsr.restore import DEFAULT_METHOD, METHODS
+from axialsr.settings import PRESETS, PriorConfig, RestoreConfig
 
 BUDGETS = {"quick": 0.25, "default": 1.0, "thorough": 2.0}  # x the preset's training steps and INR iterations
 
@@ -235,7 +234,7 @@ class ValidateWidget(_Worker):
         self._refresh()
 
     def job(self):
-        from axialsr.validate import ValidationConfig
+        from axialsr.settings import ValidationConfig
 
         volume = self.volume()
         acquisition = Acquisition(float(self.factor.value))

@@ -1,0 +1,422 @@
+"""The settings of every step, as dataclasses with their defaults and help texts (the command-line
+options are generated from them, see `axialsr.options`).
+
+What a result depends on lives here: the INR (`FieldConfig`, `ReconstructionConfig`), the slice-wise
+baseline (`SlicewiseConfig`), the lateral regressor's application (`LateralConfig`), the restoration
+(`RestoreConfig`: those, plus the projection onto the measurements and the uncertainty), prior training
+(`PriorConfig`, with the architecture `PRESETS`), blockwise runs (`BlockConfig`) and validation
+(`ValidationConfig`). Fields marked `runtime` in their metadata (devices, checkpoint cadence, batch
+sizes that do not change the numbers) are not part of what a checkpoint or a blockwise run must match.
+
+This module imports neither torch nor the methods, so that front ends (`axialsr --help`, the napari
+reader) load fast.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import field as dataclass_field
+from typing import Any
+
+from axialsr.consistency import DEFAULT_PROJECTION, check_projection
+from axialsr.errors import AxialSRError
+
+
+def _help(text: str, **extra) -> dict:
+    return {"help": text, **extra}
+
+
+ENCODINGS = ("dense", "hash", "fourier")
+
+SDS_WEIGHTINGS = ("x0", "sds")
+
+PLANES = ("xz", "yz")
+
+PRIOR_KINDS = ("diffusion", "conditional", "lateral")
+
+PAIR_KINDS = ("conditional", "lateral")
+
+VALIDATION_SCHEMES = ("lateral", "holdout")
+
+
+# Architectures sized for the machines: tiny (tests, seconds), small (CPU), base (GPU). `patch` is the
+# training patch of the diffusion kinds; `lateral_patch` that of the regressor, which sees whole planes at
+# inference and learns from larger patches at little cost (it is far cheaper per pixel).
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {
+        "patch": 16,
+        "lateral_patch": 16,
+        "steps": {"diffusion": 60, "conditional": 60, "lateral": 60},
+        "batch": 8,
+        "lr": 2e-3,
+        "unet": {
+            "block_out_channels": (8, 16),
+            "down_block_types": ("DownBlock2D", "DownBlock2D"),
+            "up_block_types": ("UpBlock2D", "UpBlock2D"),
+            "layers_per_block": 1,
+            "norm_num_groups": 4,
+        },
+        "lateral_unet": {"channels": (8, 16), "kernel": 3},
+    },
+    "small": {
+        "patch": 32,
+        "lateral_patch": 64,
+        "steps": {"diffusion": 3000, "conditional": 3000, "lateral": 600},
+        "batch": 16,
+        "lr": 1e-3,
+        "unet": {
+            "block_out_channels": (32, 64, 64),
+            "down_block_types": ("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+            "up_block_types": ("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+            "layers_per_block": 1,
+            "norm_num_groups": 8,
+            "attention_head_dim": 16,
+        },
+        "lateral_unet": {"channels": (32, 64, 128), "kernel": 3},
+    },
+    "base": {
+        "patch": 64,
+        "lateral_patch": 128,
+        "steps": {"diffusion": 30000, "conditional": 30000, "lateral": 6000},
+        "batch": 32,
+        "lr": 2e-4,
+        "unet": {
+            "block_out_channels": (64, 128, 128, 256),
+            "down_block_types": ("DownBlock2D", "DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
+            "up_block_types": ("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+            "layers_per_block": 2,
+            "norm_num_groups": 16,
+            "attention_head_dim": 32,
+        },
+        "lateral_unet": {"channels": (64, 128, 256, 512), "kernel": 3},
+    },
+}
+
+
+@dataclass
+class FieldConfig:
+    """Architecture of the field. Resolutions in cells per axis; `z_finest_ratio` scales the finest z
+    resolution relative to the output depth (z detail is what the prior must add)."""
+
+    encoding: str = field(default="dense", metadata={"help": "Encoding: dense, hash or fourier."})
+    levels: int = field(default=6, metadata={"help": "Resolution levels of the grid encodings."})
+    features: int = field(default=4, metadata={"help": "Features per level."})
+    coarsest: int = field(default=8, metadata={"help": "Cells per axis of the coarsest level."})
+    z_finest_ratio: float = field(default=0.5, metadata={"help": "Finest z cells per output slice."})
+    hash_table_log2: int = field(default=17, metadata={"help": "log2 of the hash table size (hash encoding)."})
+    fourier_features: int = field(default=128, metadata={"help": "Random Fourier features (fourier encoding)."})
+    fourier_sigma: float = field(default=8.0, metadata={"help": "Scale of the Fourier frequencies."})
+    mlp_width: int = field(default=64, metadata={"help": "Width of the MLP head."})
+    mlp_layers: int = field(default=2, metadata={"help": "Hidden layers of the MLP head."})
+    start_at_base: bool = field(
+        default=False, metadata={"help": "Zero the MLP's output layer, so that the field starts exactly at its base."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ENCODINGS:
+            raise AxialSRError(f"unknown encoding '{self.encoding}'; choose one of {ENCODINGS}")
+        if min(self.levels, self.features, self.coarsest, self.mlp_width, self.fourier_features) < 1:
+            raise AxialSRError("levels, features, coarsest, mlp_width and fourier_features must be >= 1")
+        if not self.z_finest_ratio > 0 or self.mlp_layers < 0:
+            raise AxialSRError("z_finest_ratio must be > 0 and mlp_layers >= 0")
+
+
+@dataclass
+class ReconstructionConfig:
+    """Settings of one INR reconstruction. Sizes in output voxels; learning rates per Adam group; t values
+    as fractions of the prior's timesteps; `warmup` as a fraction of `iters` run with fidelity alone.
+    `device` and the checkpoint intervals are runtime settings: a checkpoint resumes under other values."""
+
+    iters: int = dataclass_field(default=1500, metadata=_help("Optimisation iterations."))
+    field: FieldConfig = dataclass_field(default_factory=FieldConfig, metadata=_help("INR architecture.", nested=True))
+    base: str = dataclass_field(default="cubic", metadata=_help("Residual base of the field: cubic or none."))
+    lr_encoding: float = dataclass_field(default=1e-2, metadata=_help("Learning rate of the feature grids."))
+    lr_mlp: float = dataclass_field(default=2e-3, metadata=_help("Learning rate of the MLP."))
+    fidelity_batch: int = dataclass_field(default=4, metadata=_help("Measured-slice crops per iteration."))
+    fidelity_crop: int = dataclass_field(default=48, metadata=_help("Side of the fidelity crops (pixels)."))
+    fidelity_loss: str = dataclass_field(default="l2", metadata=_help("l2 or l1."))
+    lambda_sds: float = dataclass_field(default=1.0, metadata=_help("Weight of the SDS loss (0: fidelity only)."))
+    sds_batch: int = dataclass_field(default=32, metadata=_help("SDS patches per iteration."))
+    sds_planes: tuple[str, ...] = dataclass_field(
+        default=("xz", "yz"), metadata=_help("Planes SDS renders: xz, yz, xy.")
+    )
+    sds_weighting: str = dataclass_field(default="x0", metadata=_help("SDS weighting w(t): x0 or sds."))
+    guidance: float = dataclass_field(
+        default=1.0, metadata=_help("Classifier-free guidance scale (conditional prior).")
+    )
+    t_min: float = dataclass_field(default=0.02, metadata=_help("Smallest SDS timestep (fraction of the schedule)."))
+    t_max_start: float = dataclass_field(default=0.3, metadata=_help("Largest SDS timestep at the start of SDS."))
+    t_max_end: float = dataclass_field(default=0.1, metadata=_help("Largest SDS timestep at the end."))
+    warmup: float = dataclass_field(default=0.3, metadata=_help("Fraction of iterations with fidelity alone."))
+    seed: int = dataclass_field(default=0, metadata=_help("Random seed."))
+    device: str = dataclass_field(default="auto", metadata=_help("auto, cpu or cuda.", runtime=True))
+    checkpoint_every: int = dataclass_field(
+        default=250, metadata=_help("Iterations between checkpoints.", runtime=True)
+    )
+    checkpoint_seconds: float = dataclass_field(
+        default=300.0, metadata=_help("Also checkpoint after this many seconds since the last one.", runtime=True)
+    )
+
+    def __post_init__(self) -> None:
+        if self.iters < 1:
+            raise AxialSRError(f"iters must be >= 1, got {self.iters}")
+        if self.base not in ("cubic", "none"):
+            raise AxialSRError(f"base must be 'cubic' or 'none', got '{self.base}'")
+        if self.fidelity_loss not in ("l1", "l2"):
+            raise AxialSRError(f"fidelity loss must be 'l1' or 'l2', got '{self.fidelity_loss}'")
+        if self.sds_weighting not in SDS_WEIGHTINGS:
+            raise AxialSRError(f"SDS weighting must be one of {SDS_WEIGHTINGS}, got '{self.sds_weighting}'")
+        if self.lambda_sds < 0:
+            raise AxialSRError(f"lambda_sds must be >= 0, got {self.lambda_sds}")
+        if min(self.fidelity_batch, self.fidelity_crop, self.sds_batch, self.checkpoint_every) < 1:
+            raise AxialSRError("fidelity_batch, fidelity_crop, sds_batch and checkpoint_every must be >= 1")
+        if not self.lr_encoding > 0 or not self.lr_mlp > 0:
+            raise AxialSRError("learning rates must be > 0")
+        self.sds_planes = tuple(self.sds_planes)
+        bad = set(self.sds_planes) - {"xz", "yz", "xy"}
+        if bad or not self.sds_planes:
+            raise AxialSRError(f"SDS planes must be among xz, yz, xy; got {self.sds_planes}")
+        if not 0 <= self.t_min < self.t_max_end <= 1 or not self.t_min < self.t_max_start <= 1:
+            raise AxialSRError("need 0 <= t_min < t_max_end, t_max_start <= 1")
+        if not 0 <= self.warmup < 1:
+            raise AxialSRError(f"warmup must be in [0, 1), got {self.warmup}")
+
+    def identity(self) -> dict:
+        """What a checkpoint must match to be resumed: every field but the runtime ones."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("runtime")}
+        return json.loads(json.dumps(out, default=lambda o: asdict(o)))
+
+
+@dataclass
+class SlicewiseConfig:
+    """DDIM steps, start strength (fraction of the schedule; 1 = from pure noise), slice batch, axis."""
+
+    steps: int = 25
+    strength: float = 0.5
+    batch: int = 16
+    axis: str = "xz"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.axis not in ("xz", "yz"):
+            raise AxialSRError(f"slicewise axis must be 'xz' or 'yz', got '{self.axis}'")
+        if not 0 < self.strength <= 1 or self.steps < 1 or self.batch < 1:
+            raise AxialSRError("slicewise needs 0 < strength <= 1, steps >= 1, batch >= 1")
+
+
+@dataclass
+class LateralConfig:
+    """How the lateral regressor is applied: the plane families it restores (their views are averaged),
+    whether flipped copies are restored too (test-time augmentation, 4x the passes) and the batch."""
+
+    planes: tuple[str, ...] = field(default=PLANES, metadata={"help": "Planes the regressor restores: xz, yz."})
+    flips: bool = field(default=True, metadata={"help": "Also restore flipped copies and average them."})
+    batch: int = field(default=8, metadata={"help": "Planes per forward pass.", "runtime": True})
+
+    def __post_init__(self) -> None:
+        self.planes = tuple(self.planes)
+        if not self.planes or set(self.planes) - set(PLANES):
+            raise AxialSRError(f"lateral planes must be among {PLANES}, got {self.planes}")
+        if self.batch < 1:
+            raise AxialSRError(f"lateral batch must be >= 1, got {self.batch}")
+
+
+@dataclass
+class RestoreConfig:
+    """Settings of every method: the INR (`recon`), the slice-wise baseline, the lateral regressor,
+    whether to end with the projection onto the measurements (None: the method's default) and which
+    (`projection`: 'h2' smoothest along z, 'h1', or 'l2' smallest; see `axialsr.consistency`; slice-wise
+    uses it at every step), and whether to estimate a per-voxel uncertainty (methods that can, see
+    `Method.uncertainty`)."""
+
+    recon: ReconstructionConfig = field(default_factory=ReconstructionConfig)
+    slicewise: SlicewiseConfig = field(default_factory=SlicewiseConfig)
+    lateral: LateralConfig = field(default_factory=LateralConfig)
+    consistency: bool | None = None
+    projection: str = DEFAULT_PROJECTION
+    uncertainty: bool = False
+    uncertainty_scale: float | None = None  # None: UNCERTAINTY_SCALE (benchmarks/uncertainty.py fits it)
+
+    def __post_init__(self) -> None:
+        check_projection(self.projection)
+
+
+@dataclass
+class PriorConfig:
+    """How to train a prior. Fields left None take the preset's value for the kind (see
+    `axialsr.prior.PRESETS`); sizes in (binned) pixels. `device` and `checkpoint_every` are runtime
+    settings: a checkpoint resumes under other values of them."""
+
+    kind: str = field(default="diffusion", metadata=_help("diffusion, conditional or lateral (see axialsr.prior)."))
+    preset: str = field(default="small", metadata=_help("Network size: tiny (tests), small (CPU), base (GPU)."))
+    patch: int | None = field(default=None, metadata=_help("Training patch size in pixels (default: the preset's)."))
+    steps: int | None = field(default=None, metadata=_help("Training steps (default: the preset's for the kind)."))
+    batch: int | None = field(default=None, metadata=_help("Patches per step (default: the preset's)."))
+    lr: float | None = field(default=None, metadata=_help("Peak learning rate (default: the preset's)."))
+    ema_decay: float = field(default=0.999, metadata=_help("Decay of the EMA of the weights that is saved."))
+    bin_xy: int = field(
+        default=1, metadata=_help("Average-pool XY by this factor first (diffusion kind only).", flag="bin")
+    )
+    axial_blur: float | None = field(
+        default=None,
+        metadata=_help(
+            "Extra axial blur (Gaussian sigma, pixels) given to the lateral targets; default: estimated "
+            "from the data (pair kinds)."
+        ),
+    )
+    condition_dropout: float = field(
+        default=0.1, metadata=_help("Fraction of steps without the condition (conditional kind).")
+    )
+    consistent_loss: bool = field(
+        default=True,
+        metadata=_help(
+            "Lateral kind: score the output after the projection onto the pair's measurements, as restorations "
+            "are scored (the network then spends itself on what the projection cannot fix)."
+        ),
+    )
+    projection: str = field(
+        default=DEFAULT_PROJECTION,
+        metadata=_help(
+            "Lateral kind, consistent loss: the projection onto the measurements it learns for: h2 (smooth "
+            "along z), h1, or l2 (a constant per slab). Use the one restorations will use."
+        ),
+    )
+    timesteps: int = field(default=1000, metadata=_help("Diffusion timesteps.", internal=True))
+    beta_schedule: str = field(default="squaredcos_cap_v2", metadata=_help("Noise schedule.", internal=True))
+    warmup_steps: int = field(default=100, metadata=_help("Linear learning-rate warm-up steps.", internal=True))
+    unet: dict = field(default_factory=dict, metadata=_help("UNet2DModel overrides.", internal=True))
+    seed: int = field(default=0, metadata=_help("Random seed."))
+    device: str = field(default="auto", metadata=_help("auto, cpu or cuda.", runtime=True))
+    checkpoint_every: int = field(default=250, metadata=_help("Steps between checkpoints.", runtime=True))
+    checkpoint_seconds: float = field(
+        default=300.0, metadata=_help("Also checkpoint after this many seconds since the last one.", runtime=True)
+    )
+
+    def __post_init__(self) -> None:
+        if self.kind not in PRIOR_KINDS:
+            raise AxialSRError(f"prior kind must be one of {PRIOR_KINDS}, got '{self.kind}'")
+        if self.preset not in PRESETS:
+            raise AxialSRError(f"unknown prior preset '{self.preset}'; choose one of {list(PRESETS)}")
+        for name in ("patch", "steps", "batch"):
+            value = getattr(self, name)
+            if value is not None and value < (0 if name == "steps" else 1):
+                raise AxialSRError(f"prior {name} must be positive, got {value}")
+        if self.lr is not None and not self.lr > 0:
+            raise AxialSRError(f"prior lr must be > 0, got {self.lr}")
+        if self.bin_xy < 1:
+            raise AxialSRError(f"bin_xy must be >= 1, got {self.bin_xy}")
+        if self.bin_xy > 1 and self.kind != "diffusion":
+            raise AxialSRError("bin_xy > 1 is for the diffusion kind; pair kinds work at the lateral pixel")
+        if self.axial_blur is not None and self.axial_blur < 0:
+            raise AxialSRError(f"axial_blur must be >= 0, got {self.axial_blur}")
+        if not 0 <= self.condition_dropout < 1:
+            raise AxialSRError(f"condition_dropout must be in [0, 1), got {self.condition_dropout}")
+        if self.checkpoint_every < 1:
+            raise AxialSRError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        check_projection(self.projection)
+
+    def resolved(self) -> PriorConfig:
+        """A copy with every None replaced by the preset's value for this kind (0 steps stays 0)."""
+        p = PRESETS[self.preset]
+        cfg = replace(
+            self,
+            patch=self.patch if self.patch is not None else p["lateral_patch" if self.kind == "lateral" else "patch"],
+            steps=self.steps if self.steps is not None else p["steps"][self.kind],
+            batch=self.batch if self.batch is not None else p["batch"],
+            lr=self.lr if self.lr is not None else p["lr"],
+            unet={**p["lateral_unet" if self.kind == "lateral" else "unet"], **self.unet},
+        )
+        levels = len(cfg.unet.get("block_out_channels") or cfg.unet["channels"])
+        if cfg.patch % 2 ** (levels - 1):
+            raise AxialSRError(f"patch {cfg.patch} must be divisible by {2 ** (levels - 1)} for this UNet")
+        return cfg
+
+    def identity(self) -> dict:
+        """What a checkpoint must match to be resumed: every field but the runtime ones."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("runtime")} | {
+            "unet": json.loads(json.dumps(self.unet))
+        }
+
+
+@dataclass
+class BlockConfig:
+    """How to cut and schedule a blockwise run.
+
+    `blocks`: core block size (Z, Y, X) in measured voxels (slices, pixels, pixels). `overlap`: extension of
+    each block on every side in output (isotropic) voxels; along z it is rounded up to whole measured slices.
+    `workers`: Dask LocalCluster worker processes (0: run in this process, without Dask); `scheduler`: the
+    address of an existing Dask scheduler instead. `max_blocks`: stop after this many blocks (for jobs with a
+    time limit: rerun to continue). `work_dir`: where parts live (default: beside the output). `resources`:
+    Dask worker resources each block claims, e.g. 'GPU=1' with workers started with `--resources GPU=1`, so
+    that two blocks never share a GPU (a LocalCluster's workers get them too)."""
+
+    blocks: tuple[int, int, int] = (16, 256, 256)
+    overlap: int = field(default=16, metadata={"help": "Extension of each block on every side, in output voxels."})
+    workers: int = field(default=1, metadata={"help": "Dask LocalCluster worker processes (0: in this process)."})
+    threads_per_worker: int = field(default=1, metadata={"help": "Threads of each worker process."})
+    memory_limit: str = field(default="4GiB", metadata={"help": "Memory limit of each worker process."})
+    scheduler: str | None = field(
+        default=None, metadata={"help": "Address of an existing Dask scheduler (instead of a LocalCluster)."}
+    )
+    retries: int = field(default=1, metadata={"help": "Retries of a failing block before it is reported."})
+    work_dir: str | None = field(default=None, metadata={"help": "Folder of the parts (default: OUT.parts)."})
+    keep_parts: bool = field(default=False, metadata={"help": "Keep the parts after the output is written."})
+    max_blocks: int | None = field(
+        default=None, metadata={"help": "Stop after this many blocks (rerun the same command to continue)."}
+    )
+    resources: str | None = field(
+        default=None,
+        metadata={"help": "Dask worker resources each block claims, e.g. GPU=1 (one block per GPU at a time)."},
+    )
+
+    def __post_init__(self) -> None:
+        self.blocks = tuple(int(b) for b in self.blocks)  # type: ignore[assignment]
+        self.worker_resources()
+        if len(self.blocks) != 3 or min(self.blocks) < 1:
+            raise AxialSRError(f"blocks must be three positive sizes (Z, Y, X), got {self.blocks}")
+        if self.overlap < 0:
+            raise AxialSRError(f"overlap must be >= 0, got {self.overlap}")
+        if self.workers < 0 or self.threads_per_worker < 1:
+            raise AxialSRError("workers must be >= 0 and threads_per_worker >= 1")
+        if self.retries < 0 or (self.max_blocks is not None and self.max_blocks < 1):
+            raise AxialSRError("retries must be >= 0 and max_blocks >= 1")
+
+    def worker_resources(self) -> dict[str, float] | None:
+        """`resources` parsed ('GPU=1,MEM=2' -> {'GPU': 1.0, 'MEM': 2.0}); None when unset."""
+        if not self.resources:
+            return None
+        parsed = {}
+        for item in self.resources.split(","):
+            name, _, amount = item.partition("=")
+            try:
+                parsed[name.strip()] = float(amount)
+            except ValueError:
+                raise AxialSRError(f"resources must be NAME=AMOUNT[,NAME=AMOUNT], got {self.resources!r}") from None
+            if not name.strip() or parsed[name.strip()] <= 0:
+                raise AxialSRError(f"resources must be NAME=AMOUNT with AMOUNT > 0, got {self.resources!r}")
+        return parsed
+
+
+@dataclass
+class ValidationConfig:
+    """Scheme ('lateral' or 'holdout'), K for 'holdout' (odd, >= 3), the methods to compare and their
+    settings. `axial_blur`: extra axial blur of the truth (Gaussian sigma, pixels) that the lateral scheme
+    gives its truth along the degraded axis; None estimates it from the data (0 turns it off)."""
+
+    scheme: str = "lateral"
+    holdout: int = 3
+    methods: tuple[str, ...] = ("linear", "cubic", "inr")
+    restore: RestoreConfig = field(default_factory=RestoreConfig)
+    axial_blur: float | None = None
+
+    def __post_init__(self) -> None:
+        self.methods = tuple(self.methods)
+        if self.scheme not in VALIDATION_SCHEMES:
+            raise AxialSRError(f"scheme must be one of {VALIDATION_SCHEMES}, got '{self.scheme}'")
+        if self.scheme == "holdout" and (self.holdout < 3 or self.holdout % 2 == 0):
+            raise AxialSRError(f"holdout K must be odd and >= 3 (keep the middle slice of K), got {self.holdout}")
+        if not self.methods:
+            raise AxialSRError("validation needs at least one method")
+        if self.axial_blur is not None and self.axial_blur < 0:
+            raise AxialSRError(f"axial_blur must be >= 0, got {self.axial_blur}")
