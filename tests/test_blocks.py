@@ -13,12 +13,21 @@ from axialsr.intensity import Normalization
 from axialsr.io import Volume, open_source, read_volume, write_volume
 from axialsr.metrics import seam_jumps
 from axialsr.restore import blockwise_z_support, get_method
-from axialsr.settings import BlockConfig, FieldConfig, PriorConfig, ReconstructionConfig, RestoreConfig
+from axialsr.settings import (
+    BlockConfig,
+    FieldConfig,
+    PriorConfig,
+    ReconstructionConfig,
+    RestoreConfig,
+    Runtime,
+)
 from axialsr.tiling import BlockGrid, z_alignment
+
+QUIET = Runtime(device="cpu", progress=False)
 
 FAST_INR = RestoreConfig(
     recon=ReconstructionConfig(
-        iters=40, fidelity_crop=24, sds_batch=2, device="cpu", field=FieldConfig(levels=4, features=2, mlp_width=32)
+        iters=40, fidelity_crop=24, sds_batch=2, field=FieldConfig(levels=4, features=2, mlp_width=32)
     )
 )
 S2 = Acquisition(2.0)
@@ -66,7 +75,7 @@ def test_blockwise_interpolation_equals_whole_volume(tmp_path, measured_tif, met
         S2,
         BlockConfig(blocks=(5, 20, 20), overlap=6, workers=0),
         out_voxel_size=(lr.voxel_size[0] / 2, *lr.voxel_size[1:]),
-        progress=False,
+        runtime=QUIET,
     )
     assert summary.blocks_total == 4 * 3 * 3 and summary.output == str(out)
     result = read_volume(out)
@@ -81,7 +90,7 @@ def test_kill_and_resume_skips_finished_blocks_and_gives_the_same_output(tmp_pat
     path, _ = measured_tif
     source = open_source(path)
     config = BlockConfig(blocks=(8, 24, 24), overlap=8, workers=0)
-    whole = run_blockwise(source, tmp_path / "once.zarr", "inr", S2, config, restore_config=FAST_INR, progress=False)
+    whole = run_blockwise(source, tmp_path / "once.zarr", "inr", S2, config, restore_config=FAST_INR, runtime=QUIET)
     assert whole.blocks_run == 8
     # A run that stops after 3 blocks (as if killed) leaves 3 parts and no output...
     first = run_blockwise(
@@ -91,14 +100,14 @@ def test_kill_and_resume_skips_finished_blocks_and_gives_the_same_output(tmp_pat
         S2,
         BlockConfig(**{**vars(config), "max_blocks": 3}),
         restore_config=FAST_INR,
-        progress=False,
+        runtime=QUIET,
     )
     assert first.blocks_run == 3 and first.output is None and not (tmp_path / "twice.zarr").exists()
     parts = tmp_path / "twice.zarr.parts"
     assert len(list(parts.glob("block_*.npy"))) == 3
     (parts / ".block_1_1_1.npy.123.tmp").write_bytes(b"half-written")  # a part cut off mid-write is not a part
     # ...and the rerun does only the other 5.
-    second = run_blockwise(source, tmp_path / "twice.zarr", "inr", S2, config, restore_config=FAST_INR, progress=False)
+    second = run_blockwise(source, tmp_path / "twice.zarr", "inr", S2, config, restore_config=FAST_INR, runtime=QUIET)
     assert second.blocks_skipped == 3 and second.blocks_run == 5
     np.testing.assert_array_equal(read_volume(tmp_path / "twice.zarr").data, read_volume(tmp_path / "once.zarr").data)
 
@@ -107,9 +116,9 @@ def test_changed_settings_do_not_mix_with_old_parts(tmp_path, measured_tif):
     path, _ = measured_tif
     source = open_source(path)
     cfg = BlockConfig(blocks=(8, 24, 24), overlap=4, workers=0, max_blocks=1)
-    run_blockwise(source, tmp_path / "o.zarr", "linear", S2, cfg, progress=False)
+    run_blockwise(source, tmp_path / "o.zarr", "linear", S2, cfg, runtime=QUIET)
     with pytest.raises(AxialSRError, match="different run"):
-        run_blockwise(source, tmp_path / "o.zarr", "cubic", S2, cfg, progress=False)
+        run_blockwise(source, tmp_path / "o.zarr", "cubic", S2, cfg, runtime=QUIET)
 
 
 def test_a_failing_block_is_reported_and_no_output_is_written(tmp_path):
@@ -124,7 +133,7 @@ def test_a_failing_block_is_reported_and_no_output_is_written(tmp_path):
             "linear",
             S2,
             block_config=BlockConfig(blocks=(4, 16, 16), overlap=2, workers=0, retries=1),
-            progress=False,
+            runtime=QUIET,
         )
     assert not (tmp_path / "o.zarr").exists()
     assert len(list((tmp_path / "o.zarr.parts").glob("block_*.npy"))) == 7  # kept for the rerun
@@ -132,10 +141,10 @@ def test_a_failing_block_is_reported_and_no_output_is_written(tmp_path):
 
 def test_two_worker_local_cluster_restores_without_seams(tmp_path, measured_tif):
     path, lr = measured_tif
-    prior = api.train_prior(lr, PriorConfig(preset="tiny", steps=60, seed=0, device="cpu"), progress=False)
+    prior = api.train_prior(lr, PriorConfig(preset="tiny", steps=60, seed=0), runtime=QUIET)
     out = tmp_path / "sds.ome.zarr"
     config = BlockConfig(blocks=(8, 24, 24), overlap=8, workers=2, resources="GPU=1")  # one block per worker
-    summary = api.restore_blockwise(open_source(path), str(out), "inr-sds", S2, prior, FAST_INR, config, progress=False)
+    summary = api.restore_blockwise(open_source(path), str(out), "inr-sds", S2, prior, FAST_INR, config, runtime=QUIET)
     assert summary.blocks_run == 8 and summary.output == str(out)
     assert 1 <= summary.worker_processes <= 2
     result = read_volume(out)
@@ -172,11 +181,11 @@ def test_seam_metric_sees_the_seams_of_hard_tiles(tmp_path, measured_tif):
     flag the blockwise runner, whose z overlap holds the method's support."""
     path, lr = measured_tif
     chunks = [lr.data[z : z + 4] for z in range(0, lr.data.shape[0], 4)]
-    restored = [api.restore(Volume(c), "linear", S2, dtype="float32", progress=False)[0] for c in chunks]
+    restored = [api.restore(Volume(c), "linear", S2, dtype="float32", runtime=QUIET)[0] for c in chunks]
     hard = np.concatenate([volume.data for volume in restored])
     out = tmp_path / "o6.zarr"
     run_blockwise(
-        open_source(path), out, "linear", S2, BlockConfig(blocks=(4, 48, 48), overlap=6, workers=0), progress=False
+        open_source(path), out, "linear", S2, BlockConfig(blocks=(4, 48, 48), overlap=6, workers=0), runtime=QUIET
     )
     steps = {}
     for name, volume in (("hard", hard), ("blockwise", read_volume(out).data)):
@@ -200,9 +209,7 @@ def test_blockwise_lateral_restoration_matches_the_whole_volume_inside(tmp_path,
     """Any registered method runs blockwise; the lateral regressor is local, so blocks with enough
     overlap reproduce the whole-volume restoration in their cores."""
     path, lr = measured_tif
-    prior = api.train_prior(
-        lr, PriorConfig(kind="lateral", preset="tiny", steps=3, device="cpu"), acquisition=S2, progress=False
-    )
+    prior = api.train_prior(lr, PriorConfig(kind="lateral", preset="tiny", steps=3), acquisition=S2, runtime=QUIET)
     config = RestoreConfig(consistency=False)
     whole, _ = api.restore(lr, "lateral", S2, prior, config, dtype="float32")
     out = tmp_path / "lat.zarr"
@@ -215,7 +222,7 @@ def test_blockwise_lateral_restoration_matches_the_whole_volume_inside(tmp_path,
         prior,
         config,
         dtype="float32",
-        progress=False,
+        runtime=QUIET,
     )
     np.testing.assert_allclose(read_volume(out).data, whole.data, atol=1e-4)
 
@@ -234,7 +241,7 @@ def test_blockwise_8bit_is_within_one_grey_level_of_the_whole_volume(tmp_path, m
         method,
         Acquisition(4.0),
         BlockConfig(blocks=(4, 40, 40), overlap=8, workers=0),
-        progress=False,
+        runtime=QUIET,
     )
     whole, _ = api.restore(lr, method, Acquisition(4.0))
     diff = np.abs(read_volume(out).data.astype(int) - whole.data.astype(int))
@@ -259,7 +266,7 @@ def test_blockwise_with_the_projection_equals_the_whole_volume(tmp_path, project
         acq,
         BlockConfig(blocks=(4, 32, 32), overlap=0, workers=0),
         restore_config=config,
-        progress=False,
+        runtime=QUIET,
     )
     whole, info = api.restore(lr, "linear", acq, config=config)
     assert info.measurement_rms < 0.5  # grey levels: the whole volume reproduces the measurements

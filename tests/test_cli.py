@@ -222,7 +222,7 @@ def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path):
     from axialsr.demo import DemoBudget, run_demo
     from axialsr.restore import METHODS
 
-    rows = run_demo(tmp_path, seed=0, device="cpu", budget=DemoBudget((32, 64, 64), 20, 20, 10, 3))
+    rows = run_demo(tmp_path, seed=0, budget=DemoBudget((32, 64, 64), 20, 20, 10, 3))
     methods = [r["method"] for r in rows]
     assert methods == ["nearest", "linear", "cubic", "inr", "lateral", "slicewise", "inr-sds"]
     assert set(methods) <= set(METHODS)  # every row is a registered method, under its registry name

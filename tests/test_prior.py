@@ -12,13 +12,19 @@ from axialsr.consistency import projection_error_operator
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
 from axialsr.lateral import LateralPairs
-from axialsr.prior import Prior
-from axialsr.settings import PriorConfig
+from axialsr.prior import DiffusionPrior, LateralRegressor, Prior
+from axialsr.settings import (
+    PriorConfig,
+    Runtime,
+    identity,
+)
 from axialsr.training import CHECKPOINT_FILE, loss_trend, train_prior
+
+QUIET = Runtime(device="cpu", progress=False)
 
 
 def _cfg(**kw) -> PriorConfig:
-    return PriorConfig(**{"preset": "tiny", "device": "cpu", "checkpoint_every": 1000, **kw})
+    return PriorConfig(**{"preset": "tiny", **kw})
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +33,13 @@ def measured(em_small):
 
 
 def test_training_loss_falls(em_small):
-    prior = train_prior(em_small, _cfg(steps=80), progress=False)
+    prior = train_prior(em_small, _cfg(steps=80), runtime=QUIET)
     first, last = loss_trend(prior.losses, window=15)
     assert last < 0.8 * first
 
 
 def test_save_load_round_trip_gives_identical_predictions(tmp_path, em_small):
-    prior = train_prior(em_small, _cfg(steps=5), out_dir=tmp_path / "p", progress=False)
+    prior = train_prior(em_small, _cfg(steps=5), out_dir=tmp_path / "p", runtime=QUIET)
     loaded = Prior.load(tmp_path / "p")
     x = torch.randn(3, 1, prior.patch, prior.patch, generator=torch.Generator().manual_seed(0))
     t = torch.tensor([10, 500, 900])
@@ -44,23 +50,24 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path, em_small):
 
 
 def test_resume_equals_uninterrupted_even_on_another_device_setting(tmp_path, em_small):
-    full = train_prior(em_small, _cfg(steps=8), out_dir=tmp_path / "a", progress=False)
-    train_prior(em_small, _cfg(steps=8), out_dir=tmp_path / "b", stop_after=3, progress=False)
+    full = train_prior(em_small, _cfg(steps=8), out_dir=tmp_path / "a", runtime=QUIET)
+    train_prior(em_small, _cfg(steps=8), out_dir=tmp_path / "b", stop_after=3, runtime=QUIET)
     assert (tmp_path / "b" / CHECKPOINT_FILE).exists() and not (tmp_path / "b" / "prior.json").exists()
-    # device and checkpoint_every are runtime settings: they do not stop a resume
-    resumed = train_prior(
-        em_small, _cfg(steps=8, device="auto", checkpoint_every=2), out_dir=tmp_path / "b", resume=True, progress=False
-    )
+    # the device and the checkpoint cadence are runtime settings: they do not stop a resume
+    elsewhere = Runtime(device="auto", progress=False, checkpoint_every=2)
+    resumed = train_prior(em_small, _cfg(steps=8), out_dir=tmp_path / "b", resume=True, runtime=elsewhere)
     for (name, a), b in zip(full.unet.state_dict().items(), resumed.unet.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
     assert len(resumed.losses) == 8 and resumed.losses == full.losses
-    train_prior(em_small, _cfg(steps=8), out_dir=tmp_path / "c", stop_after=3, progress=False)
+    train_prior(em_small, _cfg(steps=8), out_dir=tmp_path / "c", stop_after=3, runtime=QUIET)
     with pytest.raises(AxialSRError, match="other settings"):
-        train_prior(em_small, _cfg(steps=8, lr=1e-4), out_dir=tmp_path / "c", resume=True, progress=False)
+        train_prior(em_small, _cfg(steps=8, lr=1e-4), out_dir=tmp_path / "c", resume=True, runtime=QUIET)
+    with pytest.raises(AxialSRError, match="other settings"):  # another seed is another result
+        train_prior(em_small, _cfg(steps=8), out_dir=tmp_path / "c", resume=True, runtime=QUIET.offset(1))
 
 
 def test_corrupt_or_mismatched_prior_is_a_clear_error(tmp_path, em_small):
-    train_prior(em_small, _cfg(steps=2), out_dir=tmp_path / "p", progress=False)
+    train_prior(em_small, _cfg(steps=2), out_dir=tmp_path / "p", runtime=QUIET)
     weights = tmp_path / "p" / "prior.safetensors"
     good = weights.read_bytes()
     weights.write_bytes(good[: len(good) // 2])
@@ -77,7 +84,7 @@ def test_corrupt_or_mismatched_prior_is_a_clear_error(tmp_path, em_small):
 
 
 def test_sampling_is_seeded_and_draws_different_patches(em_small):
-    prior = train_prior(em_small, _cfg(steps=20), progress=False)
+    prior = train_prior(em_small, _cfg(steps=20), runtime=QUIET)
     a = prior.sample(3, steps=4, seed=1, progress=False)
     b = prior.sample(3, steps=4, seed=1, progress=False)
     c = prior.sample(3, steps=4, seed=2, progress=False)
@@ -88,20 +95,21 @@ def test_sampling_is_seeded_and_draws_different_patches(em_small):
 
 def test_config_none_takes_the_preset_and_zero_stays_zero():
     cfg = PriorConfig(preset="small", kind="lateral").resolved()
-    assert (cfg.patch, cfg.steps) == (64, 600)
+    assert (cfg.patch, cfg.steps, cfg.projection) == (64, 600, "h2")
     assert PriorConfig(preset="small", steps=0).resolved().steps == 0
     assert PriorConfig(preset="small").resolved().patch == 32
+    assert PriorConfig().resolved().preset == "small" and PriorConfig().resolved(gpu=True).preset == "base"
     with pytest.raises(AxialSRError, match="kind"):
         PriorConfig(kind="gan")
     with pytest.raises(AxialSRError, match="bin_xy"):
         PriorConfig(kind="lateral", bin_xy=2)
-    assert "device" not in PriorConfig().identity() and "seed" in PriorConfig().identity()
+    assert "device" not in identity(PriorConfig()) and "seed" not in identity(PriorConfig())  # both: runtime
 
 
 def test_lateral_regressor_learns_to_undo_the_degradation(measured):
     acq = Acquisition(4)
-    prior = train_prior(measured, _cfg(kind="lateral", steps=250, patch=16, lr=1e-2), acquisition=acq, progress=False)
-    assert prior.kind == "lateral" and prior.acquisition == acq
+    prior = train_prior(measured, _cfg(kind="lateral", steps=250, patch=16, lr=1e-2), acquisition=acq, runtime=QUIET)
+    assert isinstance(prior, LateralRegressor) and prior.kind == "lateral" and prior.acquisition == acq
     data = prior.normalization.forward(measured)
     degraded, target = LateralPairs(data, acq, 16)(np.random.default_rng(7), 64)
     with torch.no_grad():
@@ -121,8 +129,8 @@ def test_lateral_regressor_learns_to_undo_the_degradation(measured):
 
 def test_conditional_prior_uses_its_condition_and_guidance_mixes(measured):
     acq = Acquisition(4)
-    prior = train_prior(measured, _cfg(kind="conditional", steps=30), acquisition=acq, progress=False)
-    assert prior.conditional and prior.meta["in_channels"] == 2
+    prior = train_prior(measured, _cfg(kind="conditional", steps=30), acquisition=acq, runtime=QUIET)
+    assert isinstance(prior, DiffusionPrior) and prior.conditional and prior.meta["in_channels"] == 2
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(2, 1, 16, 16, generator=gen)
     cond = torch.randn(2, 1, 16, 16, generator=gen)
@@ -136,14 +144,14 @@ def test_conditional_prior_uses_its_condition_and_guidance_mixes(measured):
     samples = prior.sample(2, steps=3, seed=0, progress=False, condition=cond[:, 0].numpy())
     assert samples.shape == (2, 16, 16)
     with pytest.raises(AxialSRError, match="acquisition"):
-        train_prior(measured, _cfg(kind="lateral", steps=1), progress=False)
+        train_prior(measured, _cfg(kind="lateral", steps=1), runtime=QUIET)
 
 
 def test_pair_priors_record_the_estimated_axial_blur(em_small):
     acq = Acquisition(4)
     measured = simulate(em_small, acq)
-    prior = train_prior(measured, _cfg(kind="lateral", steps=1), acquisition=acq, progress=False)
+    prior = train_prior(measured, _cfg(kind="lateral", steps=1), acquisition=acq, runtime=QUIET)
     assert prior.axial_blur == pytest.approx(prior.meta["axial_blur"]) and prior.axial_blur >= 0
-    fixed = train_prior(measured, _cfg(kind="lateral", steps=1, axial_blur=1.5), acquisition=acq, progress=False)
+    fixed = train_prior(measured, _cfg(kind="lateral", steps=1, axial_blur=1.5), acquisition=acq, runtime=QUIET)
     assert fixed.axial_blur == 1.5
     assert Normalization(**fixed.meta["normalization"]) == Normalization.fit(measured)

@@ -11,8 +11,15 @@ from axialsr.intensity import Normalization
 from axialsr.metrics import psnr
 from axialsr.reconstruct import reconstruct
 from axialsr.sds import denoising_error, sds_gradient
-from axialsr.settings import FieldConfig, PriorConfig, ReconstructionConfig
+from axialsr.settings import (
+    FieldConfig,
+    PriorConfig,
+    ReconstructionConfig,
+    Runtime,
+)
 from axialsr.training import train_prior
+
+QUIET = Runtime(device="cpu", progress=False)
 
 FAST_FIELD = FieldConfig(levels=4, features=2, mlp_width=32)
 
@@ -26,7 +33,7 @@ def measured(em_small):
 
 @pytest.fixture(scope="module")
 def tiny_prior(em_small):
-    return train_prior(em_small, PriorConfig(preset="tiny", steps=150, device="cpu"), progress=False)
+    return train_prior(em_small, PriorConfig(preset="tiny", steps=150), runtime=QUIET)
 
 
 @pytest.mark.parametrize("encoding", ["dense", "hash"])
@@ -37,10 +44,9 @@ def test_fidelity_only_reproduces_measured_slices(measured, encoding):
         base="none",
         lambda_sds=0,
         fidelity_crop=48,
-        device="cpu",
         field=FieldConfig(encoding=encoding, levels=4, features=4, z_finest_ratio=1.0),
     )
-    result = reconstruct(lr, acq, None, cfg, progress=False)
+    result = reconstruct(lr, acq, None, cfg, runtime=QUIET)
     assert result.volume.shape == (acq.output_depth(lr.shape[0]),) + lr.shape[1:]
     through_a = simulate(result.volume, acq)
     assert psnr(through_a, lr, float(lr.max() - lr.min())) > 35.0
@@ -49,9 +55,9 @@ def test_fidelity_only_reproduces_measured_slices(measured, encoding):
 def test_fourier_encoding_fits_the_measurements(measured):
     lr, acq = measured
     cfg = ReconstructionConfig(
-        iters=60, base="none", lambda_sds=0, device="cpu", field=FieldConfig(encoding="fourier", fourier_sigma=2.0)
+        iters=60, base="none", lambda_sds=0, field=FieldConfig(encoding="fourier", fourier_sigma=2.0)
     )
-    result = reconstruct(lr, acq, None, cfg, progress=False)
+    result = reconstruct(lr, acq, None, cfg, runtime=QUIET)
     first, last = result.history[0]["fidelity"], np.mean([h["fidelity"] for h in result.history[-10:]])
     assert last < 0.5 * first  # a constant field (the best a broken encoding can do) stays near the first
     through_a = simulate(result.volume, acq)
@@ -66,8 +72,8 @@ def test_field_is_a_residual_over_a_given_base(measured):
     torch.nn.init.zeros_(field.mlp[-1].bias)
     np.testing.assert_allclose(render_volume(field, (32, 48, 48)), base, atol=1e-4)
     with pytest.raises(AxialSRError, match="output grid"):
-        cfg = ReconstructionConfig(iters=1, device="cpu")
-        reconstruct(lr, acq, None, cfg, progress=False, base=base[:8])
+        cfg = ReconstructionConfig(iters=1)
+        reconstruct(lr, acq, None, cfg, runtime=QUIET, base=base[:8])
 
 
 def test_sds_step_lowers_the_priors_denoising_error(tiny_prior):
@@ -105,22 +111,20 @@ def test_same_seed_same_output_and_resume_equals_uninterrupted(measured, tiny_pr
         warmup=0.25,
         sds_batch=2,
         fidelity_crop=24,
-        device="cpu",
         field=FAST_FIELD,
-        checkpoint_every=100,
     )
-    a = reconstruct(lr, acq, tiny_prior, cfg, progress=False)
-    b = reconstruct(lr, acq, tiny_prior, cfg, progress=False)
+    a = reconstruct(lr, acq, tiny_prior, cfg, runtime=QUIET)
+    b = reconstruct(lr, acq, tiny_prior, cfg, runtime=QUIET)
     np.testing.assert_array_equal(a.volume, b.volume)
     assert any("sds" in h for h in a.history)
-    reconstruct(lr, acq, tiny_prior, cfg, checkpoint_dir=tmp_path, stop_after=7, progress=False)
-    resumed = reconstruct(lr, acq, tiny_prior, cfg, checkpoint_dir=tmp_path, resume=True, progress=False)
+    reconstruct(lr, acq, tiny_prior, cfg, checkpoint_dir=tmp_path, stop_after=7, runtime=QUIET)
+    resumed = reconstruct(lr, acq, tiny_prior, cfg, checkpoint_dir=tmp_path, resume=True, runtime=QUIET)
     np.testing.assert_array_equal(a.volume, resumed.volume)
     assert [h["fidelity"] for h in resumed.history] == [h["fidelity"] for h in a.history]
-    # the device is a runtime setting: a checkpoint made under 'cpu' resumes under 'auto'
-    reconstruct(lr, acq, tiny_prior, cfg, checkpoint_dir=tmp_path / "b", stop_after=7, progress=False)
-    auto = replace(cfg, device="auto", checkpoint_every=3)
-    resumed = reconstruct(lr, acq, tiny_prior, auto, checkpoint_dir=tmp_path / "b", resume=True, progress=False)
+    # the device and the cadence are runtime settings: a checkpoint made under 'cpu' resumes under 'auto'
+    reconstruct(lr, acq, tiny_prior, cfg, checkpoint_dir=tmp_path / "b", stop_after=7, runtime=QUIET)
+    auto = Runtime(device="auto", progress=False, checkpoint_every=3)
+    resumed = reconstruct(lr, acq, tiny_prior, cfg, checkpoint_dir=tmp_path / "b", resume=True, runtime=auto)
     np.testing.assert_array_equal(a.volume, resumed.volume)
     with pytest.raises(AxialSRError, match="other settings"):
         reconstruct(lr, acq, tiny_prior, replace(cfg, lambda_sds=0.2), checkpoint_dir=tmp_path, resume=True)
@@ -128,9 +132,7 @@ def test_same_seed_same_output_and_resume_equals_uninterrupted(measured, tiny_pr
 
 def test_conditional_sds_step_lowers_the_conditional_denoising_error(measured):
     lr, acq = measured
-    prior = train_prior(
-        lr, PriorConfig(preset="tiny", kind="conditional", steps=150, device="cpu"), acquisition=acq, progress=False
-    )
+    prior = train_prior(lr, PriorConfig(preset="tiny", kind="conditional", steps=150), acquisition=acq, runtime=QUIET)
     p = prior.patch
     gen = torch.Generator().manual_seed(1)
     n = 64

@@ -15,8 +15,13 @@ import pytest
 from axialsr.intensity import cast_like
 from axialsr.interrupts import RunInterruptedError
 from axialsr.io import write_volume
-from axialsr.settings import PriorConfig
+from axialsr.settings import (
+    PriorConfig,
+    Runtime,
+)
 from axialsr.training import CHECKPOINT_FILE, train_prior
+
+QUIET = Runtime(device="cpu", progress=False)
 
 
 @pytest.fixture
@@ -83,21 +88,19 @@ def test_ctrl_c_stops_training_at_a_step_with_a_checkpoint(tmp_path, em_small, m
             yield flag
 
     monkeypatch.setattr(training, "deferred_interrupt", ctrl_c_soon)
-    config = PriorConfig(preset="tiny", steps=100_000, device="cpu", checkpoint_every=100_000)
+    config = PriorConfig(preset="tiny", steps=100_000, checkpoint_every=100_000)
     with pytest.raises(RunInterruptedError, match="rerun with --resume to continue") as info:
-        train_prior(em_small, config, out_dir=tmp_path / "p", progress=False)
+        train_prior(em_small, config, out_dir=tmp_path / "p", runtime=QUIET)
     monkeypatch.setattr(training, "deferred_interrupt", guard)
     done = int(str(info.value).split("interrupted at step ")[1].split()[0])
     assert done > 0 and (tmp_path / "p" / CHECKPOINT_FILE).is_file()
-    resumed = train_prior(em_small, config, out_dir=tmp_path / "p", resume=True, stop_after=done + 2, progress=False)
+    resumed = train_prior(em_small, config, out_dir=tmp_path / "p", resume=True, stop_after=done + 2, runtime=QUIET)
     assert len(resumed.losses) == done + 2  # continued from the interruption, not from 0
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, em_small):
     with pytest.warns(UserWarning, match="no training checkpoint"):
-        train_prior(
-            em_small, PriorConfig(preset="tiny", steps=1, device="cpu"), tmp_path / "p", resume=True, progress=False
-        )
+        train_prior(em_small, PriorConfig(preset="tiny", steps=1), tmp_path / "p", resume=True, runtime=QUIET)
 
 
 def test_ctrl_c_on_the_command_line_exits_130_with_one_line(tmp_path, lr_file):
@@ -258,7 +261,7 @@ def test_written_files_are_readable_by_others(tmp_path, em_small):
     import os
     import stat
 
-    train_prior(em_small, PriorConfig(preset="tiny", steps=1, device="cpu"), tmp_path / "p", progress=False)
+    train_prior(em_small, PriorConfig(preset="tiny", steps=1), tmp_path / "p", runtime=QUIET)
     for name in ("prior.safetensors", "prior.json"):
         mode = os.stat(tmp_path / "p" / name).st_mode
         assert mode & stat.S_IRGRP and mode & stat.S_IROTH, (name, oct(mode))

@@ -11,8 +11,16 @@ from axialsr.consistency import measurement_residual, project_onto_measurements
 from axialsr.errors import AxialSRError
 from axialsr.lateral import LateralPairs, degradation_matrix, estimate_axial_blur, restore_planes
 from axialsr.restore import METHODS, assign_priors, get_method, restore
-from axialsr.settings import FieldConfig, PriorConfig, ReconstructionConfig, RestoreConfig
+from axialsr.settings import (
+    FieldConfig,
+    PriorConfig,
+    ReconstructionConfig,
+    RestoreConfig,
+    Runtime,
+)
 from axialsr.training import train_prior
+
+QUIET = Runtime(device="cpu", progress=False)
 
 ACQ = Acquisition(4)
 
@@ -24,8 +32,8 @@ def measured(em_small):
 
 @pytest.fixture(scope="module")
 def lateral_prior(measured):
-    cfg = PriorConfig(kind="lateral", preset="tiny", steps=60, lr=1e-2, device="cpu")
-    return train_prior(measured, cfg, acquisition=ACQ, progress=False)
+    cfg = PriorConfig(kind="lateral", preset="tiny", steps=60, lr=1e-2)
+    return train_prior(measured, cfg, acquisition=ACQ, runtime=QUIET)
 
 
 def test_registry_names_every_method_once_with_known_roles():
@@ -39,7 +47,7 @@ def test_registry_names_every_method_once_with_known_roles():
 
 @pytest.mark.parametrize("name", ["nearest", "linear", "cubic"])
 def test_interpolations_through_the_layer_equal_the_baselines(measured, name):
-    out = restore(measured, name, ACQ, progress=False)
+    out = restore(measured, name, ACQ, runtime=QUIET)
     np.testing.assert_allclose(out.volume, interpolate_z(measured, 4, name), rtol=1e-5, atol=1e-3)
     assert out.method == name and out.history == []
 
@@ -109,27 +117,27 @@ def test_planes_are_restored_and_views_averaged():
 
 
 def test_lateral_method_reproduces_the_measurements_in_input_units(measured, lateral_prior):
-    out = restore(measured, "lateral", ACQ, lateral_prior, progress=False)
+    out = restore(measured, "lateral", ACQ, lateral_prior, runtime=QUIET)
     assert out.volume.shape == (32, 48, 48) and out.measurement_rms < 1e-3
-    raw = restore(measured, "lateral", ACQ, lateral_prior, RestoreConfig(consistency=False), progress=False)
+    raw = restore(measured, "lateral", ACQ, lateral_prior, RestoreConfig(consistency=False), runtime=QUIET)
     assert raw.measurement_rms > 10 * out.measurement_rms
     assert 0 < raw.volume.mean() - 20 < 200  # back in input units
 
 
 def test_fusion_starts_at_the_lateral_restoration_and_can_add_conditional_sds(measured, lateral_prior):
     cond = train_prior(
-        measured, PriorConfig(kind="conditional", preset="tiny", steps=5, device="cpu"), acquisition=ACQ, progress=False
+        measured, PriorConfig(kind="conditional", preset="tiny", steps=5), acquisition=ACQ, runtime=QUIET
     )
     recon = ReconstructionConfig(
-        iters=6, warmup=0.5, sds_batch=2, fidelity_crop=16, device="cpu", field=FieldConfig(levels=3, features=2)
+        iters=6, warmup=0.5, sds_batch=2, fidelity_crop=16, field=FieldConfig(levels=3, features=2)
     )
     config = RestoreConfig(recon=recon, consistency=False)
-    lateral = restore(measured, "lateral", ACQ, lateral_prior, config, progress=False)
-    fused = restore(measured, "inr-lateral", ACQ, [lateral_prior, cond], config, progress=False)
+    lateral = restore(measured, "lateral", ACQ, lateral_prior, config, runtime=QUIET)
+    fused = restore(measured, "inr-lateral", ACQ, [lateral_prior, cond], config, runtime=QUIET)
     assert any("sds" in h for h in fused.history)
     # a few iterations from a zero residual stay close to the lateral restoration
     assert np.abs(fused.volume - lateral.volume).mean() < 0.02 * np.ptp(lateral.volume)
-    alone = restore(measured, "inr-lateral", ACQ, [lateral_prior], config, progress=False)
+    alone = restore(measured, "inr-lateral", ACQ, [lateral_prior], config, runtime=QUIET)
     assert not any("sds" in h for h in alone.history)
 
 
@@ -142,7 +150,7 @@ def test_spread_of_the_views_is_zero_when_they_agree_and_grows_when_they_do_not(
 
 
 def test_uncertainty_comes_with_the_lateral_methods_only(measured, lateral_prior):
-    out = restore(measured, "lateral", ACQ, lateral_prior, RestoreConfig(uncertainty=True), progress=False)
+    out = restore(measured, "lateral", ACQ, lateral_prior, RestoreConfig(uncertainty=True), runtime=QUIET)
     assert out.uncertainty.shape == out.volume.shape and out.uncertainty.min() >= 0 and out.uncertainty.max() > 0
     # the floor is the regressor's error on its training pairs; the views' spread adds to it
     half = 0.5 * (out.normalization.high - out.normalization.low)
@@ -150,11 +158,11 @@ def test_uncertainty_comes_with_the_lateral_methods_only(measured, lateral_prior
     assert floor > 0 and out.uncertainty.min() >= floor * (1 - 1e-5)
     assert out.uncertainty.max() > 1.01 * floor
     unscaled = restore(
-        measured, "lateral", ACQ, lateral_prior, RestoreConfig(uncertainty=True, uncertainty_scale=0.0), progress=False
+        measured, "lateral", ACQ, lateral_prior, RestoreConfig(uncertainty=True, uncertainty_scale=0.0), runtime=QUIET
     )
     np.testing.assert_allclose(unscaled.uncertainty, floor, rtol=1e-5)
     with pytest.raises(AxialSRError, match="gives no uncertainty"):
-        restore(measured, "cubic", ACQ, None, RestoreConfig(uncertainty=True), progress=False)
+        restore(measured, "cubic", ACQ, None, RestoreConfig(uncertainty=True), runtime=QUIET)
 
 
 def test_uncertainty_is_written_beside_the_output_whole_and_blockwise(cli, tmp_path, measured, lateral_prior):

@@ -5,16 +5,22 @@ from axialsr.acquisition import Acquisition, simulate
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
 from axialsr.metrics import coherence
-from axialsr.settings import PriorConfig, SlicewiseConfig
+from axialsr.settings import (
+    PriorConfig,
+    Runtime,
+    SlicewiseConfig,
+)
 from axialsr.slicewise import slicewise_diffusion
 from axialsr.training import train_prior
+
+QUIET = Runtime(device="cpu", progress=False)
 
 
 @pytest.fixture(scope="module")
 def setup(em_small):
     acq = Acquisition(4)
     lr = simulate(em_small[:, :20, :24], acq)
-    prior = train_prior(em_small, PriorConfig(preset="tiny", steps=20, device="cpu"), progress=False)
+    prior = train_prior(em_small, PriorConfig(preset="tiny", steps=20), runtime=QUIET)
     return Normalization.fit(lr).forward(lr), acq, prior
 
 
@@ -30,7 +36,7 @@ def test_batching_equals_slice_at_a_time(setup):
     batched = slicewise_diffusion(lr, acq, prior, SlicewiseConfig(steps=3, batch=8), progress=False)
     single = slicewise_diffusion(lr, acq, prior, SlicewiseConfig(steps=3, batch=1), progress=False)
     np.testing.assert_allclose(batched, single, atol=1e-4)
-    other_seed = slicewise_diffusion(lr, acq, prior, SlicewiseConfig(steps=3, batch=8, seed=1), progress=False)
+    other_seed = slicewise_diffusion(lr, acq, prior, SlicewiseConfig(steps=3, batch=8), seed=1, progress=False)
     assert np.abs(other_seed - batched).max() > 1e-3
 
 

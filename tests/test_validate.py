@@ -13,8 +13,15 @@ from scipy import ndimage
 from axialsr import api
 from axialsr.acquisition import Acquisition
 from axialsr.errors import AxialSRError
-from axialsr.settings import ReconstructionConfig, RestoreConfig, ValidationConfig
+from axialsr.settings import (
+    ReconstructionConfig,
+    RestoreConfig,
+    Runtime,
+    ValidationConfig,
+)
 from axialsr.validate import ranking, validate
+
+QUIET = Runtime(device="cpu", progress=False)
 
 S2 = Acquisition(2.0)
 IMAGE_CHECK = (
@@ -33,7 +40,7 @@ def test_lateral_validation_ranks_interpolations_as_the_ground_truth_does(em_cas
     gt, lr = em_case
     methods = ("nearest", "linear", "cubic")
     truth = [{"method": m, "psnr": api.evaluate(api.restore(lr, m, S2)[0], gt)["3d"]["psnr"]} for m in methods]
-    result = validate(lr.data, S2, None, ValidationConfig(methods=methods, axial_blur=0), progress=False)
+    result = validate(lr.data, S2, None, ValidationConfig(methods=methods, axial_blur=0), runtime=QUIET)
     assert ranking(result.rows) == ranking(truth) == ["cubic", "linear", "nearest"]
     assert result.truth.shape == result.restored["cubic"].shape == (24, 64, 64)
 
@@ -41,21 +48,19 @@ def test_lateral_validation_ranks_interpolations_as_the_ground_truth_does(em_cas
 def test_holdout_scores_the_held_out_slices(em_case):
     _, lr = em_case
     cfg = ValidationConfig(scheme="holdout", holdout=3, methods=("nearest", "cubic"))
-    result = validate(lr.data, S2, None, cfg, progress=False)
+    result = validate(lr.data, S2, None, cfg, runtime=QUIET)
     assert result.truth.shape == (16, 64, 64)  # 8 groups of 3, two held out per group
     assert all(10 < r["psnr"] < 60 for r in result.rows)
     with pytest.raises(AxialSRError, match="odd"):
-        validate(lr.data, S2, None, ValidationConfig(scheme="holdout", holdout=4), progress=False)
+        validate(lr.data, S2, None, ValidationConfig(scheme="holdout", holdout=4), runtime=QUIET)
     with pytest.raises(AxialSRError, match="needs a diffusion or conditional prior"):
-        validate(lr.data, S2, None, ValidationConfig(methods=("cubic", "inr-sds")), progress=False)
+        validate(lr.data, S2, None, ValidationConfig(methods=("cubic", "inr-sds")), runtime=QUIET)
 
 
 def test_inr_is_validated_with_its_loss_history(em_case):
     _, lr = em_case
-    cfg = ValidationConfig(
-        methods=("cubic", "inr"), restore=RestoreConfig(ReconstructionConfig(iters=30, device="cpu"))
-    )
-    result = validate(lr.data, S2, None, cfg, progress=False)
+    cfg = ValidationConfig(methods=("cubic", "inr"), restore=RestoreConfig(ReconstructionConfig(iters=30)))
+    result = validate(lr.data, S2, None, cfg, runtime=QUIET)
     assert len(result.histories["inr"]) == 30 and "fidelity" in result.histories["inr"][0]
     assert np.isfinite(result.restored["inr"]).all()
 
@@ -203,10 +208,10 @@ def test_validate_sees_and_corrects_an_axial_blur(em_case):
     acq = Acquisition(2.0)
     blurred = api.Volume(ndimage.gaussian_filter1d(gt.data, 3.0, axis=0), gt.voxel_size)
     lr = api.simulate_acquisition(blurred, acq)
-    result = validate(lr.data, acq, None, ValidationConfig(methods=("cubic",)), progress=False)
+    result = validate(lr.data, acq, None, ValidationConfig(methods=("cubic",)), runtime=QUIET)
     assert result.axial_blur > 1.5 and "blurrier along z" in result.note
     sharp = validate(
-        api.simulate_acquisition(gt, acq).data, acq, None, ValidationConfig(methods=("cubic",)), progress=False
+        api.simulate_acquisition(gt, acq).data, acq, None, ValidationConfig(methods=("cubic",)), runtime=QUIET
     )
     assert sharp.axial_blur == 0.0 and sharp.note == ""
 

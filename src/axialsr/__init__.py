@@ -1,13 +1,14 @@
 """axialsr: reference-free axial super-resolution of anisotropic 3D microscopy volumes.
 
 The main entry points are `axialsr.api` (one function per task: `restore`, `run`, `train_prior`,
-`validate`, ...) and the configuration dataclasses exported here.
+`validate`, ...), the settings dataclasses of `axialsr.settings` (exported here with the `Runtime`) and
+the method registry `axialsr.methods`. Importing axialsr does not import torch.
 """
 
 from axialsr.acquisition import Acquisition, simulate
 from axialsr.errors import AxialSRError
 from axialsr.io import Volume, read_volume, write_volume
-from axialsr.restore import DEFAULT_METHOD, METHODS
+from axialsr.methods import DEFAULT_METHOD, MethodSpec, methods, register
 from axialsr.settings import (
     BlockConfig,
     FieldConfig,
@@ -15,6 +16,7 @@ from axialsr.settings import (
     PriorConfig,
     ReconstructionConfig,
     RestoreConfig,
+    Runtime,
     SlicewiseConfig,
     ValidationConfig,
 )
@@ -23,20 +25,23 @@ __version__ = "0.2.0"
 
 __all__ = [
     "DEFAULT_METHOD",
-    "METHODS",
     "Acquisition",
     "AxialSRError",
     "BlockConfig",
     "FieldConfig",
     "LateralConfig",
+    "MethodSpec",
     "PriorConfig",
     "ReconstructionConfig",
     "RestoreConfig",
+    "Runtime",
     "SlicewiseConfig",
     "ValidationConfig",
     "Volume",
     "__version__",
+    "methods",
     "read_volume",
+    "register",
     "simulate",
     "write_volume",
 ]

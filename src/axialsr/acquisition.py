@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from axialsr.errors import AxialSRError
+
+if TYPE_CHECKING:
+    import torch
 
 ACQUISITION_MODELS = ("average", "gaussian", "subsample")
 

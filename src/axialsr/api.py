@@ -26,39 +26,100 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from axialsr.acquisition import Acquisition, simulate
+from axialsr.consistency import DEFAULT_PROJECTION, PROJECTIONS
 from axialsr.errors import AxialSRError
-from axialsr.intensity import cast_like
-from axialsr.io import Volume, VolumeSource
-from axialsr.metrics import evaluate_volume
-from axialsr.prior import Prior
-from axialsr.restore import DEFAULT_METHOD, Restoration, get_method
-from axialsr.settings import PriorConfig, RestoreConfig
-from axialsr.synthetic import make_volume
+from axialsr.intensity import cast_like, check_dtype
+from axialsr.interrupts import CancelledError, RunInterruptedError, step_hook
+from axialsr.io import (
+    Volume,
+    VolumeSource,
+    check_output,
+    open_source,
+    parse_voxel_size,
+    read_volume,
+    tagged_sibling,
+    write_text_atomic,
+    write_volume,
+)
+from axialsr.methods import DEFAULT_METHOD, MethodSpec, get_method, method_names, methods, methods_for
+from axialsr.prior import DiffusionPrior, LateralRegressor, Prior, load_prior
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime
+
+if TYPE_CHECKING:
+    from axialsr.restore import Restoration
 
 __all__ = [
+    "DEFAULT_METHOD",
+    "DEFAULT_PROJECTION",
+    "PROJECTIONS",
     "Acquisition",
+    "CancelledError",
+    "MethodSpec",
     "RunConfig",
+    "RunInterruptedError",
     "RunResult",
+    "Runtime",
+    "Volume",
+    "VolumeSource",
     "acquisition_for",
+    "check_dtype",
+    "check_output",
+    "describe_device",
     "evaluate",
+    "get_method",
+    "is_prior_folder",
     "load_priors",
+    "method_names",
+    "methods",
+    "methods_for",
+    "open_source",
+    "output_voxel_size",
+    "parse_voxel_size",
+    "read_volume",
     "restore",
     "restore_blockwise",
     "run",
     "run_blockwise",
     "score_row",
     "simulate_acquisition",
+    "step_hook",
     "synth",
+    "tagged_sibling",
     "train_prior",
     "validate",
+    "validation_methods",
+    "write_text_atomic",
+    "write_volume",
 ]
 
 DEFAULT_SYNTH_VOXEL_NM = 8.0
 PriorLike = Prior | str | os.PathLike
+
+
+def describe_device(device: str = "auto") -> str:
+    """The device work runs on, in words ('cpu (2 CPU threads)', 'cuda (NVIDIA H100)'); AxialSRError when
+    it does not exist here."""
+    import torch
+
+    from axialsr.device import resolve_device
+
+    chosen = resolve_device(device)
+    name = torch.cuda.get_device_name(chosen) if chosen.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
+    return f"{chosen} ({name})"
+
+
+def _apply(runtime: Runtime) -> Runtime:
+    """Set torch's CPU threads when the runtime names a number (torch's default otherwise)."""
+    if runtime.threads is not None:
+        import torch
+
+        torch.set_num_threads(runtime.threads)
+    return runtime
 
 
 def acquisition_for(
@@ -110,6 +171,8 @@ def synth(
 ) -> Volume:
     """A synthetic isotropic ground-truth volume ('em' or 'fluo') in `dtype` (full range for integers),
     with an isotropic voxel of `voxel_nm` nanometres."""
+    from axialsr.synthetic import make_volume
+
     data = make_volume(kind, shape, seed)
     dt = np.dtype(dtype)
     if np.issubdtype(dt, np.integer):
@@ -135,10 +198,11 @@ def train_prior(
     out_dir: str | os.PathLike | None = None,
     acquisition: Acquisition | None = None,
     resume: bool = False,
-    progress: bool = True,
+    runtime: Runtime | None = None,
 ) -> Prior:
     """Train a prior on the XY slices of `volume` (see `axialsr.training.train_prior`); the pair kinds
-    (`lateral`, `conditional`) take the volume's acquisition (default: from its voxel size)."""
+    (`lateral`, `conditional`) take the volume's acquisition (default: from its voxel size). Returns a
+    `DiffusionPrior` or a `LateralRegressor`."""
     from axialsr.settings import PAIR_KINDS
     from axialsr.training import train_prior as _train
 
@@ -146,17 +210,23 @@ def train_prior(
     if cfg.kind in PAIR_KINDS and acquisition is None:
         acquisition = acquisition_for(volume)
     pixel = None if volume.voxel_size is None else float(volume.voxel_size[2])
-    return _train(
-        volume.data, cfg, out_dir, resume=resume, pixel_size=pixel, acquisition=acquisition, progress=progress
-    )
+    rt = _apply(runtime or Runtime())
+    return _train(volume.data, cfg, out_dir, resume=resume, pixel_size=pixel, acquisition=acquisition, runtime=rt)
+
+
+def is_prior_folder(folder: str | os.PathLike) -> bool:
+    """Whether `folder` holds a trained prior (its prior.json)."""
+    from axialsr.prior import CONFIG_FILE
+
+    return (Path(folder) / CONFIG_FILE).is_file()
 
 
 def load_priors(priors: PriorLike | Sequence[PriorLike] | None, device: str = "auto") -> list[Prior]:
-    """Priors from Prior objects or prior folders (loaded onto `device`)."""
+    """Priors from Prior objects or prior folders (loaded onto `device`), each as its type."""
     if priors is None:
         return []
     items = [priors] if isinstance(priors, (Prior, str, os.PathLike)) else list(priors)
-    return [p if isinstance(p, Prior) else Prior.load(p, device) for p in items]
+    return [p if isinstance(p, Prior) else load_prior(p, device) for p in items]
 
 
 def restore(
@@ -168,7 +238,7 @@ def restore(
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
     dtype: str | None = None,
-    progress: bool = True,
+    runtime: Runtime | None = None,
 ) -> tuple[Volume, Restoration]:
     """Restore an anisotropic volume onto the isotropic grid with a registered method.
 
@@ -177,36 +247,31 @@ def restore(
     volume : Volume
         The measured stack (Z, Y, X), any dtype, with its voxel size if known.
     method : str
-        A method of `axialsr.restore.METHODS` (default: `restore.DEFAULT_METHOD`).
+        A registered method (`methods()`; default `DEFAULT_METHOD`).
     acquisition : Acquisition, optional
         How z was measured; default: the average model at the factor given by the voxel size.
     priors : Prior, folder, or a sequence of them
-        The trained priors the method needs (matched by kind).
+        The trained priors the method needs (matched by type).
     config : RestoreConfig, optional
-        Method settings; its INR device also places the priors.
+        Method settings.
     checkpoint_dir, resume
-        Checkpoints of the INR methods (resume continues to the same result).
+        Checkpoints of the iterative methods (resume continues to the same result).
     dtype : str, optional
         Output dtype (default: the input's; integers are rounded and clipped).
-    progress : bool
-        Show progress bars.
+    runtime : Runtime, optional
+        Device (the priors move there), seed, threads, progress bars, checkpoint cadence.
 
     Returns
     -------
     (Volume, Restoration)
         The isotropic volume (voxel size dz / s) and the restoration's details.
     """
+    from axialsr.restore import restore_array
+
     acquisition = acquisition or acquisition_for(volume)
-    cfg = config or RestoreConfig()
-    loaded = load_priors(priors, cfg.recon.device)
-    if get_method(method).needs or loaded:
-        from axialsr.device import resolve_device
-
-        device = resolve_device(cfg.recon.device)
-        loaded = [p.to(device) for p in loaded]
-    from axialsr.restore import restore as _restore
-
-    result = _restore(volume.data, method, acquisition, loaded, cfg, None, checkpoint_dir, resume, progress)
+    rt = _apply(runtime or Runtime())
+    loaded = load_priors(priors, rt.device)
+    result = restore_array(volume.data, method, acquisition, loaded, config, None, checkpoint_dir, resume, rt)
     data = cast_like(result.volume, dtype or volume.data.dtype)
     return Volume(data, output_voxel_size(volume, acquisition.factor), volume.unit), result
 
@@ -221,10 +286,10 @@ def restore_blockwise(
     block_config=None,
     dtype: str | None = None,
     force: bool = False,
-    progress: bool = True,
+    runtime: Runtime | None = None,
 ):
     """Restore a volume larger than memory block by block (see `axialsr.blocks`) into the Zarr store `out`,
-    with any registered method. `source` comes from `io.open_source`. Raises AxialSRError naming the
+    with any registered method. `source` comes from `open_source`. Raises AxialSRError naming the
     blocks that failed (finished blocks are kept for a rerun). Returns the `BlockRunSummary`."""
     from axialsr.blocks import run_blockwise as run_blocks
     from axialsr.settings import BlockConfig
@@ -241,7 +306,7 @@ def restore_blockwise(
         dtype=dtype,
         out_voxel_size=output_voxel_size(source, acquisition.factor),
         force=force,
-        progress=progress,
+        runtime=runtime,
     )
     if summary.failures:
         first = next(iter(summary.failures.items()))
@@ -254,39 +319,34 @@ def restore_blockwise(
 
 @dataclass
 class RunConfig:
-    """The whole job (`axialsr run`): which method, the priors it trains for it (templates whose kind
-    and preset the run fills in), and the method settings. `preset` None picks `small` on a CPU and
-    `base` on a GPU; `device` and `seed` apply to every step; the lateral regressor learns for the
-    projection the restoration ends with (`restore.projection`)."""
+    """The whole job (`axialsr run`): which method, the priors it trains for it, and the method settings.
+    The priors are trained as their templates say: a template's preset left None is the machine's (small
+    on a CPU, base on a GPU) and a lateral template's projection left None is the restoration's
+    (`restore.projection`), so that the regressor learns for the projection it will get."""
 
     method: str = DEFAULT_METHOD
-    preset: str | None = None
     lateral_prior: PriorConfig = field(default_factory=lambda: PriorConfig(kind="lateral"))
     diffusion_prior: PriorConfig = field(default_factory=lambda: PriorConfig(kind="conditional"))
     with_diffusion: bool = False
     restore: RestoreConfig = field(default_factory=RestoreConfig)
-    device: str = "auto"
-    seed: int = 0
 
     def __post_init__(self) -> None:
         get_method(self.method)
         if self.lateral_prior.kind != "lateral":
             raise AxialSRError("the lateral prior of a run must be of kind 'lateral'")
-        if self.diffusion_prior.kind not in ("diffusion", "conditional"):
+        if self.diffusion_prior.kind not in DiffusionPrior.kinds:
             raise AxialSRError("the diffusion prior of a run must be of kind 'diffusion' or 'conditional'")
 
-    def prior_configs(self) -> dict[str, PriorConfig]:
-        """The priors to train, by role, with the run's preset, device and seed filled in."""
-        from axialsr.device import resolve_device
-
+    def prior_configs(self) -> list[PriorConfig]:
+        """The priors to train: one per prior type the method needs (and a diffusion prior when it takes
+        one and `with_diffusion`)."""
         spec = get_method(self.method)
-        roles = list(spec.needs) + [r for r in spec.optional if r == "diffusion" and self.with_diffusion]
-        preset = self.preset or ("base" if resolve_device(self.device).type == "cuda" else "small")
-        templates = {
-            "lateral": replace(self.lateral_prior, projection=self.restore.projection),
-            "diffusion": self.diffusion_prior,
-        }
-        return {role: replace(templates[role], preset=preset, device=self.device, seed=self.seed) for role in roles}
+        wanted = list(spec.needs) + [t for t in spec.optional if t is DiffusionPrior and self.with_diffusion]
+        lateral = self.lateral_prior
+        if lateral.projection is None:
+            lateral = replace(lateral, projection=self.restore.projection)
+        templates = {LateralRegressor: lateral, DiffusionPrior: self.diffusion_prior}
+        return [templates[kind] for kind in wanted]
 
 
 @dataclass
@@ -306,7 +366,7 @@ def run(
     acquisition: Acquisition | None = None,
     resume: bool = False,
     dtype: str | None = None,
-    progress: bool = True,
+    runtime: Runtime | None = None,
 ) -> RunResult:
     """The whole job on one volume: train the priors the method needs on its own XY slices (into
     `work_dir`/<kind>), then restore it. With `resume`, finished priors in `work_dir` are reused and
@@ -315,20 +375,19 @@ def run(
     Examples
     --------
     >>> from axialsr import api
-    >>> from axialsr.training import PriorConfig
+    >>> from axialsr.settings import PriorConfig
     >>> measured = api.simulate_acquisition(api.synth("em", (32, 48, 48)), api.Acquisition(4))
-    >>> quick = api.RunConfig(preset="tiny", lateral_prior=PriorConfig(kind="lateral", steps=5), device="cpu")
-    >>> result = api.run(measured, quick, progress=False)
+    >>> quick = api.RunConfig(lateral_prior=PriorConfig(kind="lateral", preset="tiny", steps=5))
+    >>> result = api.run(measured, quick, runtime=api.Runtime(device="cpu", progress=False))
     >>> result.volume.data.shape, result.restoration.method
     ((32, 48, 48), 'lateral')
     """
     cfg = config or RunConfig()
+    rt = _apply(runtime or Runtime())
     acquisition = acquisition or acquisition_for(volume)
-    priors, dirs = _run_priors(volume, cfg, work_dir, acquisition, resume, progress)
+    priors, dirs = _run_priors(volume, cfg, work_dir, acquisition, resume, rt)
     checkpoints = None if work_dir is None else Path(work_dir) / "reconstruction"
-    out, restoration = restore(
-        volume, cfg.method, acquisition, priors, _run_restore_config(cfg), checkpoints, resume, dtype, progress
-    )
+    out, restoration = restore(volume, cfg.method, acquisition, priors, cfg.restore, checkpoints, resume, dtype, rt)
     return RunResult(out, restoration, priors, dirs)
 
 
@@ -342,48 +401,45 @@ def run_blockwise(
     resume: bool = False,
     dtype: str | None = None,
     force: bool = False,
-    progress: bool = True,
+    runtime: Runtime | None = None,
 ):
-    """The whole job on a volume larger than memory (`source` from `io.open_source`): train the priors on
+    """The whole job on a volume larger than memory (`source` from `open_source`): train the priors on
     tiles read across the whole volume (`blocks.training_sample`), then restore it block by block into the
     Zarr store `out` (`restore_blockwise`). Returns (BlockRunSummary, priors, prior folders)."""
     from axialsr.blocks import training_sample
 
     cfg = config or RunConfig()
+    rt = _apply(runtime or Runtime())
     acquisition = acquisition or acquisition_for(source)
     priors: list[Prior] = []
     dirs: list[Path] = []
     if cfg.prior_configs():
-        sample = Volume(training_sample(source, seed=cfg.seed), source.voxel_size, source.unit)
-        priors, dirs = _run_priors(sample, cfg, work_dir, acquisition, resume, progress)
+        sample = Volume(training_sample(source, seed=rt.seed), source.voxel_size, source.unit)
+        priors, dirs = _run_priors(sample, cfg, work_dir, acquisition, resume, rt)
     summary = restore_blockwise(
-        source, out, cfg.method, acquisition, priors, _run_restore_config(cfg), block_config, dtype, force, progress
+        source, out, cfg.method, acquisition, priors, cfg.restore, block_config, dtype, force, rt
     )
     return summary, priors, dirs
 
 
 def _run_priors(
-    volume: Volume, cfg: RunConfig, work_dir, acquisition: Acquisition, resume: bool, progress: bool
+    volume: Volume, cfg: RunConfig, work_dir, acquisition: Acquisition, resume: bool, runtime: Runtime
 ) -> tuple[list[Prior], list[Path]]:
     """Train (or, resuming, reload) the priors of a run into `work_dir`/<kind>."""
     from axialsr.prior import CONFIG_FILE
 
     priors, dirs = [], []
-    for prior_cfg in cfg.prior_configs().values():
+    for prior_cfg in cfg.prior_configs():
         folder = None if work_dir is None else Path(work_dir) / prior_cfg.kind
         if resume and folder is not None and (folder / CONFIG_FILE).exists():
-            prior = Prior.load(folder, cfg.device)
+            prior = load_prior(folder, runtime.device)
             prior.check_acquisition(acquisition)
         else:
-            prior = train_prior(volume, prior_cfg, folder, acquisition, resume=resume, progress=progress)
+            prior = train_prior(volume, prior_cfg, folder, acquisition, resume=resume, runtime=runtime)
         priors.append(prior)
         if folder is not None:
             dirs.append(folder)
     return priors, dirs
-
-
-def _run_restore_config(cfg: RunConfig) -> RestoreConfig:
-    return replace(cfg.restore, recon=replace(cfg.restore.recon, device=cfg.device, seed=cfg.seed))
 
 
 def validate(
@@ -391,14 +447,23 @@ def validate(
     acquisition: Acquisition | None = None,
     priors: PriorLike | Sequence[PriorLike] | None = None,
     config=None,
-    progress: bool = True,
+    runtime: Runtime | None = None,
 ):
     """Score methods on a degraded copy of `volume` whose truth the volume itself holds (see
-    `axialsr.validate`); the methods' priors are matched by kind. Returns a ValidationResult."""
+    `axialsr.validate`); the methods' priors are matched by type. Returns a ValidationResult."""
     from axialsr.validate import validate as _validate
 
     acquisition = acquisition or acquisition_for(volume)
-    return _validate(volume.data, acquisition, load_priors(priors), config, progress)
+    rt = _apply(runtime or Runtime())
+    return _validate(volume.data, acquisition, load_priors(priors, rt.device), config, rt)
+
+
+def validation_methods(priors: PriorLike | Sequence[PriorLike] | None) -> tuple[str, ...]:
+    """The methods `validate` compares by default with these priors: the interpolations (but nearest), the
+    INR, and every method whose priors are all given."""
+    from axialsr.validate import default_methods
+
+    return default_methods(load_priors(priors))
 
 
 def evaluate(pred: Volume, gt: Volume, acquisition: Acquisition | None = None) -> dict[str, dict[str, float]]:
@@ -413,6 +478,8 @@ def evaluate(pred: Volume, gt: Volume, acquisition: Acquisition | None = None) -
     measured = None
     if acquisition is not None:
         measured = acquisition.measured_slices(acquisition.measured_depth(gt_data.shape[0]))
+    from axialsr.metrics import evaluate_volume
+
     return evaluate_volume(pred.data, gt_data, measured)
 
 

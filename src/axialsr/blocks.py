@@ -1,7 +1,7 @@
 """Blockwise restoration of volumes larger than memory: execution on Dask, and assembly into OME-Zarr.
 
 The measured volume is tiled into core blocks (`axialsr.tiling`). Each block is extended by an overlap,
-read on its own from disk (`io.VolumeSource`), restored by `restore.restore` with any registered method
+read on its own from disk (`io.VolumeSource`), restored by `restore.restore_array` with any registered method
 under the same priors and one shared intensity normalisation (the rule of `restore.normalization_for`),
 and saved as a part file in a work folder. The parts are then blended into a Zarr/OME-Zarr output, one
 output chunk (one core block) at a time, with the tiling's raised-cosine weights.
@@ -21,33 +21,28 @@ import resource
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from axialsr.acquisition import Acquisition
-from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization, cast_like
 from axialsr.io import (
     VolumeSource,
     atomic_write,
     check_finite,
+    check_output,
     split_path,
     tagged_sibling,
     write_ome_zarr_metadata,
 )
+from axialsr.methods import get_method
 from axialsr.prior import Prior
-from axialsr.restore import (
-    assign_priors,
-    blockwise_z_support,
-    get_method,
-    normalization_for,
-    restore,
-)
-from axialsr.settings import BlockConfig, RestoreConfig
+from axialsr.restore import blockwise_z_support, normalization_for, restore_array
+from axialsr.settings import BlockConfig, RestoreConfig, Runtime, identity
 from axialsr.tiling import Block, BlockGrid
 
 MANIFEST = "manifest.json"
@@ -64,6 +59,7 @@ class BlockTask:
     config: RestoreConfig
     parts_dir: str
     threads: int
+    runtime: Runtime = Runtime()
 
 
 def restore_block(task: BlockTask, block: Block, priors: Sequence[Prior] = ()) -> dict:
@@ -76,11 +72,11 @@ def restore_block(task: BlockTask, block: Block, priors: Sequence[Prior] = ()) -
     region = tuple(slice(a, b) for a, b in block.outer)
     data = task.source.read(region)  # type: ignore[arg-type]
     check_finite(data, f"{task.source.spec} {block.name}")
-    recon = replace(task.config.recon, seed=task.config.recon.seed + block.number)
-    config = replace(task.config, recon=recon)
-    device = resolve_device(recon.device)  # the priors travel on the CPU; each worker moves them to its device
-    priors = [p.to(device) for p in priors]
-    restored = restore(data, task.method, task.acquisition, priors, config, task.normalization, progress=False)
+    # one seed per block; the priors travel on the CPU and restore_array moves them to the worker's device
+    runtime = task.runtime.offset(block.number).quiet()
+    restored = restore_array(
+        data, task.method, task.acquisition, priors, task.config, task.normalization, runtime=runtime
+    )
     out = restored.volume
     expected = tuple(b - a for a, b in block.out_outer)
     if out.shape != expected:
@@ -165,10 +161,6 @@ def _manifest(task: BlockTask, grid: BlockGrid, priors: Sequence[Prior]) -> dict
         for tensor in prior.unet.state_dict().values():
             digest.update(tensor.detach().cpu().numpy().tobytes())
         prior_ids.append(digest.hexdigest()[:16])
-    config = asdict(task.config)
-    config["lateral"].pop("batch", None)
-    for runtime in ("device", "checkpoint_every"):
-        config["recon"].pop(runtime, None)
     return {
         "input": task.source.spec,
         "shape": list(grid.shape),
@@ -177,7 +169,8 @@ def _manifest(task: BlockTask, grid: BlockGrid, priors: Sequence[Prior]) -> dict
         "core": list(grid.core),
         "overlap_in": list(grid.overlap_in),
         "normalization": task.normalization.to_dict(),
-        "config": json.loads(json.dumps(config, default=str)),
+        "config": identity(task.config),
+        "seed": task.runtime.seed,
         "priors": prior_ids,
     }
 
@@ -193,36 +186,39 @@ def run_blockwise(
     dtype: str | None = None,
     out_voxel_size: tuple[float, float, float] | None = None,
     force: bool = False,
-    progress: bool = True,
+    runtime: Runtime | None = None,
 ) -> BlockRunSummary:
     """Restore `source` block by block with any registered `method` and blend the blocks into the
-    Zarr/OME-Zarr `out`. Finished blocks found in the work folder are skipped."""
+    Zarr/OME-Zarr `out`. Finished blocks found in the work folder are skipped. Block k runs with the
+    runtime's seed + k, on the runtime's device."""
     spec = get_method(method)
-    roles = assign_priors(spec, priors)
-    used = list(roles.values())
+    by_type = spec.assign(priors)
+    used = list(by_type.values())
+    rt = runtime or Runtime()
+    progress = rt.progress
     out_path, key = split_path(out)
     if not out_path.name.lower().endswith(".zarr") or key is not None:
         raise AxialSRError(f"blockwise output must be a Zarr store (OUT.zarr or OUT.ome.zarr), got '{out}'")
     restore_config = restore_config or RestoreConfig()
     outputs = [out_path] + ([Path(tagged_sibling(out_path, "uncertainty"))] if restore_config.uncertainty else [])
     for path in outputs:
-        if path.exists() and not force:
-            raise AxialSRError(f"output {path} exists; pass --force to overwrite it")
+        check_output(path, force)
     started = time.perf_counter()
     z_support = blockwise_z_support(spec, acquisition, restore_config)
     grid = BlockGrid.plan(source.shape, acquisition.factor, config.blocks, config.overlap, z_support)
-    normalization = normalization_for(source, spec, roles)
+    normalization = normalization_for(source, spec, by_type)
     parts_dir = Path(config.work_dir) if config.work_dir else out_path.with_name(out_path.name + ".parts")
     parts_dir.mkdir(parents=True, exist_ok=True)
     task = BlockTask(
-        source, method, acquisition, normalization, restore_config, str(parts_dir), config.threads_per_worker
+        source, method, acquisition, normalization, restore_config, str(parts_dir), config.threads_per_worker, rt
     )
     manifest = _manifest(task, grid, used)
     manifest_path = parts_dir / MANIFEST
     if manifest_path.exists():
         if json.loads(manifest_path.read_text()) != json.loads(json.dumps(manifest)):
             raise AxialSRError(
-                f"work folder {parts_dir} holds parts of a different run; remove it or pass another --work-dir"
+                f"work folder {parts_dir} holds parts of a different run; remove it or choose another work folder",
+                "work_dir",
             )
     else:
         manifest_path.write_text(json.dumps(manifest, indent=2))

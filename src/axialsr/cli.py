@@ -18,17 +18,15 @@ from typing import Annotated, Any
 import typer
 
 from axialsr import api
-from axialsr.consistency import DEFAULT_PROJECTION
 from axialsr.errors import AxialSRError
-from axialsr.io import Volume, check_output, open_source, read_volume, write_text_atomic, write_volume
 from axialsr.options import OptionGroup, with_options
-from axialsr.restore import DEFAULT_METHOD, method_names
 from axialsr.settings import (
     BlockConfig,
     LateralConfig,
     PriorConfig,
     ReconstructionConfig,
     RestoreConfig,
+    Runtime,
     SlicewiseConfig,
 )
 
@@ -62,6 +60,7 @@ FwhmOpt = Annotated[
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same device: same result).")]
+RUNTIME_PANEL = "How it runs (not what it computes)"
 PriorsOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -89,19 +88,18 @@ BlocksOpt = Annotated[
     ),
 ]
 
-RECON_GROUP = OptionGroup(ReconstructionConfig, "recon_options", skip=("seed", "device"), panel=INR_PANEL)
-SLICEWISE_GROUP = OptionGroup(
-    SlicewiseConfig, "slicewise_options", prefix="slicewise-", skip=("seed",), panel="Slice-wise baseline"
-)
+RUNTIME_GROUP = OptionGroup(Runtime, "runtime_options", panel=RUNTIME_PANEL)
+RECON_GROUP = OptionGroup(ReconstructionConfig, "recon_options", panel=INR_PANEL)
+SLICEWISE_GROUP = OptionGroup(SlicewiseConfig, "slicewise_options", prefix="slicewise-", panel="Slice-wise baseline")
 LATERAL_GROUP = OptionGroup(LateralConfig, "lateral_options", prefix="lateral-", panel="Lateral regressor")
 BLOCK_GROUP = OptionGroup(BlockConfig, "block_options", skip=("blocks",), panel=BLOCK_PANEL)
 RUN_BLOCK_GROUP = OptionGroup(BlockConfig, "block_options", skip=("blocks", "work_dir"), panel=BLOCK_PANEL)
-PRIOR_GROUP = OptionGroup(PriorConfig, "prior_options", skip=("seed", "device"), panel=PRIOR_PANEL)
+PRIOR_GROUP = OptionGroup(PriorConfig, "prior_options", panel=PRIOR_PANEL)
 LATERAL_PRIOR_GROUP = OptionGroup(
     PriorConfig,
     "lateral_prior_options",
     prefix="lateral-prior-",
-    skip=("seed", "device", "kind", "preset", "projection"),
+    skip=("kind", "preset", "projection"),
     fixed={"kind": "lateral"},
     panel=PRIOR_PANEL,
 )
@@ -109,7 +107,7 @@ DIFFUSION_PRIOR_GROUP = OptionGroup(
     PriorConfig,
     "diffusion_prior_options",
     prefix="diffusion-prior-",
-    skip=("seed", "device", "preset", "projection"),
+    skip=("preset", "projection"),
     defaults={"kind": "conditional"},
     panel=PRIOR_PANEL,
 )
@@ -119,9 +117,7 @@ def _parse_voxel_size(text: str | None) -> tuple[tuple[float, float, float] | No
     """--voxel-size 'Z,Y,X[unit]' -> (sizes, unit or None when not given)."""
     if text is None:
         return None, None
-    from axialsr.io import parse_voxel_size
-
-    size, unit = parse_voxel_size(text, default_unit="")
+    size, unit = api.parse_voxel_size(text, default_unit="")
     if not unit and max(size) < 1:
         warnings.warn(
             f"--voxel-size {text} has no unit and is read in the file's unit (nm if it has none); values below 1 "
@@ -141,39 +137,28 @@ def _parse_shape(text: str, minimum: int = 4) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _say_device(device: str) -> None:
-    """One line naming the device the work runs on (after checking that it exists)."""
-    import torch
-
-    from axialsr.device import resolve_device
-
-    chosen = resolve_device(device)
-    name = torch.cuda.get_device_name(chosen) if chosen.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
-    typer.echo(f"device: {chosen} ({name})")
+def _runtime(values: dict[str, Any]) -> Runtime:
+    """The runtime from its options, after one line naming the device the work runs on (which must exist)."""
+    runtime = RUNTIME_GROUP.build(values)
+    typer.echo(f"device: {api.describe_device(runtime.device)}")
+    return runtime
 
 
-def _say_unused_roles(method: str, priors) -> None:
+def _say_unused_priors(method: str, priors) -> None:
     """Say when a method runs without an optional prior (e.g. inr-lateral without SDS)."""
-    from axialsr.restore import get_method, role_of
-
-    spec = get_method(method)
-    given = {role_of(p) for p in priors}
-    for role in spec.optional:
-        if role not in given:
-            typer.echo(f"note: {method} runs without a {role} prior (no SDS); add one with --prior to use it")
+    for words in api.get_method(method).unused(priors):
+        typer.echo(f"note: {method} runs without a {words} prior (no SDS); add one with --prior to use it")
 
 
 def _check_dtype(dtype: str | None) -> None:
     """Fail before any work on an unknown or unwritable --dtype."""
     if dtype is not None:
-        from axialsr.intensity import check_dtype
-
-        check_dtype(dtype)
+        api.check_dtype(dtype)
 
 
-def _read(path: str, voxel_size: str | None = None, channel: int | None = None) -> Volume:
+def _read(path: str, voxel_size: str | None = None, channel: int | None = None) -> api.Volume:
     size, unit = _parse_voxel_size(voxel_size)
-    return read_volume(path, size, channel, unit)
+    return api.read_volume(path, size, channel, unit)
 
 
 def _voxel_text(size, unit: str) -> str:
@@ -191,16 +176,11 @@ UncertaintyOpt = Annotated[
 
 
 def _restore_config(
-    values: dict[str, dict[str, Any]],
-    device: str,
-    seed: int,
-    consistency: bool | None,
-    projection: str,
-    uncertainty: bool = False,
-):
+    values: dict[str, dict[str, Any]], consistency: bool | None, projection: str, uncertainty: bool = False
+) -> RestoreConfig:
     return RestoreConfig(
-        recon=RECON_GROUP.build(values["recon_options"], device=device, seed=seed),
-        slicewise=SLICEWISE_GROUP.build(values["slicewise_options"], seed=seed),
+        recon=RECON_GROUP.build(values["recon_options"]),
+        slicewise=SLICEWISE_GROUP.build(values["slicewise_options"]),
         lateral=LATERAL_GROUP.build(values["lateral_options"]),
         consistency=consistency,
         projection=projection,
@@ -208,22 +188,15 @@ def _restore_config(
     )
 
 
-def _write_uncertainty(out: str, volume: Volume, uncertainty, force: bool) -> str:
-    from axialsr.io import tagged_sibling
-
-    path = tagged_sibling(out, "uncertainty")
-    write_volume(path, uncertainty, volume.voxel_size, volume.unit, force=force)
+def _write_uncertainty(out: str, volume: api.Volume, uncertainty, force: bool) -> str:
+    path = api.tagged_sibling(out, "uncertainty")
+    api.write_volume(path, uncertainty, volume.voxel_size, volume.unit, force=force)
     return path
 
 
 def _check_plain_output(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise AxialSRError(f"output {path} exists; pass --force to overwrite it")
-    parent = path.parent
-    if not parent.is_dir():
-        raise AxialSRError(f"cannot write {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise AxialSRError(f"cannot write {path}: folder {parent} is not writable")
+    """Fail before any work when a report, table or figure file cannot be written."""
+    api.check_output(path, force, any_format=True)
 
 
 def _check_report_dir(folder: Path, force: bool) -> None:
@@ -249,10 +222,10 @@ def synth(
     force: ForceOpt = False,
 ) -> None:
     """Write a synthetic isotropic ground-truth volume (EM-like neuropil or fluorescence nuclei)."""
-    check_output(out, force)
+    api.check_output(out, force)
     _check_dtype(dtype)
     volume = api.synth(kind, _parse_shape(shape), seed, dtype, voxel_nm)
-    write_volume(out, volume.data, volume.voxel_size, volume.unit, force=force)
+    api.write_volume(out, volume.data, volume.voxel_size, volume.unit, force=force)
     typer.echo(
         f"wrote {out}: {kind} {volume.data.shape} {volume.data.dtype}, {_voxel_text(volume.voxel_size, volume.unit)}"
     )
@@ -271,11 +244,11 @@ def simulate(
     force: ForceOpt = False,
 ) -> None:
     """Simulate an anisotropic acquisition of an isotropic volume along z."""
-    check_output(out, force, inputs=(gt,))
+    api.check_output(out, force, inputs=(gt,))
     _check_dtype(dtype)
     volume = _read(gt, voxel_size, channel)
     lr = api.simulate_acquisition(volume, api.Acquisition(factor, model, fwhm), dtype)
-    write_volume(out, lr.data, lr.voxel_size, lr.unit, force=force)
+    api.write_volume(out, lr.data, lr.voxel_size, lr.unit, force=force)
     typer.echo(
         f"wrote {out}: {lr.data.shape} {lr.data.dtype}, {_voxel_text(lr.voxel_size, lr.unit)} ({model}, s={factor:g})"
     )
@@ -283,12 +256,10 @@ def simulate(
 
 def _check_restore_outputs(out: str, force: bool, input_spec: str, dtype: str | None, uncertainty: bool) -> None:
     """Before any work: the output (and its uncertainty sibling) may be written, and the dtype exists."""
-    check_output(out, force, inputs=(input_spec,))
+    api.check_output(out, force, inputs=(input_spec,))
     _check_dtype(dtype)
     if uncertainty:
-        from axialsr.io import tagged_sibling
-
-        check_output(tagged_sibling(out, "uncertainty"), force, inputs=(input_spec,))
+        api.check_output(api.tagged_sibling(out, "uncertainty"), force, inputs=(input_spec,))
 
 
 def _say_blockwise(summary, out: str, acquisition: api.Acquisition) -> None:
@@ -306,26 +277,25 @@ def _say_blockwise(summary, out: str, acquisition: api.Acquisition) -> None:
 def _restore_command(default_method: str, doc: str):
     """The body of `reconstruct` and `baseline`: one API call with the method and its configs."""
 
-    @with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, BLOCK_GROUP)
+    @with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, BLOCK_GROUP, RUNTIME_GROUP)
     def command(
         recon_options: dict,
         slicewise_options: dict,
         lateral_options: dict,
         block_options: dict,
+        runtime_options: dict,
         input_spec: InputArg,
         out: OutOpt,
-        method: Annotated[str, typer.Option(help=f"One of: {', '.join(method_names())}.")] = default_method,
+        method: Annotated[str, typer.Option(help=f"One of: {', '.join(api.method_names())}.")] = default_method,
         prior: PriorsOpt = None,
         factor: FactorOpt = None,
         model: ModelOpt = "average",
         fwhm: FwhmOpt = None,
         consistency: ConsistencyOpt = None,
-        projection: ProjectionOpt = DEFAULT_PROJECTION,
+        projection: ProjectionOpt = api.DEFAULT_PROJECTION,
         uncertainty: UncertaintyOpt = False,
         checkpoint_dir: Annotated[str | None, typer.Option(help="Folder for checkpoints and the loss log.")] = None,
         resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint-dir.")] = False,
-        device: DeviceOpt = "auto",
-        seed: SeedOpt = 0,
         voxel_size: VoxelOpt = None,
         channel: ChannelOpt = None,
         dtype: DtypeOpt = None,
@@ -337,24 +307,24 @@ def _restore_command(default_method: str, doc: str):
             raise AxialSRError("--resume needs --checkpoint-dir")
         values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
         values["lateral_options"] = lateral_options
-        config = _restore_config(values, device, seed, consistency, projection, uncertainty)
-        priors = api.load_priors(prior, device)
-        _say_device(device)
-        _say_unused_roles(method, priors)
+        config = _restore_config(values, consistency, projection, uncertainty)
+        runtime = _runtime(runtime_options)
+        priors = api.load_priors(prior, runtime.device)
+        _say_unused_priors(method, priors)
         if blocks is not None:
             size, unit = _parse_voxel_size(voxel_size)
-            source = open_source(input_spec, size, channel, unit)
+            source = api.open_source(input_spec, size, channel, unit)
             acquisition = api.acquisition_for(source, factor, model, fwhm)
             block_config = BLOCK_GROUP.build(block_options, blocks=_parse_shape(blocks, minimum=1))
             summary = api.restore_blockwise(
-                source, out, method, acquisition, priors, config, block_config, dtype=dtype, force=force
+                source, out, method, acquisition, priors, config, block_config, dtype, force, runtime
             )
             _say_blockwise(summary, out, acquisition)
             return
         volume = _read(input_spec, voxel_size, channel)
         acquisition = api.acquisition_for(volume, factor, model, fwhm)
-        result, info = api.restore(volume, method, acquisition, priors, config, checkpoint_dir, resume, dtype)
-        write_volume(out, result.data, result.voxel_size, result.unit, force=force)
+        result, info = api.restore(volume, method, acquisition, priors, config, checkpoint_dir, resume, dtype, runtime)
+        api.write_volume(out, result.data, result.voxel_size, result.unit, force=force)
         if info.uncertainty is not None:
             typer.echo(f"wrote {_write_uncertainty(out, result, info.uncertainty, force)}: uncertainty (1 sigma)")
         typer.echo(
@@ -368,7 +338,7 @@ def _restore_command(default_method: str, doc: str):
 
 app.command("reconstruct")(
     _restore_command(
-        DEFAULT_METHOD,
+        api.DEFAULT_METHOD,
         "Restore an isotropic volume with any method (default: the best one of the benchmark) and its priors.",
     )
 )
@@ -396,14 +366,16 @@ def evaluate(
 
     if json_out:
         _check_plain_output(Path(json_out), force)
-    truth = read_volume(gt)
+    truth = api.read_volume(gt)
     acquisition = api.Acquisition(factor) if factor is not None else None
-    other = read_volume(coherence_with) if coherence_with else None
-    rows = [{"method": Path(path).name, **api.score_row(read_volume(path), truth, acquisition, other)} for path in pred]
+    other = api.read_volume(coherence_with) if coherence_with else None
+    rows = [
+        {"method": Path(path).name, **api.score_row(api.read_volume(path), truth, acquisition, other)} for path in pred
+    ]
     columns = [c for c in rows[0] if c != "method" and not (c.startswith("psnr_") and c[5:] in ("xy", "xz", "yz"))]
     tables.print_table(rows, columns, title=f"scores against {gt}")
     if json_out:
-        write_text_atomic(json_out, json.dumps(rows, indent=2))
+        api.write_text_atomic(json_out, json.dumps(rows, indent=2))
 
 
 @app.command()
@@ -419,22 +391,21 @@ def figure(
     if not out.lower().endswith(".png"):
         raise AxialSRError(f"--out must be a .png file, got {out}")
     _check_plain_output(Path(out), force)
-    data = {Path(v).name: read_volume(v).data for v in volumes}
+    data = {Path(v).name: api.read_volume(v).data for v in volumes}
     orthogonal_views(data, out, crop=crop)
     typer.echo(f"wrote {out}")
 
 
 @app.command("train-prior")
-@with_options(PRIOR_GROUP)
+@with_options(PRIOR_GROUP, RUNTIME_GROUP)
 def train_prior(
     prior_options: dict,
+    runtime_options: dict,
     input_spec: Annotated[str, typer.Argument(metavar="INPUT", help="Input volume; the prior learns its XY slices.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Prior folder to write.")],
     factor: FactorOpt = None,
     model: ModelOpt = "average",
     fwhm: FwhmOpt = None,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the folder's checkpoint.")] = False,
     voxel_size: VoxelOpt = None,
     channel: ChannelOpt = None,
@@ -442,20 +413,18 @@ def train_prior(
 ) -> None:
     """Train a prior on the XY slices of the input: a diffusion model, a conditional one, or the lateral
     regressor (the last two learn to undo the acquisition, so they need the factor)."""
-    from axialsr.prior import CONFIG_FILE
-
-    config = PRIOR_GROUP.build(prior_options, seed=seed, device=device)
-    _say_device(device)
+    config = PRIOR_GROUP.build(prior_options)
+    runtime = _runtime(runtime_options)
     out_path = Path(out)
-    if (out_path / CONFIG_FILE).exists() and not (force or resume):
+    if api.is_prior_folder(out_path) and not (force or resume):
         raise AxialSRError(f"{out} already holds a prior; pass --force to retrain or --resume to continue")
     if out_path.exists() and not out_path.is_dir():
         raise AxialSRError(f"{out} exists and is not a folder")
-    _check_plain_output(out_path / CONFIG_FILE if out_path.is_dir() else out_path, force=True)
+    _check_plain_output(out_path / "prior.json" if out_path.is_dir() else out_path, force=True)
     volume = _read(input_spec, voxel_size, channel)
     acquisition = None if config.kind == "diffusion" else api.acquisition_for(volume, factor, model, fwhm)
-    prior = api.train_prior(volume, config, out_path, acquisition, resume=resume)
-    blur = f", extra axial blur {prior.axial_blur:.2f} px" if prior.kind != "diffusion" else ""
+    prior = api.train_prior(volume, config, out_path, acquisition, resume, runtime)
+    blur = f", extra axial blur {prior.meta['axial_blur']:.2f} px" if prior.kind != "diffusion" else ""
     typer.echo(f"wrote {prior.kind} prior {out}: {prior.meta['steps_trained']} steps, patch {prior.patch}{blur}")
 
 
@@ -477,21 +446,28 @@ def sample_prior(
     """Sample patches from a prior (DDIM) into a PNG grid, beside real XY patches; a conditional prior
     samples from degraded real patches, shown beside them and the truth."""
     from axialsr.figures import prior_samples_figure
-    from axialsr.prior import Prior
 
     if not out.lower().endswith(".png"):
         raise AxialSRError(f"--out must be a .png file, got {out}")
     _check_plain_output(Path(out), force)
-    prior = Prior.load(prior_dir, device)
-    real_data = read_volume(real).data if real else None
-    if prior.conditional and real_data is None:
-        raise AxialSRError("a conditional prior samples from degraded patches: pass --real VOLUME")
+    (prior,) = api.load_priors(prior_dir, device)
+    real_data = api.read_volume(real).data if real else None
+    if prior.kind != "diffusion" and real_data is None:
+        raise AxialSRError(f"a {prior.kind} prior is shown on degraded real patches: pass --real VOLUME")
     prior_samples_figure(prior, out, n=n, steps=steps, seed=seed, real_volume=real_data, guidance=guidance)
     typer.echo(f"wrote {out}")
 
 
 @app.command()
-@with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, LATERAL_PRIOR_GROUP, DIFFUSION_PRIOR_GROUP, RUN_BLOCK_GROUP)
+@with_options(
+    RECON_GROUP,
+    SLICEWISE_GROUP,
+    LATERAL_GROUP,
+    LATERAL_PRIOR_GROUP,
+    DIFFUSION_PRIOR_GROUP,
+    RUN_BLOCK_GROUP,
+    RUNTIME_GROUP,
+)
 def run(
     recon_options: dict,
     slicewise_options: dict,
@@ -499,9 +475,10 @@ def run(
     lateral_prior_options: dict,
     diffusion_prior_options: dict,
     block_options: dict,
+    runtime_options: dict,
     input_spec: InputArg,
     out: OutOpt,
-    method: Annotated[str, typer.Option(help=f"One of: {', '.join(method_names())}.")] = DEFAULT_METHOD,
+    method: Annotated[str, typer.Option(help=f"One of: {', '.join(api.method_names())}.")] = api.DEFAULT_METHOD,
     factor: FactorOpt = None,
     model: ModelOpt = "average",
     fwhm: FwhmOpt = None,
@@ -516,13 +493,11 @@ def run(
         bool, typer.Option(help="Also train a diffusion prior for methods that can use one (inr-lateral: SDS).")
     ] = False,
     consistency: ConsistencyOpt = None,
-    projection: ProjectionOpt = DEFAULT_PROJECTION,
+    projection: ProjectionOpt = api.DEFAULT_PROJECTION,
     uncertainty: UncertaintyOpt = False,
     resume: Annotated[
         bool, typer.Option("--resume", help="Reuse trained priors and continue from checkpoints in work-dir.")
     ] = False,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
     voxel_size: VoxelOpt = None,
     channel: ChannelOpt = None,
     dtype: DtypeOpt = None,
@@ -539,7 +514,7 @@ def run(
         _check_report_dir(Path(report), force)
     if blocks is not None:
         size, unit = _parse_voxel_size(voxel_size)
-        volume = open_source(input_spec, size, channel, unit)
+        volume = api.open_source(input_spec, size, channel, unit)
     else:
         volume = _read(input_spec, voxel_size, channel)
     acquisition = api.acquisition_for(volume, factor, model, fwhm)
@@ -547,27 +522,24 @@ def run(
     values["lateral_options"] = lateral_options
     config = api.RunConfig(
         method=method,
-        preset=prior_preset,
-        lateral_prior=LATERAL_PRIOR_GROUP.build(lateral_prior_options),
-        diffusion_prior=DIFFUSION_PRIOR_GROUP.build(diffusion_prior_options),
+        lateral_prior=LATERAL_PRIOR_GROUP.build(lateral_prior_options, preset=prior_preset),
+        diffusion_prior=DIFFUSION_PRIOR_GROUP.build(diffusion_prior_options, preset=prior_preset),
         with_diffusion=with_diffusion,
-        restore=_restore_config(values, device, seed, consistency, projection, uncertainty),
-        device=device,
-        seed=seed,
+        restore=_restore_config(values, consistency, projection, uncertainty),
     )
     work = Path(work_dir) if work_dir else Path(out).with_name(Path(out).name.split(".")[0] + ".axialsr")
     work.mkdir(parents=True, exist_ok=True)
-    _say_device(device)
+    runtime = _runtime(runtime_options)
     if blocks is not None:
         shape = _parse_shape(blocks, minimum=1)
         block_config = RUN_BLOCK_GROUP.build(block_options, blocks=shape, work_dir=str(work / "parts"))
         summary, _, _ = api.run_blockwise(
-            volume, out, config, work, acquisition, block_config, resume=resume, dtype=dtype, force=force
+            volume, out, config, work, acquisition, block_config, resume, dtype, force, runtime
         )
         _say_blockwise(summary, out, acquisition)
         return
-    result = api.run(volume, config, work, acquisition, resume=resume, dtype=dtype)
-    write_volume(out, result.volume.data, result.volume.voxel_size, result.volume.unit, force=force)
+    result = api.run(volume, config, work, acquisition, resume, dtype, runtime)
+    api.write_volume(out, result.volume.data, result.volume.voxel_size, result.volume.unit, force=force)
     info = result.restoration
     if info.uncertainty is not None:
         typer.echo(f"wrote {_write_uncertainty(out, result.volume, info.uncertainty, force)}: uncertainty (1 sigma)")
@@ -580,16 +552,17 @@ def run(
     if report:
         from axialsr.html_report import run_report
 
-        page = run_report(report, volume, result, acquisition, config, input_spec, out)
+        page = run_report(report, volume, result, acquisition, config, runtime, input_spec, out)
         typer.echo(f"wrote the report {page}")
 
 
 @app.command()
-@with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP)
+@with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, RUNTIME_GROUP)
 def validate(
     recon_options: dict,
     slicewise_options: dict,
     lateral_options: dict,
+    runtime_options: dict,
     input_spec: InputArg,
     prior: PriorsOpt = None,
     factor: FactorOpt = None,
@@ -611,11 +584,9 @@ def validate(
         typer.Option(help="Extra axial blur (sigma, px) of the truth; default: estimated from the data (0: off)."),
     ] = None,
     consistency: ConsistencyOpt = None,
-    projection: ProjectionOpt = DEFAULT_PROJECTION,
+    projection: ProjectionOpt = api.DEFAULT_PROJECTION,
     json_out: Annotated[str | None, typer.Option("--json", help="Also write the rows as JSON.")] = None,
     report: Annotated[str | None, typer.Option(help="Write an HTML report (index.html) to this folder.")] = None,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
     voxel_size: VoxelOpt = None,
     channel: ChannelOpt = None,
     force: ForceOpt = False,
@@ -623,18 +594,18 @@ def validate(
     """Score methods on this volume without ground truth, side by side, to pick one and its settings."""
     from axialsr.settings import ValidationConfig
     from axialsr.tables import print_table
-    from axialsr.validate import default_methods, ranking
 
     volume = _read(input_spec, voxel_size, channel)
-    priors = api.load_priors(prior, device)
-    chosen = tuple(m.strip() for m in methods.split(",")) if methods else default_methods(priors)
+    runtime = _runtime(runtime_options)
+    priors = api.load_priors(prior, runtime.device)
+    chosen = tuple(m.strip() for m in methods.split(",")) if methods else api.validation_methods(priors)
     values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
     values["lateral_options"] = lateral_options
     config = ValidationConfig(
         scheme=scheme,
         holdout=holdout,
         methods=chosen,
-        restore=_restore_config(values, device, seed, consistency, projection),
+        restore=_restore_config(values, consistency, projection),
         axial_blur=axial_blur,
     )
     if json_out:
@@ -642,19 +613,19 @@ def validate(
     if report:
         _check_report_dir(Path(report), force)
     acquisition = api.acquisition_for(volume, factor, model, fwhm)
-    result = api.validate(volume, acquisition, priors, config)
+    result = api.validate(volume, acquisition, priors, config, runtime)
     s = acquisition.factor
     print_table(result.rows, ("psnr", "ssim", "seconds"), title=f"axialsr validate ({scheme}), factor {s:g}")
     if result.note:
         typer.echo(f"note: {result.note}")
-    typer.echo(f"best by PSNR: {ranking(result.rows)[0]}")
+    typer.echo(f"best by PSNR: {result.ranking()[0]}")
     if json_out:
         payload = {"scheme": scheme, "factor": s, "axial_blur": result.axial_blur, "rows": result.rows}
-        write_text_atomic(json_out, json.dumps(payload, indent=2))
+        api.write_text_atomic(json_out, json.dumps(payload, indent=2))
     if report:
         from axialsr.html_report import validation_report
 
-        page = validation_report(report, result, volume, acquisition, config, priors, input_spec, prior or ())
+        page = validation_report(report, result, volume, acquisition, config, runtime, priors, input_spec, prior or ())
         typer.echo(f"wrote the report {page}")
 
 
@@ -671,8 +642,16 @@ def demo(
     """End-to-end demo on the embedded synthetic EM volume: simulate, restore with every method, score, draw."""
     from axialsr.demo import run_demo
 
-    _say_device(device)
-    run_demo(Path(out_dir), quick=quick, seed=seed, device=device, force=force)
+    runtime = Runtime(device=device, seed=seed)
+    typer.echo(f"device: {api.describe_device(device)}")
+    run_demo(Path(out_dir), quick=quick, runtime=runtime, force=force)
+
+
+def _with_option(exc: BaseException) -> str:
+    """An error's message with the option that sets what it names (the library speaks of its parameters:
+    'set force to overwrite it' -> '... (option --force)')."""
+    setting = getattr(exc, "setting", None)
+    return f"{exc} (option --{setting.replace('_', '-')})" if setting else str(exc)
 
 
 def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:
@@ -708,16 +687,16 @@ def main() -> None:
     (usage slips and AxialSRError), and an interruption into one line and exit code 130."""
     import warnings
 
-    from axialsr.interrupts import RunInterruptedError
+    from axialsr.api import RunInterruptedError
 
     warnings.showwarning = _one_line_warnings
     try:
         code = app(prog_name="axialsr", standalone_mode=False)
     except AxialSRError as exc:
-        typer.echo(f"axialsr: error: {exc}", err=True)
+        typer.echo(f"axialsr: error: {_with_option(exc)}", err=True)
         sys.exit(2)
     except RunInterruptedError as exc:  # Ctrl-C at a step boundary, checkpoint saved
-        typer.echo(f"axialsr: {exc}", err=True)
+        typer.echo(f"axialsr: {_with_option(exc)}", err=True)
         sys.exit(130)
     except KeyboardInterrupt:
         typer.echo("axialsr: interrupted", err=True)

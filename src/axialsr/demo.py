@@ -7,10 +7,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from axialsr import api, tables
+from axialsr.errors import AxialSRError
 from axialsr.figures import orthogonal_views, prior_samples_figure
-from axialsr.io import write_volume
-from axialsr.restore import DEFAULT_METHOD
-from axialsr.settings import PriorConfig, RestoreConfig, SlicewiseConfig
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime, SlicewiseConfig
 
 DEMO_FACTOR = 4.0
 COLUMNS = ("psnr_3d", "psnr_unmeasured", "ssim_xy", "ssim_xz", "ssim_yz", "seconds")
@@ -35,8 +34,7 @@ QUICK = DemoBudget(shape=(32, 96, 96), lateral_steps=150, diffusion_steps=300, i
 def run_demo(
     out_dir: Path,
     quick: bool = False,
-    seed: int = 0,
-    device: str = "auto",
+    runtime: Runtime | None = None,
     budget: DemoBudget | None = None,
     force: bool = False,
 ) -> list[dict]:
@@ -45,28 +43,30 @@ def run_demo(
     them. Writes the volumes (.tif), the priors, scores.json, views.png and the priors' figures to
     `out_dir`; returns the rows (method, scores, seconds including the training of the priors used).
     `budget` replaces the FULL / QUICK budgets. A folder that already holds a demo's files is only
-    overwritten with `force`."""
-    from axialsr.errors import AxialSRError
-
+    overwritten with `force`. The runtime's seed also seeds the ground truth."""
+    rt = runtime or Runtime()
     budget = budget or (QUICK if quick else FULL)
     if ((out_dir / "scores.json").exists() or (out_dir / "lr.tif").exists()) and not force:
-        raise AxialSRError(f"{out_dir} already holds a demo; pass --force to overwrite it or choose --out-dir")
+        raise AxialSRError(
+            f"{out_dir} already holds a demo; set force to overwrite it or choose another folder", "force"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
-    gt = api.synth("em", budget.shape, seed)
+    gt = api.synth("em", budget.shape, rt.seed)
     acquisition = api.Acquisition(DEMO_FACTOR)
     lr = api.simulate_acquisition(gt, acquisition)
-    write_volume(out_dir / "gt.tif", gt.data, gt.voxel_size, force=True)
-    write_volume(out_dir / "lr.tif", lr.data, lr.voxel_size, force=True)
+    api.write_volume(out_dir / "gt.tif", gt.data, gt.voxel_size, force=True)
+    api.write_volume(out_dir / "lr.tif", lr.data, lr.voxel_size, force=True)
     print(f"ground truth {gt.data.shape}, measured {lr.data.shape} (average model, s={DEMO_FACTOR:g})")
 
     priors = {}
     for kind, steps in (("lateral", budget.lateral_steps), ("diffusion", budget.diffusion_steps)):
-        config = PriorConfig(kind=kind, preset="small", steps=steps, seed=seed, device=device)
-        priors[kind] = api.train_prior(lr, config, out_dir / f"prior_{kind}", acquisition)
-        prior_samples_figure(priors[kind], out_dir / f"prior_{kind}.png", n=8, steps=25, seed=seed, real_volume=lr.data)
+        config = PriorConfig(kind=kind, preset="small", steps=steps)
+        priors[kind] = api.train_prior(lr, config, out_dir / f"prior_{kind}", acquisition, runtime=rt)
+        figure = out_dir / f"prior_{kind}.png"
+        prior_samples_figure(priors[kind], figure, n=8, steps=25, seed=rt.seed, real_volume=lr.data)
 
-    config = RestoreConfig(slicewise=SlicewiseConfig(steps=budget.slicewise_steps, seed=seed))
-    config.recon = replace(config.recon, iters=budget.iters, seed=seed, device=device)
+    config = RestoreConfig(slicewise=SlicewiseConfig(steps=budget.slicewise_steps))
+    config.recon = replace(config.recon, iters=budget.iters)
     plan = [
         ("nearest", None),
         ("linear", None),
@@ -79,16 +79,16 @@ def run_demo(
     outputs, rows = {}, []
     for method, kind in plan:
         used = [priors[kind]] if kind else []
-        volume, info = api.restore(lr, method, acquisition, used, config)
+        volume, info = api.restore(lr, method, acquisition, used, config, runtime=rt)
         training = float(priors[kind].meta["seconds"]) if kind else 0.0
         outputs[method] = volume
         rows.append({"method": method, **api.score_row(volume, gt, acquisition), "seconds": info.seconds + training})
-        write_volume(out_dir / f"{method}.tif", volume.data, volume.voxel_size, force=True)
+        api.write_volume(out_dir / f"{method}.tif", volume.data, volume.voxel_size, force=True)
 
     tables.print_table(rows, COLUMNS, title=f"axialsr demo: synthetic EM {budget.shape}, x{DEMO_FACTOR:g}")
     print(
         f"(times include training the prior a method uses; PSNR in dB against the ground truth; "
-        f"`axialsr run` uses {DEFAULT_METHOD})"
+        f"`axialsr run` uses {api.DEFAULT_METHOD})"
     )
     (out_dir / "scores.json").write_text(json.dumps(rows, indent=2))
     depth = outputs["cubic"].data.shape[0]

@@ -131,7 +131,15 @@ def _prior_section(prior, folder: Path, real_volume, seed: int, prior_dir=None) 
 
 
 def validation_report(
-    folder: str | os.PathLike, result, volume, acquisition, config, priors=(), source: str = "", prior_dirs=()
+    folder: str | os.PathLike,
+    result,
+    volume,
+    acquisition,
+    config,
+    runtime,
+    priors=(),
+    source: str = "",
+    prior_dirs=(),
 ) -> Path:
     """The report of `axialsr validate`: the table, orthogonal views of the truth and every method's
     restoration, the INR loss curves, the priors' samples, and every parameter."""
@@ -168,7 +176,7 @@ def validation_report(
         sections.append(Section("Reconstruction loss curves", images=["loss_curves.png"]))
     dirs = list(prior_dirs) + [None] * len(priors)
     for prior, prior_dir in zip(priors, dirs, strict=False):
-        sections.append(_prior_section(prior, folder, volume.data, 0, prior_dir))
+        sections.append(_prior_section(prior, folder, volume.data, runtime.seed, prior_dir))
     params = {
         "input": source,
         "shape": list(volume.data.shape),
@@ -177,22 +185,25 @@ def validation_report(
         "extra_axial_blur_px": result.axial_blur,
     }
     params.update(json.loads(json.dumps(asdict(config), default=str)))
+    params["runtime"] = asdict(runtime)
     sections.append(Section("Parameters", params=params))
     return write_report(folder, "axialsr validation report", sections)
 
 
-def run_report(folder: str | os.PathLike, volume, run_result, acquisition, config, source: str, output: str) -> Path:
+def run_report(
+    folder: str | os.PathLike, volume, run_result, acquisition, config, runtime, source: str, output: str
+) -> Path:
     """The report of `axialsr run`: input and result side by side (with cubic interpolation for reference),
     the reconstruction's loss curves (INR methods), each prior's samples and every parameter."""
     from dataclasses import asdict
 
     from axialsr.figures import loss_curves, orthogonal_views
-    from axialsr.restore import restore
+    from axialsr.restore import restore_array
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     info = run_result.restoration
-    cubic = restore(volume.data, "cubic", acquisition, progress=False).volume
+    cubic = restore_array(volume.data, "cubic", acquisition, runtime=runtime.quiet()).volume
     orthogonal_views(
         {"cubic interpolation": cubic, f"axialsr ({info.method})": run_result.volume.data}, folder / "views.png"
     )
@@ -225,7 +236,7 @@ def run_report(folder: str | os.PathLike, volume, run_result, acquisition, confi
         loss_curves({"reconstruction": info.history}, folder / "loss_curves.png")
         sections.append(Section("Reconstruction loss curves", images=["loss_curves.png"]))
     for prior, prior_dir in zip(run_result.priors, run_result.prior_dirs, strict=False):
-        sections.append(_prior_section(prior, folder, volume.data, 0, prior_dir))
+        sections.append(_prior_section(prior, folder, volume.data, runtime.seed, prior_dir))
     params = {
         "input": source,
         "output": output,
@@ -233,6 +244,7 @@ def run_report(folder: str | os.PathLike, volume, run_result, acquisition, confi
         "voxel_size_out": run_result.volume.voxel_size,
         "acquisition": asdict(acquisition),
         "run": json.loads(json.dumps(asdict(config), default=str)),
+        "runtime": asdict(runtime),
     }
     sections.append(Section("Parameters", params=params))
     return write_report(folder, "axialsr run report", sections)

@@ -71,9 +71,9 @@ def check_dtype(name: str | np.dtype) -> np.dtype:
     try:
         dtype = np.dtype(name)
     except TypeError:
-        raise AxialSRError(f"unknown dtype '{name}'; use e.g. uint8, uint16, int16, float32") from None
+        raise AxialSRError(f"unknown dtype '{name}'; use e.g. uint8, uint16, int16, float32", "dtype") from None
     if dtype.kind not in "biuf":
-        raise AxialSRError(f"cannot write dtype '{name}'; use an integer or float dtype")
+        raise AxialSRError(f"cannot write dtype '{name}'; use an integer or float dtype", "dtype")
     return dtype
 
 
@@ -88,7 +88,7 @@ def cast_like(values: np.ndarray, dtype: np.dtype | str) -> np.ndarray:
         if clipped > CLIP_WARNING_FRACTION:
             warnings.warn(
                 f"casting to {dtype} clips {clipped:.1%} of the voxels (values {float(np.min(values)):.4g} to "
-                f"{float(np.max(values)):.4g}, {dtype} holds {info.min} to {info.max}); choose a wider --dtype",
+                f"{float(np.max(values)):.4g}, {dtype} holds {info.min} to {info.max}); choose a wider output dtype",
                 stacklevel=2,
             )
         return np.clip(rounded, info.min, info.max).astype(dtype)

@@ -18,7 +18,10 @@ from collections.abc import Callable, Iterator
 
 class RunInterruptedError(Exception):
     """Ctrl-C at a step boundary; the message says what was kept (e.g. 'interrupted at iteration 40 of
-    1500; checkpoint saved in run/: rerun with --resume to continue')."""
+    1500; checkpoint saved in run/: rerun with resume to continue'); `setting` names the parameter that
+    continues it, as `AxialSRError.setting` does."""
+
+    setting = "resume"
 
 
 class InterruptFlag:
@@ -53,7 +56,7 @@ def stop_message(what: str, done: int, total: int, checkpoint_dir) -> str:
     where = f"{what} {done} of {total}"
     if checkpoint_dir is None:
         return f"interrupted at {where} (no checkpoint folder: this progress is lost)"
-    return f"interrupted at {where}; checkpoint saved in {checkpoint_dir}: rerun with --resume to continue"
+    return f"interrupted at {where}; checkpoint saved in {checkpoint_dir}: rerun with resume to continue"
 
 
 # A hook that long loops call after each step, for front ends (the napari widget) that show progress and

@@ -2,38 +2,32 @@
 XZ/YZ (optionally XY) patches look like the prior's XY patches (SDS).
 
 Everything happens in normalised intensities on the output grid of `acquisition` (isotropic voxels).
-Checkpoints (field, optimiser, RNG states, loss history) make a run resumable to the same result.
+The loop is the shared `trainer.Trainer`: checkpoints (field, optimiser, RNG states, loss history) make a
+run resumable to the same result.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from axialsr.acquisition import Acquisition
 from axialsr.baselines import interpolate_z
 from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
 from axialsr.field import Field, render_volume, sample_volume
-from axialsr.interrupts import RunInterruptedError, deferred_interrupt, report_step, stop_message
-from axialsr.io import atomic_write, write_text_atomic
+from axialsr.prior import DiffusionPrior
 from axialsr.sds import sds_loss
-from axialsr.settings import ReconstructionConfig
+from axialsr.settings import ReconstructionConfig, Runtime, identity
+from axialsr.trainer import Trainer
 
 CHECKPOINT_FILE = "reconstruction.pt"
 LOSS_FILE = "reconstruction_loss.jsonl"
-
-
-def _help(text: str, **extra) -> dict:
-    return {"help": text, **extra}
 
 
 @dataclass
@@ -113,31 +107,32 @@ class _Sampler:
 def reconstruct(
     measured: np.ndarray,
     acquisition: Acquisition,
-    prior=None,
+    prior: DiffusionPrior | None = None,
     config: ReconstructionConfig | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
     stop_after: int | None = None,
-    progress: bool = True,
     base: np.ndarray | None = None,
+    runtime: Runtime | None = None,
 ) -> ReconstructionResult:
     """Reconstruct the isotropic volume from normalised measured slices (Z_lr, Y, X).
 
-    Without a prior (or with lambda_sds 0) this is the fidelity-only INR; with a `diffusion` prior, SDS;
-    with a `conditional` prior, conditional SDS, each render conditioned on the same plane of the cubic
-    interpolation. The field is a residual over `base` (a (Z_hr, Y, X) volume, e.g. a lateral
-    restoration) when given, else over the cubic interpolation (config.base). Returns normalised
+    Without a prior (or with lambda_sds 0) this is the fidelity-only INR; with an unconditional
+    `DiffusionPrior`, SDS; with a conditional one, conditional SDS, each render conditioned on the same
+    plane of the cubic interpolation. The field is a residual over `base` (a (Z_hr, Y, X) volume, e.g. a
+    lateral restoration) when given, else over the cubic interpolation (config.base). Returns normalised
     intensities on the output grid (round(Z_lr * s), Y, X). `stop_after` ends after that many
     iterations in total (an interruption, for tests); `resume` continues from `checkpoint_dir`."""
     cfg = config or ReconstructionConfig()
-    device = resolve_device(cfg.device)
+    rt = runtime or Runtime()
+    device = resolve_device(rt.device)
     measured = np.asarray(measured, dtype=np.float32)
     z_lr, y_n, x_n = measured.shape
     depth_iso = acquisition.output_depth(z_lr)
     taps = acquisition.taps(depth_iso, z_lr)
     use_sds = prior is not None and cfg.lambda_sds > 0
-    if use_sds and prior.kind == "lateral":
-        raise AxialSRError("SDS needs a diffusion or conditional prior, not a lateral regressor")
+    if use_sds and not isinstance(prior, DiffusionPrior):
+        raise AxialSRError(f"SDS needs a diffusion or conditional prior, not a {prior.kind} prior")
     spacing = float(prior.meta.get("bin_xy", 1)) if use_sds else 1.0
     if use_sds:
         span = int(np.ceil((prior.patch - 1) * spacing + 1))
@@ -151,7 +146,7 @@ def reconstruct(
         if prior.conditional:
             prior.check_acquisition(acquisition)
 
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(rt.seed)
     cubic = interpolate_z(measured, acquisition.factor, "cubic", depth_iso)
     if base is not None and tuple(base.shape) != (depth_iso, y_n, x_n):
         raise AxialSRError(f"base volume {base.shape} does not match the output grid {(depth_iso, y_n, x_n)}")
@@ -170,98 +165,67 @@ def reconstruct(
     base_lrs = [cfg.lr_encoding, cfg.lr_mlp]
     target = torch.from_numpy(measured).to(device)
     sampler = _Sampler(depth_iso, measured.shape, taps, cfg.fidelity_crop, device)
-    rng = np.random.default_rng(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict] = []
-    start_iter = 0
-    identity = {"config": cfg.identity(), "shape": list(measured.shape), "base": _fingerprint(base)}
-    ckpt = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
-    if resume and ckpt is not None and not ckpt.is_file():
-        warnings.warn(f"no reconstruction checkpoint in {ckpt.parent}: starting from the beginning", stacklevel=2)
-    if resume and ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        if state.get("identity") != identity:
-            raise AxialSRError(f"{ckpt} was written with other settings or input; start afresh without resume")
-        model.load_state_dict(state["field"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["numpy_rng"]
-        gen.set_state(state["torch_rng"])
-        start_iter = state["iter"]
-        history = state["history"]
-
-    def save(iteration: int) -> None:
-        if ckpt is None:
-            return
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        state = {
-            "identity": identity,
-            "iter": iteration,
-            "field": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "numpy_rng": rng.bit_generator.state,
-            "torch_rng": gen.get_state(),
-            "history": history,
-        }
-        with atomic_write(ckpt) as tmp:
-            torch.save(state, tmp)
-        write_text_atomic(ckpt.parent / LOSS_FILE, "".join(json.dumps(h) + "\n" for h in history))
-
-    warmup_iters = int(cfg.warmup * cfg.iters)
-    end = cfg.iters if stop_after is None else min(cfg.iters, stop_after)
-    started = time.perf_counter()
-    bar = tqdm(
-        total=cfg.iters, initial=start_iter, desc="reconstructing", disable=not progress, unit="it", mininterval=2.0
+    rng = np.random.default_rng(rt.seed)
+    gen = torch.Generator().manual_seed(rt.seed)
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    trainer = Trainer(
+        "reconstructing",
+        cfg.iters,
+        {"field": model, "optimizer": optimizer},
+        {"config": identity(cfg), "seed": rt.seed, "shape": list(measured.shape), "base": _fingerprint(base)},
+        rng,
+        gen,
+        rt,
+        checkpoint=None if folder is None else folder / CHECKPOINT_FILE,
+        log=None if folder is None else folder / LOSS_FILE,
+        unit="iteration",
     )
+    if resume:
+        trainer.resume(device)
+    warmup_iters = int(cfg.warmup * cfg.iters)
+
+    def step(it: int) -> dict:
+        frac = it / max(1, cfg.iters - 1)
+        for group, lr0 in zip(optimizer.param_groups, base_lrs, strict=True):
+            group["lr"] = lr0 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
+        pts, weights, ks, y0, x0 = sampler.fidelity(rng, cfg.fidelity_batch)
+        values = model(pts).view(len(ks), weights.shape[1], sampler.crop_y, sampler.crop_x)
+        pred = (values * weights[:, :, None, None]).sum(1)
+        tgt = torch.stack(
+            [target[k, a : a + sampler.crop_y, b : b + sampler.crop_x] for k, a, b in zip(ks, y0, x0, strict=True)]
+        )
+        resid = pred - tgt
+        fid = (resid**2).mean() if cfg.fidelity_loss == "l2" else resid.abs().mean()
+        loss = fid
+        record = {"iter": it + 1, "fidelity": fid.item()}
+        if use_sds and it >= warmup_iters:
+            sds_frac = (it - warmup_iters) / max(1, cfg.iters - warmup_iters - 1)
+            t_max = cfg.t_max_start + (cfg.t_max_end - cfg.t_max_start) * sds_frac
+            ppts = sampler.patches(rng, cfg.sds_batch, prior.patch, cfg.sds_planes, spacing)
+            patches = model(ppts).view(cfg.sds_batch, 1, prior.patch, prior.patch)
+            cond = None
+            if condition is not None:
+                cond = sample_volume(condition, model.normalize(ppts)).view_as(patches)
+            sds = sds_loss(prior, patches, cfg.t_min, t_max, gen, cfg.sds_weighting, cond, cfg.guidance)
+            loss = loss + cfg.lambda_sds * sds
+            record.update(sds=sds.item(), t_max=t_max)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return record
+
+    def postfix(history: list[dict]) -> dict:
+        recent = history[-20:]
+        shown = {"fid": f"{np.mean([h['fidelity'] for h in recent]):.2e}"}
+        if "sds" in history[-1]:
+            shown["sds"] = f"{np.mean([h.get('sds', 0.0) for h in recent]):.2e}"
+        return shown
+
+    started = time.perf_counter()
     model.train()
-    last_save = time.monotonic()
-    with deferred_interrupt() as stop:
-        for it in range(start_iter, end):
-            frac = it / max(1, cfg.iters - 1)
-            for group, lr0 in zip(optimizer.param_groups, base_lrs, strict=True):
-                group["lr"] = lr0 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
-            pts, weights, ks, y0, x0 = sampler.fidelity(rng, cfg.fidelity_batch)
-            values = model(pts).view(len(ks), weights.shape[1], sampler.crop_y, sampler.crop_x)
-            pred = (values * weights[:, :, None, None]).sum(1)
-            tgt = torch.stack(
-                [target[k, a : a + sampler.crop_y, b : b + sampler.crop_x] for k, a, b in zip(ks, y0, x0, strict=True)]
-            )
-            resid = pred - tgt
-            fid = (resid**2).mean() if cfg.fidelity_loss == "l2" else resid.abs().mean()
-            loss = fid
-            record = {"iter": it + 1, "fidelity": fid.item()}
-            if use_sds and it >= warmup_iters:
-                sds_frac = (it - warmup_iters) / max(1, cfg.iters - warmup_iters - 1)
-                t_max = cfg.t_max_start + (cfg.t_max_end - cfg.t_max_start) * sds_frac
-                ppts = sampler.patches(rng, cfg.sds_batch, prior.patch, cfg.sds_planes, spacing)
-                patches = model(ppts).view(cfg.sds_batch, 1, prior.patch, prior.patch)
-                cond = None
-                if condition is not None:
-                    cond = sample_volume(condition, model.normalize(ppts)).view_as(patches)
-                sds = sds_loss(prior, patches, cfg.t_min, t_max, gen, cfg.sds_weighting, cond, cfg.guidance)
-                loss = loss + cfg.lambda_sds * sds
-                record.update(sds=sds.item(), t_max=t_max)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            history.append(record)
-            bar.update(1)
-            report_step("reconstructing", it + 1, cfg.iters)
-            if (it + 1) % 20 == 0:
-                recent = history[-20:]
-                post = {"fid": f"{np.mean([h['fidelity'] for h in recent]):.2e}"}
-                if "sds" in record:
-                    post["sds"] = f"{np.mean([h.get('sds', 0.0) for h in recent]):.2e}"
-                bar.set_postfix(post, refresh=False)
-            due = time.monotonic() - last_save > cfg.checkpoint_seconds
-            if (it + 1) % cfg.checkpoint_every == 0 or it + 1 == end or due or stop.requested:
-                save(it + 1)
-                last_save = time.monotonic()
-            if stop.requested:
-                bar.close()
-                raise RunInterruptedError(stop_message("iteration", it + 1, cfg.iters, checkpoint_dir))
-    bar.close()
+    history = trainer.run(step, stop_after, postfix, postfix_every=20)
     model.eval()
-    volume = render_volume(model, (depth_iso, y_n, x_n), progress=progress)
+    volume = render_volume(model, (depth_iso, y_n, x_n), progress=rt.progress)
     return ReconstructionResult(volume=volume, history=history, seconds=time.perf_counter() - started)
 
 

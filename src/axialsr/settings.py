@@ -5,8 +5,10 @@ What a result depends on lives here: the INR (`FieldConfig`, `ReconstructionConf
 baseline (`SlicewiseConfig`), the lateral regressor's application (`LateralConfig`), the restoration
 (`RestoreConfig`: those, plus the projection onto the measurements and the uncertainty), prior training
 (`PriorConfig`, with the architecture `PRESETS`), blockwise runs (`BlockConfig`) and validation
-(`ValidationConfig`). Fields marked `runtime` in their metadata (devices, checkpoint cadence, batch
-sizes that do not change the numbers) are not part of what a checkpoint or a blockwise run must match.
+(`ValidationConfig`). How a job runs, beside what it computes, is a `Runtime` (device, seed, threads,
+progress bars, checkpoint cadence), passed next to the configs, never inside them. `identity` is what a
+checkpoint or a blockwise part must match: a config without its fields marked `runtime` (batch sizes
+that do not change the numbers).
 
 This module imports neither torch nor the methods, so that front ends (`axialsr --help`, the napari
 reader) load fast.
@@ -15,7 +17,7 @@ reader) load fast.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from dataclasses import field as dataclass_field
 from typing import Any
 
@@ -25,6 +27,69 @@ from axialsr.errors import AxialSRError
 
 def _help(text: str, **extra) -> dict:
     return {"help": text, **extra}
+
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How a job runs, beside what it computes: the device ('auto', 'cpu', 'cuda' or 'cuda:N'), the random
+    seed (one for every step: the same seed on the same device gives the same result), torch's CPU
+    threads (None: torch's default), progress bars, and how often the iterative steps checkpoint (every
+    `checkpoint_every` steps, and `checkpoint_seconds` after the last checkpoint). A checkpoint records
+    the seed it was made with (another seed is another result), not the device or the cadence.
+
+    Examples
+    --------
+    >>> Runtime(device="cpu", seed=3).offset(2).seed
+    5
+    """
+
+    device: str = field(default="auto", metadata=_help("auto, cpu, cuda or cuda:N."))
+    seed: int = field(default=0, metadata=_help("Random seed (same seed, same device: same result)."))
+    threads: int | None = field(default=None, metadata=_help("CPU threads of torch (default: torch's choice)."))
+    progress: bool = field(default=True, metadata=_help("Show progress bars.", internal=True))
+    checkpoint_every: int = field(default=250, metadata=_help("Steps between checkpoints of iterative steps."))
+    checkpoint_seconds: float = field(
+        default=300.0, metadata=_help("Also checkpoint after this many seconds since the last checkpoint.")
+    )
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
+            raise AxialSRError(f"unknown device '{self.device}'; choose one of {DEVICES}")
+        if self.threads is not None and self.threads < 1:
+            raise AxialSRError(f"threads must be >= 1, got {self.threads}")
+        if self.checkpoint_every < 1 or not self.checkpoint_seconds > 0:
+            raise AxialSRError("checkpoint_every must be >= 1 and checkpoint_seconds > 0")
+
+    def offset(self, k: int) -> Runtime:
+        """The same runtime with seed + k (e.g. one seed per block of a blockwise run)."""
+        return replace(self, seed=self.seed + k)
+
+    def quiet(self) -> Runtime:
+        """The same runtime without progress bars."""
+        return replace(self, progress=False)
+
+
+def identity(config: Any) -> Any:
+    """What a result depends on in a config: its fields (nested configs as dicts), without those marked
+    `runtime`, as JSON values. A checkpoint or a blockwise part is reused only under the same identity.
+
+    Examples
+    --------
+    >>> identity(LateralConfig(batch=2)) == identity(LateralConfig(batch=64))   # batch: runtime
+    True
+    >>> identity(LateralConfig(flips=False)) == identity(LateralConfig())
+    False
+    """
+    if is_dataclass(config) and not isinstance(config, type):
+        out = {f.name: identity(getattr(config, f.name)) for f in fields(config) if not f.metadata.get("runtime")}
+    elif isinstance(config, dict):
+        out = {str(k): identity(v) for k, v in config.items()}
+    else:
+        out = config
+    return json.loads(json.dumps(out, default=str))
 
 
 ENCODINGS = ("dense", "hash", "fourier")
@@ -125,8 +190,7 @@ class FieldConfig:
 @dataclass
 class ReconstructionConfig:
     """Settings of one INR reconstruction. Sizes in output voxels; learning rates per Adam group; t values
-    as fractions of the prior's timesteps; `warmup` as a fraction of `iters` run with fidelity alone.
-    `device` and the checkpoint intervals are runtime settings: a checkpoint resumes under other values."""
+    as fractions of the prior's timesteps; `warmup` as a fraction of `iters` run with fidelity alone."""
 
     iters: int = dataclass_field(default=1500, metadata=_help("Optimisation iterations."))
     field: FieldConfig = dataclass_field(default_factory=FieldConfig, metadata=_help("INR architecture.", nested=True))
@@ -149,14 +213,6 @@ class ReconstructionConfig:
     t_max_start: float = dataclass_field(default=0.3, metadata=_help("Largest SDS timestep at the start of SDS."))
     t_max_end: float = dataclass_field(default=0.1, metadata=_help("Largest SDS timestep at the end."))
     warmup: float = dataclass_field(default=0.3, metadata=_help("Fraction of iterations with fidelity alone."))
-    seed: int = dataclass_field(default=0, metadata=_help("Random seed."))
-    device: str = dataclass_field(default="auto", metadata=_help("auto, cpu or cuda.", runtime=True))
-    checkpoint_every: int = dataclass_field(
-        default=250, metadata=_help("Iterations between checkpoints.", runtime=True)
-    )
-    checkpoint_seconds: float = dataclass_field(
-        default=300.0, metadata=_help("Also checkpoint after this many seconds since the last one.", runtime=True)
-    )
 
     def __post_init__(self) -> None:
         if self.iters < 1:
@@ -169,8 +225,8 @@ class ReconstructionConfig:
             raise AxialSRError(f"SDS weighting must be one of {SDS_WEIGHTINGS}, got '{self.sds_weighting}'")
         if self.lambda_sds < 0:
             raise AxialSRError(f"lambda_sds must be >= 0, got {self.lambda_sds}")
-        if min(self.fidelity_batch, self.fidelity_crop, self.sds_batch, self.checkpoint_every) < 1:
-            raise AxialSRError("fidelity_batch, fidelity_crop, sds_batch and checkpoint_every must be >= 1")
+        if min(self.fidelity_batch, self.fidelity_crop, self.sds_batch) < 1:
+            raise AxialSRError("fidelity_batch, fidelity_crop and sds_batch must be >= 1")
         if not self.lr_encoding > 0 or not self.lr_mlp > 0:
             raise AxialSRError("learning rates must be > 0")
         self.sds_planes = tuple(self.sds_planes)
@@ -182,21 +238,18 @@ class ReconstructionConfig:
         if not 0 <= self.warmup < 1:
             raise AxialSRError(f"warmup must be in [0, 1), got {self.warmup}")
 
-    def identity(self) -> dict:
-        """What a checkpoint must match to be resumed: every field but the runtime ones."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("runtime")}
-        return json.loads(json.dumps(out, default=lambda o: asdict(o)))
-
 
 @dataclass
 class SlicewiseConfig:
-    """DDIM steps, start strength (fraction of the schedule; 1 = from pure noise), slice batch, axis."""
+    """How the slice-wise baseline samples: DDIM steps, the start strength (fraction of the schedule;
+    1 = from pure noise), the slice batch and the plane family it restores."""
 
-    steps: int = 25
-    strength: float = 0.5
-    batch: int = 16
-    axis: str = "xz"
-    seed: int = 0
+    steps: int = field(default=25, metadata=_help("DDIM steps per slice."))
+    strength: float = field(
+        default=0.5, metadata=_help("Start at this fraction of the noise schedule (1: from pure noise).")
+    )
+    batch: int = field(default=16, metadata=_help("Slices per batch.", runtime=True))
+    axis: str = field(default="xz", metadata=_help("Plane family restored slice by slice: xz or yz."))
 
     def __post_init__(self) -> None:
         if self.axis not in ("xz", "yz"):
@@ -227,8 +280,9 @@ class RestoreConfig:
     """Settings of every method: the INR (`recon`), the slice-wise baseline, the lateral regressor,
     whether to end with the projection onto the measurements (None: the method's default) and which
     (`projection`: 'h2' smoothest along z, 'h1', or 'l2' smallest; see `axialsr.consistency`; slice-wise
-    uses it at every step), and whether to estimate a per-voxel uncertainty (methods that can, see
-    `Method.uncertainty`)."""
+    uses it at every step), whether to estimate a per-voxel uncertainty (methods that can, see
+    `MethodSpec.uncertainty`), and the configs of methods that bring their own (`MethodSpec.config`), by
+    method name (absent: that config's defaults)."""
 
     recon: ReconstructionConfig = field(default_factory=ReconstructionConfig)
     slicewise: SlicewiseConfig = field(default_factory=SlicewiseConfig)
@@ -237,6 +291,7 @@ class RestoreConfig:
     projection: str = DEFAULT_PROJECTION
     uncertainty: bool = False
     uncertainty_scale: float | None = None  # None: UNCERTAINTY_SCALE (benchmarks/uncertainty.py fits it)
+    methods: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_projection(self.projection)
@@ -244,12 +299,14 @@ class RestoreConfig:
 
 @dataclass
 class PriorConfig:
-    """How to train a prior. Fields left None take the preset's value for the kind (see
-    `axialsr.prior.PRESETS`); sizes in (binned) pixels. `device` and `checkpoint_every` are runtime
-    settings: a checkpoint resumes under other values of them."""
+    """How to train a prior. Fields left None take the preset's value for the kind (see `PRESETS`); the
+    preset itself defaults to `small` on a CPU and `base` on a GPU; sizes in (binned) pixels."""
 
     kind: str = field(default="diffusion", metadata=_help("diffusion, conditional or lateral (see axialsr.prior)."))
-    preset: str = field(default="small", metadata=_help("Network size: tiny (tests), small (CPU), base (GPU)."))
+    preset: str | None = field(
+        default=None,
+        metadata=_help("Network size: tiny (tests), small (CPU), base (GPU); default: small on a CPU, base on a GPU."),
+    )
     patch: int | None = field(default=None, metadata=_help("Training patch size in pixels (default: the preset's)."))
     steps: int | None = field(default=None, metadata=_help("Training steps (default: the preset's for the kind)."))
     batch: int | None = field(default=None, metadata=_help("Patches per step (default: the preset's)."))
@@ -275,28 +332,22 @@ class PriorConfig:
             "are scored (the network then spends itself on what the projection cannot fix)."
         ),
     )
-    projection: str = field(
-        default=DEFAULT_PROJECTION,
+    projection: str | None = field(
+        default=None,
         metadata=_help(
             "Lateral kind, consistent loss: the projection onto the measurements it learns for: h2 (smooth "
-            "along z), h1, or l2 (a constant per slab). Use the one restorations will use."
+            f"along z), h1, or l2 (a constant per slab); default {DEFAULT_PROJECTION} (in a run: the run's)."
         ),
     )
     timesteps: int = field(default=1000, metadata=_help("Diffusion timesteps.", internal=True))
     beta_schedule: str = field(default="squaredcos_cap_v2", metadata=_help("Noise schedule.", internal=True))
     warmup_steps: int = field(default=100, metadata=_help("Linear learning-rate warm-up steps.", internal=True))
     unet: dict = field(default_factory=dict, metadata=_help("UNet2DModel overrides.", internal=True))
-    seed: int = field(default=0, metadata=_help("Random seed."))
-    device: str = field(default="auto", metadata=_help("auto, cpu or cuda.", runtime=True))
-    checkpoint_every: int = field(default=250, metadata=_help("Steps between checkpoints.", runtime=True))
-    checkpoint_seconds: float = field(
-        default=300.0, metadata=_help("Also checkpoint after this many seconds since the last one.", runtime=True)
-    )
 
     def __post_init__(self) -> None:
         if self.kind not in PRIOR_KINDS:
             raise AxialSRError(f"prior kind must be one of {PRIOR_KINDS}, got '{self.kind}'")
-        if self.preset not in PRESETS:
+        if self.preset is not None and self.preset not in PRESETS:
             raise AxialSRError(f"unknown prior preset '{self.preset}'; choose one of {list(PRESETS)}")
         for name in ("patch", "steps", "batch"):
             value = getattr(self, name)
@@ -312,15 +363,18 @@ class PriorConfig:
             raise AxialSRError(f"axial_blur must be >= 0, got {self.axial_blur}")
         if not 0 <= self.condition_dropout < 1:
             raise AxialSRError(f"condition_dropout must be in [0, 1), got {self.condition_dropout}")
-        if self.checkpoint_every < 1:
-            raise AxialSRError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
-        check_projection(self.projection)
+        if self.projection is not None:
+            check_projection(self.projection)
 
-    def resolved(self) -> PriorConfig:
-        """A copy with every None replaced by the preset's value for this kind (0 steps stays 0)."""
-        p = PRESETS[self.preset]
+    def resolved(self, gpu: bool = False) -> PriorConfig:
+        """A copy with every None replaced: the preset by the machine's (`base` when `gpu`, else `small`),
+        sizes by the preset's value for this kind (0 steps stays 0), the projection by the default."""
+        preset = self.preset or ("base" if gpu else "small")
+        p = PRESETS[preset]
         cfg = replace(
             self,
+            preset=preset,
+            projection=self.projection or DEFAULT_PROJECTION,
             patch=self.patch if self.patch is not None else p["lateral_patch" if self.kind == "lateral" else "patch"],
             steps=self.steps if self.steps is not None else p["steps"][self.kind],
             batch=self.batch if self.batch is not None else p["batch"],
@@ -331,12 +385,6 @@ class PriorConfig:
         if cfg.patch % 2 ** (levels - 1):
             raise AxialSRError(f"patch {cfg.patch} must be divisible by {2 ** (levels - 1)} for this UNet")
         return cfg
-
-    def identity(self) -> dict:
-        """What a checkpoint must match to be resumed: every field but the runtime ones."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("runtime")} | {
-            "unet": json.loads(json.dumps(self.unet))
-        }
 
 
 @dataclass

@@ -24,7 +24,8 @@ from axialsr.baselines import interpolate_z
 from axialsr.consistency import DEFAULT_PROJECTION, consistency_operator
 from axialsr.errors import AxialSRError
 from axialsr.interrupts import report_step
-from axialsr.prior import pad_to_multiple, size_multiple
+from axialsr.networks import pad_to_multiple, size_multiple
+from axialsr.prior import DiffusionPrior
 from axialsr.settings import SlicewiseConfig
 
 
@@ -37,9 +38,11 @@ def restore_slices(
     config: SlicewiseConfig,
     slice_ids: list[int],
     correction_operator: np.ndarray,
+    seed: int = 0,
 ) -> torch.Tensor:
     """Restore a batch of slices. measured (B, Z_lr, L), start (B, Z_hr, L) (cubic), matrix (Z_lr, Z_hr)
-    and the consistency correction (Z_hr, Z_lr); returns (B, Z_hr, L), all in normalised units."""
+    and the consistency correction (Z_hr, Z_lr); slice j's noise comes from (seed, j); returns
+    (B, Z_hr, L), all in normalised units."""
     from diffusers import DDIMScheduler
 
     ddim = DDIMScheduler.from_config(prior.scheduler.config)
@@ -56,10 +59,7 @@ def restore_slices(
         condition, _ = pad_to_multiple(start.unsqueeze(1), multiple)
         condition = condition.to(device)
     noise = torch.stack(
-        [
-            torch.randn(start.shape[1:], generator=torch.Generator().manual_seed(config.seed * 1_000_003 + j))
-            for j in slice_ids
-        ]
+        [torch.randn(start.shape[1:], generator=torch.Generator().manual_seed(seed * 1_000_003 + j)) for j in slice_ids]
     )
     a0 = alphas[timesteps[0]]
     x = (a0.sqrt() * start + (1 - a0).sqrt() * noise).unsqueeze(1)
@@ -80,16 +80,18 @@ def restore_slices(
 def slicewise_diffusion(
     measured: np.ndarray,
     acquisition: Acquisition,
-    prior,
+    prior: DiffusionPrior,
     config: SlicewiseConfig | None = None,
     projection: str = DEFAULT_PROJECTION,
+    seed: int = 0,
     progress: bool = True,
 ) -> np.ndarray:
     """Restore normalised measured slices (Z_lr, Y, X) slice by slice, with the `projection`'s correction
-    onto the measurements at every step; returns (round(Z_lr s), Y, X) float32."""
+    onto the measurements at every step and noise drawn from `seed`; returns (round(Z_lr s), Y, X)
+    float32."""
     cfg = config or SlicewiseConfig()
-    if prior.kind == "lateral":
-        raise AxialSRError("the slice-wise baseline needs a diffusion or conditional prior, not a lateral regressor")
+    if not isinstance(prior, DiffusionPrior):
+        raise AxialSRError(f"the slice-wise baseline needs a diffusion or conditional prior, not a {prior.kind} prior")
     if prior.conditional:
         prior.check_acquisition(acquisition)
     z_lr, y_n, x_n = measured.shape
@@ -114,6 +116,7 @@ def slicewise_diffusion(
             cfg,
             ids,
             correction,
+            seed,
         )
         out[ids] = restored.numpy()
         bar.update(len(ids))

@@ -9,47 +9,36 @@ One loop serves every kind; only the batch and the loss differ:
 - `lateral`: lateral pairs; MSE between the regressor's output and the measured patch.
 
 AdamW with a linear warm-up (then constant for `diffusion`, cosine decay for the pair kinds), gradient
-clipping and an EMA of the weights, which is what the saved prior holds. With an output folder, a
-checkpoint (model, EMA, optimiser and RNG states) is written every `checkpoint_every` steps and at the
-end, so `resume` continues to the same result as an uninterrupted run; `loss.jsonl` holds the curve.
+clipping and an EMA of the weights, which is what the saved prior holds. The loop is the shared
+`trainer.Trainer`: with an output folder, checkpoints (model, EMA, optimiser and RNG states) at the
+runtime's cadence and at the end, so `resume` continues to the same result as an uninterrupted run;
+`loss.jsonl` holds the curve.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import warnings
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from axialsr.acquisition import Acquisition
 from axialsr.consistency import projection_error_operator
 from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
-from axialsr.interrupts import RunInterruptedError, deferred_interrupt, report_step, stop_message
-from axialsr.io import atomic_write, write_text_atomic
 from axialsr.lateral import LateralPairs, estimate_axial_blur
-from axialsr.prior import (
-    PRIOR_FORMAT,
-    PRIOR_FORMAT_VERSION,
-    Prior,
-    make_scheduler,
-    make_unet,
-)
-from axialsr.settings import PAIR_KINDS, PriorConfig
+from axialsr.networks import make_scheduler, make_unet
+from axialsr.prior import PRIOR_FORMAT, PRIOR_FORMAT_VERSION, Prior, prior_type
+from axialsr.settings import PAIR_KINDS, PriorConfig, Runtime, identity
+from axialsr.trainer import Trainer
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOSS_FILE = "loss.jsonl"
-
-
-def _help(text: str, **extra) -> dict:
-    return {"help": text, **extra}
 
 
 def _library_versions() -> dict[str, str]:
@@ -70,7 +59,9 @@ class _XYPatches:
 
     def __init__(self, volume: np.ndarray, patch: int) -> None:
         if volume.shape[1] < patch or volume.shape[2] < patch:
-            raise AxialSRError(f"XY size {volume.shape[1:]} is smaller than the prior's patch {patch}; use --patch")
+            raise AxialSRError(
+                f"XY size {volume.shape[1:]} is smaller than the prior's patch {patch}; use a smaller patch", "patch"
+            )
         self.volume = volume
         self.patch = patch
 
@@ -112,7 +103,7 @@ def train_prior(
     pixel_size: float | None = None,
     acquisition: Acquisition | None = None,
     stop_after: int | None = None,
-    progress: bool = True,
+    runtime: Runtime | None = None,
 ) -> Prior:
     """Train a prior on the XY slices of `volume` (Z, Y, X; any dtype, input units).
 
@@ -121,73 +112,83 @@ def train_prior(
     volume : ndarray
         The measured (anisotropic) stack; its XY slices are the training data.
     config : PriorConfig, optional
-        Kind, size and training settings (default: an unconditional `small` diffusion prior).
+        Kind, size and training settings (default: an unconditional diffusion prior).
     out_dir : path, optional
         Folder for checkpoints, the loss curve and the final prior.
     resume : bool
-        Continue from `out_dir`'s checkpoint (same settings required).
+        Continue from `out_dir`'s checkpoint (same settings and seed required).
     pixel_size : float, optional
         Lateral pixel size, recorded in the prior.
     acquisition : Acquisition, optional
         Required for the pair kinds (`conditional`, `lateral`): how z was measured, applied along y/x.
     stop_after : int, optional
         End after this many steps in total (an interruption, for tests).
-    progress : bool
-        Show a progress bar.
+    runtime : Runtime, optional
+        Device, seed, progress bar, checkpoint cadence.
 
     Returns
     -------
     Prior
-        With its EMA weights; `prior.losses` holds the loss per step.
+        A `DiffusionPrior` or `LateralRegressor` with its EMA weights; `prior.losses` holds the loss per
+        step.
     """
-    cfg = (config or PriorConfig()).resolved()
+    rt = runtime or Runtime()
+    device = resolve_device(rt.device)
+    cfg = (config or PriorConfig()).resolved(gpu=device.type == "cuda")
     pair = cfg.kind in PAIR_KINDS
     if pair and acquisition is None:
         raise AxialSRError(f"a {cfg.kind} prior learns to undo the acquisition: give the acquisition (factor, model)")
-    device = resolve_device(cfg.device)
     out_path = Path(out_dir) if out_dir is not None else None
-    ckpt_path = out_path / CHECKPOINT_FILE if out_path else None
 
     normalization = Normalization.fit(volume)
     data = normalization.forward(volume)
     axial_blur = None
-    null_space = None
     if pair:
         axial_blur = cfg.axial_blur if cfg.axial_blur is not None else estimate_axial_blur(data, acquisition)
-        pairs = LateralPairs(data, acquisition, cfg.patch, axial_blur)
-        if cfg.consistent_loss and cfg.kind == "lateral":
-            operator = projection_error_operator(acquisition, cfg.patch, cfg.projection)
-            null_space = torch.from_numpy(operator.astype(np.float32)).to(device)
-    else:
-        patches = _XYPatches(bin_xy(data, cfg.bin_xy), cfg.patch)
 
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(rt.seed)
     in_channels = 2 if cfg.kind == "conditional" else 1
     unet = make_unet(cfg.unet, cfg.patch, in_channels, cfg.kind).to(device)
     ema = make_unet(cfg.unet, cfg.patch, in_channels, cfg.kind).to(device)
     ema.load_state_dict(unet.state_dict())
     ema.requires_grad_(False)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    scheduler = make_scheduler(cfg.timesteps, cfg.beta_schedule)
-    rng = np.random.default_rng(cfg.seed)
-    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-    step = 0
-    losses: list[float] = []
+    rng = np.random.default_rng(rt.seed)
+    gen = torch.Generator(device="cpu").manual_seed(rt.seed)
+    batch_loss = _objective(cfg, data, acquisition, axial_blur, unet, device, rng, gen)
 
-    if resume and ckpt_path is not None and not ckpt_path.is_file():
-        warnings.warn(f"no training checkpoint in {out_path}: training from the beginning", stacklevel=2)
-    if resume and ckpt_path is not None and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if state["config"] != cfg.identity():
-            raise AxialSRError(f"{ckpt_path} was written with other settings; start afresh without resume")
-        unet.load_state_dict(state["unet"])
-        ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["numpy_rng"]
-        gen.set_state(state["torch_rng"])
-        step = state["step"]
-        losses = state["losses"]
+    trainer = Trainer(
+        f"training {cfg.kind} prior",
+        cfg.steps,
+        {"unet": unet, "ema": ema, "optimizer": optimizer},
+        {"config": identity(cfg), "seed": rt.seed},
+        rng,
+        gen,
+        rt,
+        checkpoint=None if out_path is None else out_path / CHECKPOINT_FILE,
+        log=None if out_path is None else out_path / LOSS_FILE,
+    )
+    if resume:
+        trainer.resume(device)
 
+    def step(index: int) -> dict:
+        loss = batch_loss()
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(index, cfg)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        optimizer.step()
+        decay = min(cfg.ema_decay, (1 + index) / (10 + index))
+        with torch.no_grad():
+            for pe, p in zip(ema.parameters(), unet.parameters(), strict=True):
+                pe.lerp_(p, 1 - decay)
+        return {"step": index + 1, "loss": loss.item()}
+
+    unet.train()
+    started = time.perf_counter()
+    history = trainer.run(step, stop_after, lambda h: {"loss": f"{np.mean([r['loss'] for r in h[-50:]]):.3g}"})
+    losses = [r["loss"] for r in history]
     meta = {
         "format": PRIOR_FORMAT,
         "format_version": PRIOR_FORMAT_VERSION,
@@ -205,43 +206,65 @@ def train_prior(
         if acquisition is None or not pair
         else {"factor": acquisition.factor, "model": acquisition.model, "fwhm": acquisition.fwhm},
         "axial_blur": axial_blur,
-        "training": asdict(cfg),
+        "training": asdict(cfg) | {"seed": rt.seed},
         "libraries": _library_versions(),
+        "steps_trained": trainer.step,
+        "seconds": time.perf_counter() - started,
     }
+    if cfg.kind == "lateral" and losses:
+        # RMS error (normalised units) on the training pairs, after the projection with the consistent loss:
+        # the floor of the uncertainty, the error no disagreement between views reveals
+        meta["pair_rmse"] = float(np.sqrt(np.mean(losses[-50:])))
+    prior = prior_type(cfg.kind)(ema, meta, device)
+    if out_path is not None and trainer.step >= cfg.steps:
+        prior.save(out_path)
+    prior.losses = losses
+    return prior
 
-    def save_checkpoint() -> None:
-        if ckpt_path is None:
-            return
-        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(
-            out_path / LOSS_FILE, "".join(json.dumps({"step": i + 1, "loss": v}) + "\n" for i, v in enumerate(losses))
-        )
-        state = {
-            "config": cfg.identity(),
-            "step": step,
-            "unet": unet.state_dict(),
-            "ema": ema.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "numpy_rng": rng.bit_generator.state,
-            "torch_rng": gen.get_state(),
-            "losses": losses,
-        }
-        with atomic_write(ckpt_path) as tmp:
-            torch.save(state, tmp)
 
-    def batch_loss() -> torch.Tensor:
+def _objective(
+    cfg: PriorConfig,
+    data: np.ndarray,
+    acquisition: Acquisition | None,
+    axial_blur: float | None,
+    unet: torch.nn.Module,
+    device: torch.device,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+) -> Callable[[], torch.Tensor]:
+    """The loss of one training batch for the prior's kind (see the module docstring), drawing from `rng`
+    (patches) and `gen` (noise, timesteps, condition dropout)."""
+    if cfg.kind == "lateral":
+        pairs = LateralPairs(data, acquisition, cfg.patch, axial_blur)
+        null_space = None
+        if cfg.consistent_loss:  # (I - P A) along rows: the part of the error the projection leaves
+            operator = projection_error_operator(acquisition, cfg.patch, cfg.projection)
+            null_space = torch.from_numpy(operator.astype(np.float32)).to(device)
+
+        def regression_loss() -> torch.Tensor:
+            degraded, target = pairs(rng, cfg.batch)
+            x = torch.from_numpy(degraded).unsqueeze(1).to(device)
+            residual = unet(x) - torch.from_numpy(target).unsqueeze(1).to(device)
+            if null_space is not None:
+                residual = torch.einsum("rk,bckl->bcrl", null_space, residual)
+            return (residual**2).mean()
+
+        return regression_loss
+
+    scheduler = make_scheduler(cfg.timesteps, cfg.beta_schedule)
+    if cfg.kind == "conditional":
+        pairs = LateralPairs(data, acquisition, cfg.patch, axial_blur)
+    else:
+        patches = _XYPatches(bin_xy(data, cfg.bin_xy), cfg.patch)
+
+    def denoising_loss() -> torch.Tensor:
+        cond = None
         if cfg.kind == "diffusion":
             x0 = torch.from_numpy(patches(rng, cfg.batch)).unsqueeze(1).to(device)
-            cond = None
         else:
             degraded, target = pairs(rng, cfg.batch)
             cond = torch.from_numpy(degraded).unsqueeze(1).to(device)
             x0 = torch.from_numpy(target).unsqueeze(1).to(device)
-            if cfg.kind == "lateral":
-                residual = unet(cond) - x0
-                if null_space is not None:  # (I - P A) along rows: the part the projection leaves
-                    residual = torch.einsum("rk,bckl->bcrl", null_space, residual)
-                return (residual**2).mean()
         noise = torch.randn(x0.shape, generator=gen).to(device)
         t = torch.randint(0, cfg.timesteps, (cfg.batch,), generator=gen).to(device)
         x_t = scheduler.add_noise(x0, noise, t)
@@ -250,55 +273,7 @@ def train_prior(
             x_t = torch.cat([x_t, cond * keep.view(-1, 1, 1, 1)], 1)
         return torch.nn.functional.mse_loss(unet(x_t, t).sample, noise)
 
-    end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
-    unet.train()
-    bar = tqdm(
-        total=cfg.steps,
-        initial=step,
-        desc=f"training {cfg.kind} prior",
-        disable=not progress,
-        unit="step",
-        mininterval=2.0,
-    )
-    started = time.perf_counter()
-    last_save = time.monotonic()
-    with deferred_interrupt() as stop:
-        while step < end:
-            loss = batch_loss()
-            for group in optimizer.param_groups:
-                group["lr"] = _learning_rate(step, cfg)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-            optimizer.step()
-            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for pe, p in zip(ema.parameters(), unet.parameters(), strict=True):
-                    pe.lerp_(p, 1 - decay)
-            step += 1
-            losses.append(loss.item())
-            bar.update(1)
-            report_step(f"training {cfg.kind} prior", step, cfg.steps)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3g}", refresh=False)
-            due = time.monotonic() - last_save > cfg.checkpoint_seconds
-            if step % cfg.checkpoint_every == 0 or step == end or due or stop.requested:
-                save_checkpoint()
-                last_save = time.monotonic()
-            if stop.requested:
-                bar.close()
-                raise RunInterruptedError(stop_message("step", step, cfg.steps, out_path))
-    bar.close()
-    meta["steps_trained"] = step
-    meta["seconds"] = time.perf_counter() - started
-    if cfg.kind == "lateral" and losses:
-        # RMS error (normalised units) on the training pairs, after the projection with the consistent loss:
-        # the floor of the uncertainty, the error no disagreement between views reveals
-        meta["pair_rmse"] = float(np.sqrt(np.mean(losses[-50:])))
-    prior = Prior(ema, meta, device)
-    if out_path is not None and step >= cfg.steps:
-        prior.save(out_path)
-    prior.losses = losses
-    return prior
+    return denoising_loss
 
 
 def loss_trend(losses: list[float], window: int = 10) -> tuple[float, float]:

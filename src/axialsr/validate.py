@@ -30,10 +30,11 @@ import numpy as np
 from axialsr.acquisition import Acquisition, simulate
 from axialsr.errors import AxialSRError
 from axialsr.lateral import blur_rows, estimate_axial_blur
+from axialsr.methods import get_method, methods_for
 from axialsr.metrics import psnr, ssim_2d_mean
-from axialsr.prior import Prior
-from axialsr.restore import assign_priors, get_method, method_names, restore
-from axialsr.settings import ValidationConfig
+from axialsr.prior import Prior, as_prior_list
+from axialsr.restore import restore_array
+from axialsr.settings import Runtime, ValidationConfig
 
 ISOTROPY_TOLERANCE = 0.5  # extra axial blur (sigma, pixels) above which the lateral scheme corrects for it
 
@@ -52,12 +53,15 @@ class ValidationResult:
     axial_blur: float = 0.0
     note: str = ""
 
+    def ranking(self, key: str = "psnr") -> list[str]:
+        """The methods from best to worst by `key`."""
+        return ranking(self.rows, key)
+
 
 def default_methods(priors: Sequence[Prior]) -> tuple[str, ...]:
     """The methods worth comparing with these priors: interpolations, the INR, and every method whose
     priors are all given."""
-    roles = {"lateral" if p.kind == "lateral" else "diffusion" for p in priors}
-    return tuple(name for name in method_names() if name != "nearest" and set(get_method(name).needs) <= roles)
+    return tuple(name for name in methods_for(priors) if name != "nearest")
 
 
 def validate(
@@ -65,22 +69,23 @@ def validate(
     acquisition: Acquisition,
     priors: Prior | Sequence[Prior] | None = None,
     config: ValidationConfig | None = None,
-    progress: bool = True,
+    runtime: Runtime | None = None,
 ) -> ValidationResult:
     """Score every method of `config` on a degraded copy of the measured stack `measured` (Z_lr, Y, X)
     (see the module's docstring). PSNR in dB and SSIM against the truth of the scheme, with the truth's
     data range."""
     cfg = config or ValidationConfig()
-    given = [] if priors is None else [priors] if isinstance(priors, Prior) else list(priors)
+    rt = runtime or Runtime()
+    given = as_prior_list(priors)
     for method in cfg.methods:
-        assign_priors(get_method(method), given)
+        get_method(method).assign(given)
     data = np.asarray(measured, dtype=np.float32)
     if cfg.scheme == "lateral":
-        return _lateral(data, acquisition, given, cfg, progress)
-    return _holdout(data, acquisition, given, cfg, progress)
+        return _lateral(data, acquisition, given, cfg, rt)
+    return _holdout(data, acquisition, given, cfg, rt)
 
 
-def _lateral(data, acquisition: Acquisition, priors, cfg: ValidationConfig, progress: bool) -> ValidationResult:
+def _lateral(data, acquisition: Acquisition, priors, cfg: ValidationConfig, rt: Runtime) -> ValidationResult:
     blur = cfg.axial_blur
     if blur is None:
         blur = estimate_axial_blur(data, acquisition)
@@ -108,8 +113,8 @@ def _lateral(data, acquisition: Acquisition, priors, cfg: ValidationConfig, prog
         slicewise=replace(cfg.restore.slicewise, axis="xz"),
     )
     rows, restored, histories = [], {}, {}
-    for method in _progress(cfg.methods, progress):
-        result = restore(measured, method, acquisition, priors, config, progress=progress)
+    for method in _progress(cfg.methods, rt.progress):
+        result = restore_array(measured, method, acquisition, priors, config, runtime=rt)
         out = result.volume
         data_range = float(np.ptp(truth)) or 1.0
         # (Y, X) planes at each measured z are the measured XY slices: 'xz' planes of the turned volume
@@ -123,7 +128,7 @@ def _lateral(data, acquisition: Acquisition, priors, cfg: ValidationConfig, prog
     return ValidationResult(rows, np.moveaxis(truth, 0, 1), restored, histories, "lateral", blur, note)
 
 
-def _holdout(data, acquisition: Acquisition, priors, cfg: ValidationConfig, progress: bool) -> ValidationResult:
+def _holdout(data, acquisition: Acquisition, priors, cfg: ValidationConfig, rt: Runtime) -> ValidationResult:
     k = cfg.holdout
     groups = data.shape[0] // k
     if groups < 2:
@@ -138,12 +143,12 @@ def _holdout(data, acquisition: Acquisition, priors, cfg: ValidationConfig, prog
     held[middle::k] = False
     truth = data[: groups * k][held]
     rows, restored, histories = [], {}, {}
-    for method in _progress(cfg.methods, progress):
+    for method in _progress(cfg.methods, rt.progress):
         if get_method(method).needs:
             raise AxialSRError(
                 f"the holdout scheme restores at {k}x the factor, which the priors of {method} were not trained for"
             )
-        result = restore(kept, method, coarse, priors, cfg.restore, progress=progress)
+        result = restore_array(kept, method, coarse, priors, cfg.restore, runtime=rt)
         predicted = simulate(result.volume, acquisition)[: groups * k][held]
         data_range = float(np.ptp(truth)) or 1.0
         ssim = ssim_2d_mean(list(predicted), list(truth), data_range)

@@ -114,7 +114,7 @@ def _volume_index(
     index: list[int | None] = [None] * len(shape)
     if channel is not None:
         if len([n for n in shape if n > 1]) <= 3 and not (names and ("C" in names or "S" in names)):
-            raise AxialSRError(f"{spec}: the input is one 3D volume {shape}; --channel does not apply")
+            raise AxialSRError(f"{spec}: the input is one 3D volume {shape}; a channel does not apply", "channel")
         if names and ("C" in names or "S" in names):
             axis = names.index("C") if "C" in names else names.index("S")
         else:
@@ -135,12 +135,13 @@ def _volume_index(
         if names and "T" in names and shape[names.index("T")] > 1:
             hint = f"it holds {shape[names.index('T')]} time points: save one time point as its own file"
             if "C" in names or "S" in names:
-                hint += " (and pick a channel with --channel N)"
+                hint += " (and pick a channel)"
         else:
-            hint = "pick a channel with --channel N"
+            hint = "pick a channel"
         raise AxialSRError(
             f"{spec}: array has {len(shape)} dimensions {shape} (axes {axes or 'unknown'}"
-            f"{', ' + ', '.join(extra) if extra else ''}); axialsr needs one 3D (Z, Y, X) volume: {hint}"
+            f"{', ' + ', '.join(extra) if extra else ''}); axialsr needs one 3D (Z, Y, X) volume: {hint}",
+            "channel",
         )
     if len(kept) < 3 or min(kept) < 2:
         raise AxialSRError(

@@ -45,17 +45,25 @@ def format_of(path: Path) -> str:
     )
 
 
-def check_output(spec: str | os.PathLike, force: bool = False, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
+def check_output(
+    spec: str | os.PathLike,
+    force: bool = False,
+    inputs: tuple[str | os.PathLike, ...] = (),
+    any_format: bool = False,
+) -> Path:
     """Fail early (before any long computation) if `spec` cannot be written: it exists without
     `force`, it is one of the `inputs` without `force`, its folder is missing or not writable, or the
-    format is unknown. Returns the file path."""
+    format is not a volume format (unless `any_format`: a figure, a table, a report). Returns the path."""
     path, _ = split_path(spec)
-    format_of(path)
+    if not any_format:
+        format_of(path)
     input_paths = {split_path(p)[0].resolve() for p in inputs}
     if path.resolve() in input_paths and not force:
-        raise AxialSRError(f"refusing to overwrite the input {path}; choose another --out or pass --force")
+        raise AxialSRError(
+            f"refusing to overwrite the input {path}; choose another output or set force", setting="force"
+        )
     if path.exists() and not force:
-        raise AxialSRError(f"output {path} exists; pass --force to overwrite it")
+        raise AxialSRError(f"output {path} exists; set force to overwrite it", setting="force")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise AxialSRError(f"cannot write {path}: folder {parent} does not exist")

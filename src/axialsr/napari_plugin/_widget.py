@@ -1,7 +1,7 @@
 """napari widgets: restore the axial resolution of an image layer, and validate methods on it.
 
 The work runs in a napari worker thread. Every long loop of axialsr reports its steps to a per-thread hook
-(`axialsr.interrupts.step_hook`); the widget's hook records the progress, which a timer shows in the
+(`api.step_hook`); the widget's hook records the progress, which a timer shows in the
 progress bar, and raises `CancelledError` when Cancel was pressed, so a cancelled run stops at the next
 step and adds nothing. The result is added as a new layer at the isotropic scale (and the uncertainty as
 another, for the methods that give one).
@@ -15,32 +15,25 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, ProgressBar, PushButton, Table
 
 from axialsr import api
-from axialsr.acquisition import Acquisition
-from axialsr.interrupts import CancelledError, step_hook
-from axialsr.io import Volume
-from axialsr.restore import DEFAULT_METHOD, METHODS
-from axialsr.settings import PRESETS, PriorConfig, RestoreConfig
+from axialsr.settings import PRESETS, PriorConfig, RestoreConfig, Runtime
 
 BUDGETS = {"quick": 0.25, "default": 1.0, "thorough": 2.0}  # x the preset's training steps and INR iterations
 
 
-def run_config(method: str, budget: str, device: str, preset: str | None, uncertainty: bool) -> api.RunConfig:
+def run_config(method: str, budget: str, preset: str, uncertainty: bool) -> api.RunConfig:
     """The RunConfig of a widget run: the method, its priors' training and the INR iterations scaled by
-    the budget."""
-    from axialsr.device import resolve_device
-
-    preset = preset or ("base" if resolve_device(device).type == "cuda" else "small")
+    the budget (the preset's training steps, for the machine's preset: `small` on a CPU, `base` on a GPU)."""
     scale = BUDGETS[budget]
     steps = PRESETS[preset]["steps"]
-    restore = RestoreConfig(uncertainty=uncertainty and METHODS[method].uncertainty)
+    restore = RestoreConfig(uncertainty=uncertainty and api.get_method(method).uncertainty)
     restore.recon = replace(restore.recon, iters=max(1, int(restore.recon.iters * scale)))
     return api.RunConfig(
         method=method,
-        preset=preset,
-        lateral_prior=PriorConfig(kind="lateral", steps=max(1, int(steps["lateral"] * scale))),
-        diffusion_prior=PriorConfig(kind="conditional", steps=max(1, int(steps["conditional"] * scale))),
+        lateral_prior=PriorConfig(kind="lateral", preset=preset, steps=max(1, int(steps["lateral"] * scale))),
+        diffusion_prior=PriorConfig(
+            kind="conditional", preset=preset, steps=max(1, int(steps["conditional"] * scale))
+        ),
         restore=restore,
-        device=device,
     )
 
 
@@ -93,17 +86,24 @@ class _Worker(Container):
         name = self.image.value
         return self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401 (LayerList has no get)
 
-    def volume(self) -> Volume:
+    def volume(self) -> api.Volume:
         layer = self.layer()
         if layer is None:
             raise ValueError("no 3D image layer selected")
         unit = (layer.metadata or {}).get("unit", "nm")
-        return Volume(np.asarray(layer.data), tuple(float(v) for v in layer.scale[-3:]), unit)
+        return api.Volume(np.asarray(layer.data), tuple(float(v) for v in layer.scale[-3:]), unit)
+
+    def runtime(self) -> Runtime:
+        return Runtime(device=self.device.value, progress=False)
+
+    def machine_preset(self) -> str:
+        """The prior preset: the widget's (tests set 'tiny'), else small on a CPU and base on a GPU."""
+        return self.preset or ("base" if api.describe_device(self.device.value).startswith("cuda") else "small")
 
     def _hook(self, stage: str, done: int, total: int) -> None:
         self._state = (stage, done, total)
         if self._cancel:
-            raise CancelledError("cancelled")
+            raise api.CancelledError("cancelled")
 
     def _show_progress(self) -> None:
         if self._state is not None:
@@ -133,7 +133,7 @@ class _Worker(Container):
         self.worker.start()
 
     def _work(self, job):
-        with step_hook(self._hook):
+        with api.step_hook(self._hook):
             return job()
 
     def cancel(self, _value=None) -> None:
@@ -141,7 +141,7 @@ class _Worker(Container):
         self.status.value = "cancelling at the next step"
 
     def _failed(self, exc: Exception) -> None:
-        if isinstance(exc, CancelledError):
+        if isinstance(exc, api.CancelledError):
             self.status.value = "cancelled: nothing was added"
         else:
             self.status.value = f"error: {exc}"
@@ -158,7 +158,7 @@ class RestoreWidget(_Worker):
 
     def __init__(self, napari_viewer) -> None:
         super().__init__(napari_viewer, "Run")
-        self.method = ComboBox(label="method", choices=list(METHODS), value=DEFAULT_METHOD)
+        self.method = ComboBox(label="method", choices=list(api.method_names()), value=api.DEFAULT_METHOD)
         self.uncertainty = CheckBox(text="add an uncertainty layer", value=False)
         self.extend(
             [
@@ -178,16 +178,15 @@ class RestoreWidget(_Worker):
         self._refresh()
 
     def _method_changed(self, _value=None) -> None:
-        self.uncertainty.enabled = METHODS[self.method.value].uncertainty
+        self.uncertainty.enabled = api.get_method(self.method.value).uncertainty
 
     def job(self):
         volume = self.volume()
-        acquisition = Acquisition(float(self.factor.value))
-        config = run_config(
-            self.method.value, self.budget.value, self.device.value, self.preset, self.uncertainty.value
-        )
+        acquisition = api.Acquisition(float(self.factor.value))
+        config = run_config(self.method.value, self.budget.value, self.machine_preset(), self.uncertainty.value)
         name = f"{self.image.value} ({self.method.value})"
-        return lambda: (name, api.run(volume, config, None, acquisition, progress=False))
+        runtime = self.runtime()
+        return lambda: (name, api.run(volume, config, None, acquisition, runtime=runtime))
 
     def finish(self, value) -> None:
         name, result = value
@@ -237,14 +236,15 @@ class ValidateWidget(_Worker):
         from axialsr.settings import ValidationConfig
 
         volume = self.volume()
-        acquisition = Acquisition(float(self.factor.value))
-        config = run_config("lateral", self.budget.value, self.device.value, self.preset, False)
+        acquisition = api.Acquisition(float(self.factor.value))
+        config = run_config("lateral", self.budget.value, self.machine_preset(), False)
+        runtime = self.runtime()
 
         def work():
-            lateral_cfg = replace(config.prior_configs()["lateral"], device=self.device.value)
-            prior = api.train_prior(volume, lateral_cfg, None, acquisition, progress=False)
+            (lateral_cfg,) = config.prior_configs()
+            prior = api.train_prior(volume, lateral_cfg, None, acquisition, runtime=runtime)
             validation = ValidationConfig(methods=self.METHODS, restore=config.restore)
-            return api.validate(volume, acquisition, prior, validation, progress=False)
+            return api.validate(volume, acquisition, prior, validation, runtime)
 
         return work
 

@@ -1,0 +1,35 @@
+"""`inr-sds`: the method of Lee & Jeong (MICCAI 2024): an INR fitted with fidelity to the measured slices
+and Score Distillation Sampling under a 2D diffusion prior on its XZ/YZ planes."""
+
+from __future__ import annotations
+
+from axialsr.methods import MethodInputs, MethodOutput, MethodSpec, register
+from axialsr.prior import DiffusionPrior
+
+
+def run(inputs: MethodInputs) -> MethodOutput:
+    from axialsr.reconstruct import reconstruct
+
+    result = reconstruct(
+        inputs.measured,
+        inputs.acquisition,
+        inputs.prior(DiffusionPrior),
+        inputs.config.recon,
+        inputs.checkpoint_dir,
+        inputs.resume,
+        runtime=inputs.runtime,
+    )
+    return MethodOutput(result.volume, result.history)
+
+
+SPEC = register(
+    MethodSpec(
+        "inr-sds",
+        "INR with fidelity and SDS under a diffusion prior",
+        run,
+        settings=("recon",),
+        needs=(DiffusionPrior,),
+        iterative=True,
+        consistent=True,
+    )
+)

@@ -1,0 +1,50 @@
+"""`lateral` (the default): the lateral regressor on every XZ and YZ plane of the cubic interpolation
+(the CARE-isotropic family), flipped copies and both plane families averaged (see `axialsr.lateral`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from axialsr.methods import MethodInputs, MethodOutput, MethodSpec, register
+from axialsr.prior import LateralRegressor
+
+
+def lateral_volume(inputs: MethodInputs, spread: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The regressor's restoration of every plane, views averaged, and (with `spread`) their spread."""
+    from axialsr.baselines import interpolate_z
+    from axialsr.lateral import restore_planes
+
+    prior = inputs.prior(LateralRegressor)
+    prior.check_acquisition(inputs.acquisition)
+    settings = inputs.config.lateral
+    cubic = interpolate_z(inputs.measured, inputs.acquisition.factor, "cubic")
+    out = restore_planes(
+        prior.regress,
+        cubic,
+        settings.planes,
+        settings.flips,
+        settings.batch,
+        prior.device,
+        inputs.runtime.progress,
+        spread,
+    )
+    return out if spread else (out, None)
+
+
+def run(inputs: MethodInputs) -> MethodOutput:
+    volume, spread = lateral_volume(inputs, inputs.config.uncertainty)
+    return MethodOutput(volume, spread=spread)
+
+
+SPEC = register(
+    MethodSpec(
+        "lateral",
+        "lateral regressor on every XZ and YZ plane (CARE-isotropic family), views averaged",
+        run,
+        settings=("lateral",),
+        needs=(LateralRegressor,),
+        consistent=True,
+        uncertainty=True,
+        z_support=12,
+    )
+)
