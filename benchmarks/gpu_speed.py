@@ -29,16 +29,16 @@ def _sync(device) -> None:
 
 
 def prior_steps_per_second(kind: str, preset: str, device: str, steps: int, measured, acquisition) -> float:
-    from axialsr.settings import PriorConfig
+    from axialsr.settings import PriorConfig, Runtime
     from axialsr.training import train_prior
 
-    cfg = PriorConfig(kind=kind, preset=preset, steps=steps, device=device)
-    train_prior(
-        measured, PriorConfig(kind=kind, preset=preset, steps=2, device=device), acquisition=acquisition, progress=False
-    )  # warm-up (kernels, allocator)
+    runtime = Runtime(device=device, progress=False)
+    cfg = PriorConfig(kind=kind, preset=preset, steps=steps)
+    warm = PriorConfig(kind=kind, preset=preset, steps=2)
+    train_prior(measured, warm, acquisition=acquisition, runtime=runtime)  # warm-up (kernels, allocator)
     _sync(device)
     start = time.perf_counter()
-    train_prior(measured, cfg, acquisition=acquisition, progress=False)
+    train_prior(measured, cfg, acquisition=acquisition, runtime=runtime)
     _sync(device)
     return steps / (time.perf_counter() - start)
 
@@ -48,7 +48,7 @@ def main() -> None:
     import torch
 
     from axialsr import api
-    from axialsr.settings import PriorConfig, ReconstructionConfig, RestoreConfig
+    from axialsr.settings import PriorConfig, ReconstructionConfig, RestoreConfig, Runtime
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
@@ -65,6 +65,7 @@ def main() -> None:
     truth = api.synth("em", shape, seed=0, dtype="float32")
     measured = api.simulate_acquisition(truth, acquisition)
     results: dict = {"device": device, "shape": list(shape), "priors": [], "stages": {}}
+    runtime = Runtime(device=device, progress=False)
 
     for preset in presets:
         for kind in ("diffusion", "conditional", "lateral"):
@@ -74,21 +75,10 @@ def main() -> None:
 
     preset = presets[0] if args.tiny else "base" if torch.device(device).type == "cuda" else "small"
     lateral = api.train_prior(
-        measured,
-        PriorConfig(kind="lateral", preset=preset, steps=steps, device=device),
-        None,
-        acquisition,
-        progress=False,
+        measured, PriorConfig(kind="lateral", preset=preset, steps=steps), None, acquisition, runtime=runtime
     )
     start = time.perf_counter()
-    restored, info = api.restore(
-        measured,
-        "lateral",
-        acquisition,
-        lateral,
-        RestoreConfig(recon=ReconstructionConfig(device=device)),
-        progress=False,
-    )
+    restored, info = api.restore(measured, "lateral", acquisition, lateral, RestoreConfig(), runtime=runtime)
     _sync(device)
     seconds = time.perf_counter() - start
     results["stages"]["lateral_voxels_per_s"] = restored.data.size / seconds
@@ -96,20 +86,19 @@ def main() -> None:
         iters = 20 if args.tiny else 300
         priors = []
         if prior:
-            priors = [
-                api.train_prior(measured, PriorConfig(preset=preset, steps=steps, device=device), None, progress=False)
-            ]
-        recon = ReconstructionConfig(iters=iters, lambda_sds=lam, device=device)
+            priors = [api.train_prior(measured, PriorConfig(preset=preset, steps=steps), None, runtime=runtime)]
+        recon = ReconstructionConfig(iters=iters, lambda_sds=lam)
         start = time.perf_counter()
-        api.restore(measured, name, acquisition, priors, RestoreConfig(recon=recon), progress=False)
+        api.restore(measured, name, acquisition, priors, RestoreConfig(recon=recon), runtime=runtime)
         _sync(device)
         results["stages"][f"{name}_iters_per_s"] = iters / (time.perf_counter() - start)
 
     end_to_end = {}
     for run_device in dict.fromkeys([device, "cpu"]):
         start = time.perf_counter()
-        config = api.RunConfig(device=run_device, preset=None if not args.tiny else "tiny")
-        result = api.run(measured, config, None, acquisition, progress=False)
+        tiny = PriorConfig(kind="lateral", preset="tiny") if args.tiny else PriorConfig(kind="lateral")
+        config = api.RunConfig(lateral_prior=tiny)
+        result = api.run(measured, config, None, acquisition, runtime=Runtime(device=run_device, progress=False))
         seconds = time.perf_counter() - start
         psnr = api.evaluate(result.volume, truth)["3d"]["psnr"]
         end_to_end[run_device] = {"seconds": seconds, "psnr": psnr, "voxels": int(np.prod(result.volume.data.shape))}

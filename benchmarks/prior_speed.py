@@ -26,10 +26,10 @@ from bench_header import RESULTS, header_markdown, machine_header, write_json  #
 def measure(preset: str, steps: int, device: str) -> dict:
     import torch
 
-    from axialsr.prior import make_scheduler, make_unet
+    from axialsr.networks import make_scheduler, make_unet
     from axialsr.settings import PriorConfig
 
-    cfg = PriorConfig(preset=preset, device=device).resolved()
+    cfg = PriorConfig(preset=preset).resolved()
     dev = torch.device(device)
     unet = make_unet(cfg.unet, cfg.patch).to(dev)
     alphas = make_scheduler(cfg.timesteps, cfg.beta_schedule).alphas_cumprod.to(dev)

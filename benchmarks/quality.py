@@ -53,18 +53,15 @@ from axialsr.figures import orthogonal_views, xz_crops  # noqa: E402
 from axialsr.io import Volume  # noqa: E402
 from axialsr.membranes import MembraneSettings, membrane_scores, segmentation_scores, settings_from_truth  # noqa: E402
 from axialsr.metrics import axial_power_ratio, banding_index, boundary_step_index  # noqa: E402
-from axialsr.prior import CONFIG_FILE, Prior  # noqa: E402
-from axialsr.settings import (
-    PriorConfig,  # noqa: E402
-    RestoreConfig,  # noqa: E402
-    SlicewiseConfig,  # noqa: E402
-)
+from axialsr.prior import Prior  # noqa: E402
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime, SlicewiseConfig  # noqa: E402
 from axialsr.synthetic import em_neuropil_with_labels  # noqa: E402
 from axialsr.tables import markdown_table, print_table  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache" / "priors"
 PEERS = HERE / "cache" / "peers"
+CPU = Runtime(device="cpu", seed=0)  # one torch thread: set in main()
 SHAPE = (64, 128, 128)
 SHAPES = {("em", 10.0): (160, 128, 128)}  # 16 slabs, like the x4 cases
 AXIAL_PSF_SIGMA = 2.5
@@ -147,14 +144,15 @@ def ensure_prior(case: tuple[str, float, str], spec: str, preset: str = "small")
     """The case's prior `spec` ('kind', or 'lateral:projection'), from the cache or trained now (one torch
     thread, CPU, default settings: a plain 'lateral' learns for the default projection)."""
     kind, _, projection = spec.partition(":")
-    config = PriorConfig(kind=kind, preset=preset, steps=PRIOR_STEPS[kind], seed=0, device="cpu")
+    config = PriorConfig(kind=kind, preset=preset, steps=PRIOR_STEPS[kind])
     if projection:
         config = replace(config, projection=projection)
     folder = CACHE / case_name(*case) / (f"{kind}-{config.projection}" if kind == "lateral" else kind)
-    if not (folder / CONFIG_FILE).exists():
+    if not api.is_prior_folder(folder):
         _, lr, _ = case_data(*case)
-        api.train_prior(lr, config, folder, api.Acquisition(case[1], case[2]), resume=True)
-    return Prior.load(folder, "cpu")
+        api.train_prior(lr, config, folder, api.Acquisition(case[1], case[2]), resume=True, runtime=CPU)
+    (prior,) = api.load_priors(folder, "cpu")
+    return prior
 
 
 def seen_scores(data: np.ndarray, factor: float, labels: np.ndarray | None, settings: MembraneSettings | None) -> dict:
@@ -191,7 +189,7 @@ def run_case(
         train_s = sum(float(p.meta.get("seconds", 0.0)) for p in priors)
         settings_of_row = {k: v for k, v in extra.items() if k != "slicewise"}
         cfg = replace(config, slicewise=replace(config.slicewise, **extra.get("slicewise", {})), **settings_of_row)
-        out, info = api.restore(lr, method, acquisition, priors, cfg, progress=False)
+        out, info = api.restore(lr, method, acquisition, priors, cfg, runtime=CPU.quiet())
         outputs[row] = out.data
         scores = api.score_row(out, gt, acquisition)
         rows.append(
@@ -308,7 +306,7 @@ def main() -> None:
         raise SystemExit(f"unknown rows {sorted(unknown)}; choose from {list(ROWS)} and care")
     cases = [parse_case(c) for c in args.cases.split(",")]
     config = RestoreConfig()
-    config.recon = replace(config.recon, iters=args.iters, device="cpu")
+    config.recon = replace(config.recon, iters=args.iters)
     config.slicewise = SlicewiseConfig()
     if args.export_peer_inputs:
         PEERS.mkdir(parents=True, exist_ok=True)

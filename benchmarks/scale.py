@@ -60,7 +60,7 @@ def one(size: str, method: str, workers: int, iters: int, folder: Path) -> dict:
         write_volume(source, data, tile.voxel_size, force=True)
         return {"size": size}
     before = peak_rss_mib()
-    config = RestoreConfig(recon=ReconstructionConfig(iters=iters, device="cpu"))
+    config = RestoreConfig(recon=ReconstructionConfig(iters=iters))
     summary = api.restore_blockwise(
         open_source(source),
         str(folder / f"out_{size}_{method}_{workers}.zarr"),
@@ -70,7 +70,7 @@ def one(size: str, method: str, workers: int, iters: int, folder: Path) -> dict:
         config,
         BlockConfig(blocks=BLOCK, overlap=OVERLAP, workers=workers, threads_per_worker=1),
         force=True,
-        progress=False,
+        runtime=api.Runtime(device="cpu", progress=False),
     )
     out_voxels = int(round(shape[0] * FACTOR)) * shape[1] * shape[2]
     return {
@@ -175,9 +175,9 @@ def equality() -> list[dict]:
                 method,
                 acquisition,
                 BlockConfig(blocks=(4, 64, 64), overlap=OVERLAP, workers=0),
-                progress=False,
+                runtime=api.Runtime(device="cpu", progress=False),
             )
-            whole, _ = api.restore(measured, method, acquisition, progress=False)
+            whole, _ = api.restore(measured, method, acquisition, runtime=api.Runtime(device="cpu", progress=False))
             diff = np.abs(read_volume(out).data.astype(int) - whole.data.astype(int))
             rows.append({"method": method, "max_grey_levels": int(diff.max()), "voxels_over_1": int((diff > 1).sum())})
             print(rows[-1])

@@ -55,7 +55,8 @@ def measure(name: str) -> dict:
     gt, lr, _ = case_data(*case)
     prior = ensure_prior(case, "lateral")
     config = RestoreConfig(uncertainty=True, uncertainty_scale=1.0)
-    out, info = api.restore(lr, "lateral", api.Acquisition(case[1], case[2]), prior, config, progress=False)
+    quiet = api.Runtime(device="cpu", progress=False)
+    out, info = api.restore(lr, "lateral", api.Acquisition(case[1], case[2]), prior, config, runtime=quiet)
     half = 0.5 * (info.normalization.high - info.normalization.low)
     floor = float(prior.meta.get("pair_rmse", 0.0))
     # at scale 1 the uncertainty is sqrt(spread^2 + floor^2) * half: recover the spread

@@ -53,7 +53,6 @@ def main() -> None:
     header = machine_header()
     methods = args.methods.split(",")
     config = RestoreConfig()
-    config.recon.device = "cpu"
     results = []
     for name in args.cases.split(","):
         case = parse_case(name)
@@ -71,7 +70,7 @@ def main() -> None:
             api.Acquisition(case[1], case[2]),
             priors,
             ValidationConfig(methods=tuple(ROWS[m][0] for m in methods), restore=config),
-            progress=False,
+            api.Runtime(device="cpu", progress=False),
         )
         rows = [{**r, "method": m} for r, m in zip(result.rows, methods, strict=True)]
         true_rows = [{"method": m, "psnr": truth[m]["psnr_3d"]} for m in methods]

@@ -141,7 +141,7 @@ def test_a_failing_block_is_reported_and_no_output_is_written(tmp_path):
 
 def test_two_worker_local_cluster_restores_without_seams(tmp_path, measured_tif):
     path, lr = measured_tif
-    prior = api.train_prior(lr, PriorConfig(preset="tiny", steps=60, seed=0), runtime=QUIET)
+    prior = api.train_prior(lr, PriorConfig(preset="tiny", steps=60), runtime=QUIET)
     out = tmp_path / "sds.ome.zarr"
     config = BlockConfig(blocks=(8, 24, 24), overlap=8, workers=2, resources="GPU=1")  # one block per worker
     summary = api.restore_blockwise(open_source(path), str(out), "inr-sds", S2, prior, FAST_INR, config, runtime=QUIET)

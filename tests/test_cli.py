@@ -220,12 +220,15 @@ def test_lateral_prior_from_the_cli(cli, tmp_path, lr_file):
 
 def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path):
     from axialsr.demo import DemoBudget, run_demo
-    from axialsr.restore import METHODS
+    from axialsr.methods import methods as registered
+    from axialsr.settings import Runtime
 
-    rows = run_demo(tmp_path, seed=0, budget=DemoBudget((32, 64, 64), 20, 20, 10, 3))
+    rows = run_demo(
+        tmp_path, runtime=Runtime(device="cpu", progress=False), budget=DemoBudget((32, 64, 64), 20, 20, 10, 3)
+    )
     methods = [r["method"] for r in rows]
     assert methods == ["nearest", "linear", "cubic", "inr", "lateral", "slicewise", "inr-sds"]
-    assert set(methods) <= set(METHODS)  # every row is a registered method, under its registry name
+    assert set(methods) <= set(registered())  # every row is a registered method, under its registry name
     scores = {r["method"]: r["psnr_3d"] for r in rows}
     assert scores["cubic"] > scores["nearest"]
     for name in ("views.png", "prior_lateral.png", "prior_diffusion.png", "scores.json", "inr-sds.tif"):

@@ -7,7 +7,7 @@ import torch
 
 from axialsr import api
 from axialsr.acquisition import Acquisition, simulate
-from axialsr.restore import restore
+from axialsr.restore import restore_array as restore
 from axialsr.settings import (
     FieldConfig,
     PriorConfig,
@@ -18,6 +18,7 @@ from axialsr.settings import (
 from axialsr.training import train_prior
 
 QUIET = Runtime(device="cpu", progress=False)
+ON = {device: Runtime(device=device, progress=False) for device in ("cpu", "cuda")}
 
 pytestmark = [
     pytest.mark.gpu,
@@ -35,15 +36,15 @@ def measured(em_small):
 def test_prior_training_matches_the_cpu(measured, kind):
     losses = {}
     for device in ("cpu", "cuda"):
-        cfg = PriorConfig(kind=kind, preset="tiny", steps=10, device=device)
-        losses[device] = train_prior(measured, cfg, acquisition=ACQ, runtime=QUIET).losses
+        cfg = PriorConfig(kind=kind, preset="tiny", steps=10)
+        losses[device] = train_prior(measured, cfg, acquisition=ACQ, runtime=ON[device]).losses
     np.testing.assert_allclose(losses["cuda"], losses["cpu"], rtol=2e-2, atol=2e-3)
 
 
 def test_lateral_restoration_matches_the_cpu(measured):
     prior = train_prior(measured, PriorConfig(kind="lateral", preset="tiny", steps=20), acquisition=ACQ, runtime=QUIET)
-    on_cpu = restore(measured, "lateral", ACQ, prior, runtime=QUIET).volume
-    on_gpu = restore(measured, "lateral", ACQ, prior.to("cuda"), runtime=QUIET).volume
+    on_cpu = restore(measured, "lateral", ACQ, prior, runtime=ON["cpu"]).volume
+    on_gpu = restore(measured, "lateral", ACQ, prior, runtime=ON["cuda"]).volume
     np.testing.assert_allclose(on_gpu, on_cpu, atol=1e-3 * float(np.ptp(on_cpu)))
 
 
@@ -51,12 +52,8 @@ def test_reconstruction_with_sds_matches_the_cpu(measured):
     prior = train_prior(measured, PriorConfig(preset="tiny", steps=20), runtime=QUIET)
     out = {}
     for device in ("cpu", "cuda"):
-        recon = ReconstructionConfig(
-            iters=30, sds_batch=4, fidelity_crop=24, device=device, field=FieldConfig(levels=4, features=2)
-        )
-        out[device] = restore(
-            measured, "inr-sds", ACQ, prior.to(device), RestoreConfig(recon=recon), runtime=QUIET
-        ).volume
+        recon = ReconstructionConfig(iters=30, sds_batch=4, fidelity_crop=24, field=FieldConfig(levels=4, features=2))
+        out[device] = restore(measured, "inr-sds", ACQ, prior, RestoreConfig(recon=recon), runtime=ON[device]).volume
     # the same seeds draw the same batches; float sums differ in order, so allow a little drift over 30 steps
     assert np.abs(out["cuda"] - out["cpu"]).mean() < 0.01 * float(np.ptp(out["cpu"]))
 
@@ -68,16 +65,15 @@ def test_blockwise_on_cuda_matches_the_cpu(tmp_path, measured):
     write_volume(tmp_path / "lr.tif", measured, (32.0, 8.0, 8.0))
     prior = train_prior(measured, PriorConfig(kind="lateral", preset="tiny", steps=20), acquisition=ACQ, runtime=QUIET)
     for device in ("cpu", "cuda"):
-        config = RestoreConfig(recon=ReconstructionConfig(device=device))
         api.restore_blockwise(
             open_source(tmp_path / "lr.tif"),
             str(tmp_path / f"{device}.zarr"),
             "lateral",
             ACQ,
             prior,
-            config,
+            RestoreConfig(),
             BlockConfig(blocks=(4, 48, 48), overlap=8, workers=0),
-            runtime=QUIET,
+            runtime=ON[device],
         )
     a, b = read_volume(tmp_path / "cpu.zarr").data, read_volume(tmp_path / "cuda.zarr").data
     np.testing.assert_allclose(b, a, atol=1e-3 * float(np.ptp(a)))

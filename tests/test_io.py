@@ -60,8 +60,9 @@ def test_4d_needs_a_channel(tmp_path):
     import tifffile
 
     tifffile.imwrite(tmp_path / "c.tif", data, imagej=True, metadata={"axes": "ZCYX"})
-    with pytest.raises(AxialSRError, match="--channel"):
+    with pytest.raises(AxialSRError, match="pick a channel") as info:  # in the library's words
         read_volume(tmp_path / "c.tif")
+    assert info.value.setting == "channel" and "--" not in str(info.value)
     vol = read_volume(tmp_path / "c.tif", channel=1)
     assert vol.data.shape == (3, 4, 4) and np.all(vol.data == 1)
 
@@ -77,8 +78,9 @@ def test_nan_is_rejected(tmp_path):
 def test_existing_output_needs_force_and_write_is_atomic(tmp_path):
     path = tmp_path / "o.tif"
     write_volume(path, np.zeros((3, 4, 4), np.uint8))
-    with pytest.raises(AxialSRError, match="--force"):
+    with pytest.raises(AxialSRError, match="set force to overwrite") as info:
         write_volume(path, np.ones((3, 4, 4), np.uint8))
+    assert info.value.setting == "force"
     write_volume(path, np.ones((3, 4, 4), np.uint8), force=True)
     assert read_volume(path).data.max() == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.tif"]  # no temp files left behind

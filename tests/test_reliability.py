@@ -77,9 +77,9 @@ def test_clipping_cast_warns_with_the_fraction():
 
 
 def test_ctrl_c_stops_training_at_a_step_with_a_checkpoint(tmp_path, em_small, monkeypatch):
-    from axialsr import training
+    from axialsr import trainer
 
-    guard = training.deferred_interrupt
+    guard = trainer.deferred_interrupt
 
     @contextlib.contextmanager
     def ctrl_c_soon():  # press Ctrl-C half a second into the training loop
@@ -87,11 +87,12 @@ def test_ctrl_c_stops_training_at_a_step_with_a_checkpoint(tmp_path, em_small, m
             threading.Timer(0.5, signal.raise_signal, (signal.SIGINT,)).start()
             yield flag
 
-    monkeypatch.setattr(training, "deferred_interrupt", ctrl_c_soon)
-    config = PriorConfig(preset="tiny", steps=100_000, checkpoint_every=100_000)
-    with pytest.raises(RunInterruptedError, match="rerun with --resume to continue") as info:
-        train_prior(em_small, config, out_dir=tmp_path / "p", runtime=QUIET)
-    monkeypatch.setattr(training, "deferred_interrupt", guard)
+    monkeypatch.setattr(trainer, "deferred_interrupt", ctrl_c_soon)
+    config = PriorConfig(preset="tiny", steps=100_000)
+    rarely = Runtime(device="cpu", progress=False, checkpoint_every=100_000)
+    with pytest.raises(RunInterruptedError, match="rerun with resume to continue") as info:
+        train_prior(em_small, config, out_dir=tmp_path / "p", runtime=rarely)
+    monkeypatch.setattr(trainer, "deferred_interrupt", guard)
     done = int(str(info.value).split("interrupted at step ")[1].split()[0])
     assert done > 0 and (tmp_path / "p" / CHECKPOINT_FILE).is_file()
     resumed = train_prior(em_small, config, out_dir=tmp_path / "p", resume=True, stop_after=done + 2, runtime=QUIET)
@@ -99,7 +100,7 @@ def test_ctrl_c_stops_training_at_a_step_with_a_checkpoint(tmp_path, em_small, m
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, em_small):
-    with pytest.warns(UserWarning, match="no training checkpoint"):
+    with pytest.warns(UserWarning, match="no checkpoint of training"):
         train_prior(em_small, PriorConfig(preset="tiny", steps=1), tmp_path / "p", resume=True, runtime=QUIET)
 
 
@@ -159,7 +160,7 @@ def test_channels_pick_colours_and_do_not_apply_to_3d(cli, tmp_path):
     gray = tmp_path / "gray.tif"
     write_volume(gray, rgb[..., 0], (40.0, 10.0, 10.0))
     code, _, err = cli("baseline", gray, "--out", tmp_path / "o.tif", "--channel", "1")
-    _one_line(code, err, "--channel does not apply")
+    _one_line(code, err, "a channel does not apply (option --channel)")
     tifffile.imwrite(tmp_path / "t.ome.tif", np.zeros((5, 6, 16, 16), np.uint8), metadata={"axes": "TZYX"})
     code, _, err = cli("baseline", tmp_path / "t.ome.tif", "--out", tmp_path / "o.tif", "--factor", "2")
     _one_line(code, err, "5 time points")
@@ -297,4 +298,4 @@ def test_commands_say_the_device_and_what_a_method_runs_without(cli, tmp_path, l
         "--device",
         "cpu",
     )
-    assert code == 0 and "device: cpu" in out and "without a diffusion prior (no SDS)" in out, err
+    assert code == 0 and "device: cpu" in out and "without a diffusion or conditional prior (no SDS)" in out, err

@@ -10,7 +10,9 @@ from axialsr.baselines import interpolate_z
 from axialsr.consistency import measurement_residual, project_onto_measurements
 from axialsr.errors import AxialSRError
 from axialsr.lateral import LateralPairs, degradation_matrix, estimate_axial_blur, restore_planes
-from axialsr.restore import METHODS, assign_priors, get_method, restore
+from axialsr.methods import get_method, methods
+from axialsr.prior import DiffusionPrior, LateralRegressor
+from axialsr.restore import restore_array as restore
 from axialsr.settings import (
     FieldConfig,
     PriorConfig,
@@ -36,11 +38,13 @@ def lateral_prior(measured):
     return train_prior(measured, cfg, acquisition=ACQ, runtime=QUIET)
 
 
-def test_registry_names_every_method_once_with_known_roles():
-    assert len(set(METHODS)) == len(METHODS) == 8
-    for name, method in METHODS.items():
+def test_registry_names_every_method_once_with_known_prior_types():
+    builtin = ("nearest", "linear", "cubic", "inr", "inr-sds", "slicewise", "lateral", "inr-lateral")
+    assert tuple(methods())[: len(builtin)] == builtin
+    for name, method in methods().items():
         assert method.name == name and method.summary
-        assert set(method.needs + method.optional) <= {"lateral", "diffusion"}
+        assert set(method.needs + method.optional) <= {LateralRegressor, DiffusionPrior}
+        assert set(method.settings) <= {"recon", "slicewise", "lateral"}
     with pytest.raises(AxialSRError, match="unknown method 'magic'"):
         get_method("magic")
 
@@ -54,12 +58,12 @@ def test_interpolations_through_the_layer_equal_the_baselines(measured, name):
 
 def test_missing_or_doubled_priors_are_named(lateral_prior):
     with pytest.raises(AxialSRError, match="needs a lateral prior"):
-        assign_priors(get_method("lateral"), None)
+        get_method("lateral").assign(None)
     with pytest.raises(AxialSRError, match="needs a diffusion or conditional prior"):
-        assign_priors(get_method("inr-sds"), [lateral_prior])
+        get_method("inr-sds").assign([lateral_prior])
     with pytest.raises(AxialSRError, match="two lateral priors"):
-        assign_priors(get_method("lateral"), [lateral_prior, lateral_prior])
-    assert assign_priors(get_method("cubic"), [lateral_prior]) == {}  # unused priors are ignored
+        get_method("lateral").assign([lateral_prior, lateral_prior])
+    assert get_method("cubic").assign([lateral_prior]) == {}  # unused priors are ignored
 
 
 @pytest.mark.parametrize("model", ["average", "gaussian", "subsample"])

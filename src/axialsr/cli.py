@@ -424,7 +424,7 @@ def train_prior(
     volume = _read(input_spec, voxel_size, channel)
     acquisition = None if config.kind == "diffusion" else api.acquisition_for(volume, factor, model, fwhm)
     prior = api.train_prior(volume, config, out_path, acquisition, resume, runtime)
-    blur = f", extra axial blur {prior.meta['axial_blur']:.2f} px" if prior.kind != "diffusion" else ""
+    blur = f", extra axial blur {prior.axial_blur:.2f} px" if prior.kind != "diffusion" else ""
     typer.echo(f"wrote {prior.kind} prior {out}: {prior.meta['steps_trained']} steps, patch {prior.patch}{blur}")
 
 

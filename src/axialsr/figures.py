@@ -173,7 +173,7 @@ def prior_samples_figure(
         raise ValueError(f"a {prior.kind} prior is shown on lateral pairs of a real volume")
     pairs = LateralPairs(prior.normalization.forward(real_volume), prior.acquisition, prior.patch, prior.axial_blur)
     degraded, truth = pairs(np.random.default_rng(seed), n)
-    if prior.conditional:
+    if prior.kind == "conditional":
         made = prior.sample(n, steps=steps, seed=seed, progress=False, condition=degraded, guidance=guidance)
         name = f"conditional samples ({steps} DDIM steps)"
     else:

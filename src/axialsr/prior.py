@@ -79,6 +79,12 @@ class Prior:
         acq = self.meta.get("acquisition")
         return None if acq is None else Acquisition(acq["factor"], acq["model"], acq.get("fwhm"))
 
+    @property
+    def axial_blur(self) -> float:
+        """Extra axial Gaussian blur (sigma, output voxels) the targets of its lateral pairs were given (0:
+        none, or not pair-trained)."""
+        return float(self.meta.get("axial_blur") or 0.0)
+
     def check_acquisition(self, acquisition: Acquisition) -> None:
         """Raise AxialSRError when a pair-trained prior was made for another factor or model."""
         own = self.acquisition
@@ -211,11 +217,6 @@ class LateralRegressor(Prior):
 
     role = "lateral"
     kinds = ("lateral",)
-
-    @property
-    def axial_blur(self) -> float:
-        """Extra axial Gaussian blur (sigma, output voxels) the lateral targets were given (0: none)."""
-        return float(self.meta.get("axial_blur") or 0.0)
 
     @property
     def pair_rmse(self) -> float:

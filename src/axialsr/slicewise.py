@@ -50,7 +50,7 @@ def restore_slices(
     timesteps = [int(t) for t in ddim.timesteps if int(t) <= config.strength * (prior.timesteps - 1)]
     if not timesteps:
         timesteps = [int(ddim.timesteps[-1])]
-    correction = torch.from_numpy(np.ascontiguousarray(correction_operator)).float()
+    correction = torch.tensor(correction_operator, dtype=torch.float32)  # a copy: the cached operator is read-only
     alphas = prior.alphas_cumprod.cpu()
     device = prior.device
     multiple = size_multiple(prior.meta)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from axialsr.methods import MethodInputs, MethodOutput, MethodSpec, register
+from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, register
 
 
 def run(inputs: MethodInputs) -> MethodOutput:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from axialsr.methods import MethodInputs, MethodOutput, MethodSpec, register
 from axialsr.methods.lateral import lateral_volume
+from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, register
 from axialsr.prior import DiffusionPrior, LateralRegressor
 
 

@@ -3,7 +3,7 @@ and Score Distillation Sampling under a 2D diffusion prior on its XZ/YZ planes."
 
 from __future__ import annotations
 
-from axialsr.methods import MethodInputs, MethodOutput, MethodSpec, register
+from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, register
 from axialsr.prior import DiffusionPrior
 
 

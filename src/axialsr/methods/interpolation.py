@@ -6,7 +6,7 @@ Each measured slab's value sits at the slab's centre and is interpolated onto th
 
 from __future__ import annotations
 
-from axialsr.methods import MethodInputs, MethodOutput, MethodSpec, register
+from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, register
 
 
 def _interpolation(name: str):

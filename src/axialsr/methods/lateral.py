@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from axialsr.methods import MethodInputs, MethodOutput, MethodSpec, register
+from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, register
 from axialsr.prior import LateralRegressor
 
 

@@ -3,7 +3,7 @@ projection onto the measurements at every step; see `axialsr.slicewise`), the di
 
 from __future__ import annotations
 
-from axialsr.methods import MethodInputs, MethodOutput, MethodSpec, register
+from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, register
 from axialsr.prior import DiffusionPrior
 
 

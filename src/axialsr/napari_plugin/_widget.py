@@ -30,9 +30,7 @@ def run_config(method: str, budget: str, preset: str, uncertainty: bool) -> api.
     return api.RunConfig(
         method=method,
         lateral_prior=PriorConfig(kind="lateral", preset=preset, steps=max(1, int(steps["lateral"] * scale))),
-        diffusion_prior=PriorConfig(
-            kind="conditional", preset=preset, steps=max(1, int(steps["conditional"] * scale))
-        ),
+        diffusion_prior=PriorConfig(kind="conditional", preset=preset, steps=max(1, int(steps["conditional"] * scale))),
         restore=restore,
     )
 

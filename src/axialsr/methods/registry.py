@@ -1,0 +1,181 @@
+"""The method registry: `MethodSpec`, what a method's `run` receives and returns, and the functions that
+register and look up methods (see `axialsr.methods` for the built-in ones)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from axialsr.acquisition import Acquisition
+from axialsr.errors import AxialSRError
+from axialsr.prior import DiffusionPrior, LateralRegressor, Prior, as_prior_list
+from axialsr.settings import RestoreConfig, Runtime
+
+ENTRY_POINT_GROUP = "axialsr.methods"
+
+
+@dataclass
+class MethodInputs:
+    """What a method's `run` receives: the measured stack (Z_lr, Y, X) in normalised units, how z was
+    measured, the priors matched to its needs (`prior(type)`), the settings, the runtime, and the
+    checkpoint folder of an iterative method (None: no checkpoints) with whether to resume from it."""
+
+    measured: np.ndarray
+    acquisition: Acquisition
+    priors: dict[type[Prior], Prior]
+    config: RestoreConfig
+    runtime: Runtime
+    checkpoint_dir: str | None = None
+    resume: bool = False
+
+    def prior(self, kind: type[Prior]) -> Any:
+        """The given prior of type `kind` (None when an optional one was not given)."""
+        return self.priors.get(kind)
+
+    def own_config(self, spec: MethodSpec) -> Any:
+        """The method's own config (`spec.config`): the one in `config.methods`, else its defaults."""
+        return self.config.methods.get(spec.name) or spec.config()
+
+
+@dataclass
+class MethodOutput:
+    """A method's result in normalised units: the volume (round(Z_lr s), Y, X), the loss history of an
+    iterative method, and the per-voxel spread of its views (uncertainty methods, when asked)."""
+
+    volume: np.ndarray
+    history: list[dict] = field(default_factory=list)
+    spread: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A restoration method.
+
+    Attributes
+    ----------
+    name, summary : str
+        How users call it, and what it does in one line.
+    run : callable
+        `run(MethodInputs) -> MethodOutput`.
+    settings : tuple of str
+        The `RestoreConfig` fields it reads ('recon', 'slicewise', 'lateral'): front ends show their options.
+    config : type, optional
+        A config dataclass of its own (its options are generated like the others'; the value lives in
+        `RestoreConfig.methods[name]`).
+    needs, optional : tuple of Prior types
+        The prior types it must be given, and those it uses when given.
+    iterative : bool
+        It optimises (checkpointable, resumable).
+    consistent : bool
+        It ends with the projection onto the measurements unless told otherwise.
+    uncertainty : bool
+        It can estimate a per-voxel uncertainty (the spread of its views).
+    z_support : int, optional
+        Measured slices on each side beyond which its output no longer depends on the input (to 1e-3 of
+        the range; None: not local, e.g. an INR fitted per block); blockwise runs widen their overlap by it.
+    """
+
+    name: str
+    summary: str
+    run: Callable[[MethodInputs], MethodOutput]
+    settings: tuple[str, ...] = ()
+    config: type | None = None
+    needs: tuple[type[Prior], ...] = ()
+    optional: tuple[type[Prior], ...] = ()
+    iterative: bool = False
+    consistent: bool = False
+    uncertainty: bool = False
+    z_support: int | None = None
+
+    def assign(self, priors: Prior | list[Prior] | tuple[Prior, ...] | None) -> dict[type[Prior], Prior]:
+        """Match the given priors to the types this method needs or takes (unused ones are ignored);
+        AxialSRError when one it needs is missing or a type is given twice."""
+        by_type: dict[type[Prior], Prior] = {}
+        for prior in as_prior_list(priors):
+            kind = next((t for t in (*self.needs, *self.optional) if isinstance(prior, t)), None)
+            if kind is None:
+                continue
+            if kind in by_type:
+                raise AxialSRError(f"two {describe(kind)} priors were given; pass one of each type")
+            by_type[kind] = prior
+        missing = [t for t in self.needs if t not in by_type]
+        if missing:
+            raise AxialSRError(f"method {self.name} needs a {describe(missing[0])} prior ({TRAIN_HINT[missing[0]]})")
+        return by_type
+
+    def unused(self, priors: Prior | list[Prior] | tuple[Prior, ...] | None) -> list[str]:
+        """Users' words for the optional prior types not among `priors` (e.g. inr-lateral without SDS)."""
+        given = as_prior_list(priors)
+        return [describe(t) for t in self.optional if not any(isinstance(p, t) for p in given)]
+
+
+PRIOR_WORDS = {DiffusionPrior: "diffusion or conditional", LateralRegressor: "lateral"}
+TRAIN_HINT = {
+    DiffusionPrior: "train one of kind 'conditional' or 'diffusion'",
+    LateralRegressor: "train one of kind 'lateral'",
+}
+
+
+def describe(kind: type[Prior]) -> str:
+    """Users' word for a prior type: 'lateral', 'diffusion or conditional'."""
+    return PRIOR_WORDS.get(kind, kind.__name__)
+
+
+_REGISTRY: dict[str, MethodSpec] = {}
+_plugins_loaded = False
+
+
+def register(spec: MethodSpec) -> MethodSpec:
+    """Add a method to the registry (replacing one of the same name); returns it."""
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a method (for tests that register a toy one)."""
+    _REGISTRY.pop(name, None)
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        spec = entry.load()
+        register(spec() if callable(spec) and not isinstance(spec, MethodSpec) else spec)
+
+
+def methods() -> dict[str, MethodSpec]:
+    """Every registered method by name, built-in ones first (a copy)."""
+    _load_plugins()
+    return dict(_REGISTRY)
+
+
+def method_names() -> tuple[str, ...]:
+    """Every method's name, in the registry's order."""
+    return tuple(methods())
+
+
+def get_method(name: str) -> MethodSpec:
+    """The registered method called `name` (AxialSRError naming the choices otherwise)."""
+    registry = methods()
+    if name not in registry:
+        raise AxialSRError(f"unknown method '{name}'; choose one of {', '.join(registry)}")
+    return registry[name]
+
+
+def methods_for(priors: Prior | list[Prior] | tuple[Prior, ...] | None) -> tuple[str, ...]:
+    """The methods whose needed priors are all among `priors`."""
+    given = as_prior_list(priors)
+    return tuple(
+        name for name, spec in methods().items() if all(any(isinstance(p, t) for p in given) for t in spec.needs)
+    )
+
+
+DEFAULT_METHOD = "lateral"
