@@ -44,18 +44,30 @@ def _options_of(command: str) -> set[str]:
 def test_every_user_facing_config_field_has_an_option():
     """Options come from the config dataclasses: a field is settable on the command line unless its
     metadata marks it internal (or the command sets it from a shared option such as --seed)."""
-    from axialsr.settings import FieldConfig, PriorConfig, ReconstructionConfig
+    from axialsr.settings import (
+        FieldConfig,
+        LateralConfig,
+        PriorConfig,
+        ReconstructionConfig,
+        Runtime,
+        SlicewiseConfig,
+    )
 
-    shared = {"seed", "device"}
     reconstruct, train = _options_of("reconstruct"), _options_of("train-prior")
     for cls, options, prefix in (
         (ReconstructionConfig, reconstruct, ""),
         (FieldConfig, reconstruct, ""),
+        (SlicewiseConfig, reconstruct, "slicewise-"),
+        (LateralConfig, reconstruct, "lateral-"),
+        (Runtime, reconstruct, ""),
+        (Runtime, train, ""),
+        (Runtime, _options_of("validate"), ""),
         (PriorConfig, train, ""),
         (PriorConfig, _options_of("run"), "lateral-prior-"),
     ):
         for f in fields(cls):
-            if f.metadata.get("internal") or f.metadata.get("nested") or f.name in shared:
+            assert f.metadata.get("help"), f"{cls.__name__}.{f.name} has no help text"
+            if f.metadata.get("internal") or f.metadata.get("nested"):
                 continue
             if prefix and f.name in ("kind", "preset", "projection"):  # run: --prior-preset, --projection
                 continue

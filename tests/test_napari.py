@@ -72,6 +72,26 @@ def test_restore_widget_adds_the_isotropic_result(make_napari_viewer, qtbot, mea
 
 
 @needs_display
+def test_restore_widget_offers_a_registered_method_and_runs_it(make_napari_viewer, qtbot, measured):
+    from test_methods import BOX
+
+    from axialsr.methods import register, unregister
+
+    register(BOX)
+    try:
+        viewer = make_napari_viewer()
+        widget = _widget(viewer, measured, RestoreWidget)
+        assert "box" in widget.method.choices
+        widget.method.value = "box"
+        assert not widget.uncertainty.enabled  # the toy method gives none
+        widget.start()
+        qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=60_000)
+        assert viewer.layers["lr (box)"].data.shape == (32, 48, 48), widget.status.value
+    finally:
+        unregister("box")
+
+
+@needs_display
 def test_cancel_stops_the_run_and_adds_nothing(make_napari_viewer, qtbot, measured):
     viewer = make_napari_viewer()
     widget = _widget(viewer, measured, RestoreWidget)

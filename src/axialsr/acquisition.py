@@ -119,6 +119,21 @@ class Acquisition:
         return indices, weights
 
 
+def slab_period(factor: float, max_slabs: int = 1000) -> tuple[int, int] | None:
+    """The smallest whole number of slabs q that spans a whole number of isotropic slices, and that number
+    round(q s): the period of the slab grid on the isotropic grid (None when q would exceed `max_slabs`).
+
+    Examples
+    --------
+    >>> slab_period(4), slab_period(2.5), slab_period(6.4)
+    ((1, 4), (2, 5), (5, 32))
+    """
+    for q in range(1, max_slabs + 1):
+        if abs(q * factor - round(q * factor)) < 1e-6:
+            return q, int(round(q * factor))
+    return None
+
+
 def simulate(volume: np.ndarray, acquisition: Acquisition) -> np.ndarray:
     """Apply A along z (axis 0) to an isotropic (Z, Y, X) volume; returns float32 (Z_lr, Y, X)."""
     mat = acquisition.matrix(volume.shape[0]).astype(np.float32)

@@ -69,6 +69,7 @@ __all__ = [
     "acquisition_for",
     "check_dtype",
     "check_output",
+    "default_preset",
     "describe_device",
     "evaluate",
     "get_method",
@@ -111,6 +112,14 @@ def describe_device(device: str = "auto") -> str:
     chosen = resolve_device(device)
     name = torch.cuda.get_device_name(chosen) if chosen.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
     return f"{chosen} ({name})"
+
+
+def default_preset(device: str = "auto") -> str:
+    """The prior preset `device` gets by default (`settings.machine_preset`: base on a GPU, small on a CPU)."""
+    from axialsr.device import resolve_device
+    from axialsr.settings import machine_preset
+
+    return machine_preset(resolve_device(device).type == "cuda")
 
 
 def _apply(runtime: Runtime) -> Runtime:

@@ -24,7 +24,7 @@ import torch
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from axialsr.acquisition import Acquisition
+from axialsr.acquisition import Acquisition, slab_period
 from axialsr.baselines import interpolation_matrix
 from axialsr.errors import AxialSRError
 from axialsr.interrupts import report_step
@@ -90,7 +90,7 @@ class LateralPairs:
         rows = min(t.shape[1] for t in self.targets)
         if rows < patch:
             raise AxialSRError(f"too few whole slabs in {min(y_n, x_n)} pixels for a {patch}-pixel patch")
-        period = _slab_period(acquisition.factor)
+        period = (slab_period(acquisition.factor) or (1, 1))[1]  # rows of a whole number of slabs
         self.row_step = period if period <= patch // 2 else 1
         self.flip_rows = patch % period == 0  # a flipped patch keeps its slab boundaries on the period
 
@@ -112,14 +112,6 @@ class LateralPairs:
                 a, b = a[:, ::-1], b[:, ::-1]
             degraded[i], target[i] = a, b
         return degraded, target
-
-
-def _slab_period(factor: float) -> int:
-    """Rows spanned by the smallest whole number of slabs that is a whole number of rows."""
-    for q in range(1, 101):
-        if abs(q * factor - round(q * factor)) < 1e-6:
-            return int(round(q * factor))
-    return 1
 
 
 def axial_lateral_spectra(measured: np.ndarray, factor: float, length: int = 32) -> tuple[np.ndarray, ...]:

@@ -159,6 +159,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def machine_preset(gpu: bool) -> str:
+    """The prior preset a machine gets by default: `base` on a GPU, `small` on a CPU."""
+    return "base" if gpu else "small"
+
+
 @dataclass
 class FieldConfig:
     """Architecture of the field. Resolutions in cells per axis; `z_finest_ratio` scales the finest z
@@ -369,7 +374,7 @@ class PriorConfig:
     def resolved(self, gpu: bool = False) -> PriorConfig:
         """A copy with every None replaced: the preset by the machine's (`base` when `gpu`, else `small`),
         sizes by the preset's value for this kind (0 steps stays 0), the projection by the default."""
-        preset = self.preset or ("base" if gpu else "small")
+        preset = self.preset or machine_preset(gpu)
         p = PRESETS[preset]
         cfg = replace(
             self,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from axialsr.acquisition import slab_period
 from axialsr.errors import AxialSRError
 
 
@@ -50,10 +51,10 @@ class Block:
 def z_alignment(factor: float) -> int:
     """Smallest number of measured slices q for which q * factor is a whole number of output slices, so
     that blocks starting at multiples of q land on the global output grid."""
-    for q in range(1, 1001):
-        if abs(q * factor - round(q * factor)) < 1e-6:
-            return q
-    raise AxialSRError(f"factor {factor} is not a ratio of small integers; blockwise runs need e.g. 2.5 or 4/3")
+    period = slab_period(factor)
+    if period is None:
+        raise AxialSRError(f"factor {factor} is not a ratio of small integers; blockwise runs need e.g. 2.5 or 4/3")
+    return period[0]
 
 
 @dataclass

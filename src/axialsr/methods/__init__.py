@@ -14,8 +14,8 @@ returns a `MethodOutput` (the volume on the output grid in normalised units, the
 iterative method, the spread of its views for methods that estimate an uncertainty).
 """
 
-# the built-in methods, in the order users see them
-from axialsr.methods import inr, inr_lateral, inr_sds, interpolation, lateral, slicewise  # noqa: E402, F401, I001
+from importlib import import_module
+
 from axialsr.methods.registry import (
     DEFAULT_METHOD,
     ENTRY_POINT_GROUP,
@@ -30,6 +30,10 @@ from axialsr.methods.registry import (
     register,
     unregister,
 )
+
+BUILTIN = ("interpolation", "inr", "inr_sds", "slicewise", "lateral", "inr_lateral")  # in the order users see them
+for _module in BUILTIN:
+    import_module(f"axialsr.methods.{_module}")
 
 __all__ = [
     "DEFAULT_METHOD",

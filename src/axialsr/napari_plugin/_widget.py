@@ -96,7 +96,7 @@ class _Worker(Container):
 
     def machine_preset(self) -> str:
         """The prior preset: the widget's (tests set 'tiny'), else small on a CPU and base on a GPU."""
-        return self.preset or ("base" if api.describe_device(self.device.value).startswith("cuda") else "small")
+        return self.preset or api.default_preset(self.device.value)
 
     def _hook(self, stage: str, done: int, total: int) -> None:
         self._state = (stage, done, total)
