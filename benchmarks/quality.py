@@ -56,7 +56,7 @@ from axialsr.metrics import axial_power_ratio, banding_index, boundary_step_inde
 from axialsr.prior import Prior  # noqa: E402
 from axialsr.settings import PriorConfig, RestoreConfig, Runtime, SlicewiseConfig  # noqa: E402
 from axialsr.synthetic import em_neuropil_with_labels  # noqa: E402
-from axialsr.tables import markdown_table, print_table  # noqa: E402
+from axialsr.tables import format_value, markdown_table, print_table  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache" / "priors"
@@ -260,6 +260,10 @@ def assemble(tag: str) -> None:
     md = [
         "# Quality benchmark\n\n",
         "Each case ran in its own process (one torch thread); its machine and settings are given.\n",
+        "\n## Summary: what users see\n\n",
+        "PSNR (dB), SSIM of XZ planes, banding (truth ~1), boundary step, axial power ratio (truth's value is the ",
+        "reference), membrane F1 and watershed VI (split + merge, bits) on EM; `truth` rows give the reference.\n\n",
+        summary_table(parts),
     ]
     for part in parts:
         case = part["case"]
@@ -277,6 +281,26 @@ def assemble(tag: str) -> None:
                 md.append(f"\nXZ crops at 2x zoom:\n\n![{case}, XZ crops](quality{tag}_{case}{suffix}.png)\n")
     (RESULTS / f"quality{tag}.md").write_text("".join(md))
     print(f"wrote {RESULTS}/quality{tag}.json and .md ({len(parts)} cases)")
+
+
+SUMMARY = ("psnr_3d", "ssim_xz", "banding", "step", "axial_power", "membrane_f1", "vi", "total_s")
+SUMMARY_METHODS = ("truth", "cubic", "inr", "care", "lateral", "lateral-l2", "inr-lateral", "slicewise-xz", "inr-sds")
+
+
+def summary_table(parts: list[dict]) -> str:
+    """One markdown table over the cases: the main methods' scores of what users see."""
+    head = ["case", "method", "PSNR", "SSIM xz", "banding", "step", "axial power", "membrane F1", "VI", "total s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for part in parts:
+        for row in part["rows"]:
+            if row["method"] not in SUMMARY_METHODS:
+                continue
+            values = dict(row)
+            if "vi_split" in row:
+                values["vi"] = row["vi_split"] + row["vi_merge"]
+            cells = [format_value(values.get(c, float("nan"))) for c in SUMMARY]
+            lines.append("| " + " | ".join([part["case"], row["method"], *cells]) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
