@@ -106,6 +106,7 @@ ROWS = {
     "lateral-l2": ("lateral", ("lateral:l2",), {"projection": "l2"}),  # the default before the smooth projection
     "inr-lateral": ("inr-lateral", ("lateral",), {}),
     "inr-lateral+csds": ("inr-lateral", ("lateral", "conditional"), {}),
+    "lateral-diffusion": ("lateral-diffusion", ("lateral", "conditional"), {}),
 }
 PRIOR_STEPS = {"diffusion": 2500, "conditional": 1500, "lateral": None}
 
@@ -210,7 +211,7 @@ def run_case(
         for r in rows:
             if r["method"].startswith("slicewise"):
                 r["coherence_mad"] = agreement["coherence_mad"]
-    shown = ("cubic", "inr", "inr-sds", "care", "lateral", "inr-lateral", "inr-lateral+csds", "slicewise-xz")
+    shown = ("cubic", "inr-sds", "care", "lateral", "inr-lateral", "lateral-diffusion", "slicewise-xz")
     views = {"ground truth": gt.data, **{k: v for k, v in outputs.items() if k in shown}}
     orthogonal_views(views, RESULTS / f"quality{tag}_{name}{figure_suffix}.png")
     crops = {"ground truth": gt.data, **{k: v for k, v in outputs.items() if k not in ("nearest", "linear")}}

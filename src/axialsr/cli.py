@@ -25,6 +25,7 @@ from axialsr.settings import (
     LateralConfig,
     PriorConfig,
     ReconstructionConfig,
+    RefineConfig,
     RestoreConfig,
     Runtime,
     SlicewiseConfig,
@@ -92,6 +93,7 @@ RUNTIME_GROUP = OptionGroup(Runtime, "runtime_options", panel=RUNTIME_PANEL)
 RECON_GROUP = OptionGroup(ReconstructionConfig, "recon_options", panel=INR_PANEL)
 SLICEWISE_GROUP = OptionGroup(SlicewiseConfig, "slicewise_options", prefix="slicewise-", panel="Slice-wise baseline")
 LATERAL_GROUP = OptionGroup(LateralConfig, "lateral_options", prefix="lateral-", panel="Lateral regressor")
+REFINE_GROUP = OptionGroup(RefineConfig, "refine_options", prefix="refine-", panel="Diffusion refinement")
 BLOCK_GROUP = OptionGroup(BlockConfig, "block_options", skip=("blocks",), panel=BLOCK_PANEL)
 RUN_BLOCK_GROUP = OptionGroup(BlockConfig, "block_options", skip=("blocks", "work_dir"), panel=BLOCK_PANEL)
 PRIOR_GROUP = OptionGroup(PriorConfig, "prior_options", panel=PRIOR_PANEL)
@@ -182,6 +184,7 @@ def _restore_config(
         recon=RECON_GROUP.build(values["recon_options"]),
         slicewise=SLICEWISE_GROUP.build(values["slicewise_options"]),
         lateral=LATERAL_GROUP.build(values["lateral_options"]),
+        refine=REFINE_GROUP.build(values["refine_options"]),
         consistency=consistency,
         projection=projection,
         uncertainty=uncertainty,
@@ -277,11 +280,12 @@ def _say_blockwise(summary, out: str, acquisition: api.Acquisition) -> None:
 def _restore_command(default_method: str, doc: str):
     """The body of `reconstruct` and `baseline`: one API call with the method and its configs."""
 
-    @with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, BLOCK_GROUP, RUNTIME_GROUP)
+    @with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, REFINE_GROUP, BLOCK_GROUP, RUNTIME_GROUP)
     def command(
         recon_options: dict,
         slicewise_options: dict,
         lateral_options: dict,
+        refine_options: dict,
         block_options: dict,
         runtime_options: dict,
         input_spec: InputArg,
@@ -307,6 +311,7 @@ def _restore_command(default_method: str, doc: str):
             raise AxialSRError("--resume needs --checkpoint-dir")
         values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
         values["lateral_options"] = lateral_options
+        values["refine_options"] = refine_options
         config = _restore_config(values, consistency, projection, uncertainty)
         runtime = _runtime(runtime_options)
         priors = api.load_priors(prior, runtime.device)
@@ -463,6 +468,7 @@ def sample_prior(
     RECON_GROUP,
     SLICEWISE_GROUP,
     LATERAL_GROUP,
+    REFINE_GROUP,
     LATERAL_PRIOR_GROUP,
     DIFFUSION_PRIOR_GROUP,
     RUN_BLOCK_GROUP,
@@ -472,6 +478,7 @@ def run(
     recon_options: dict,
     slicewise_options: dict,
     lateral_options: dict,
+    refine_options: dict,
     lateral_prior_options: dict,
     diffusion_prior_options: dict,
     block_options: dict,
@@ -520,6 +527,7 @@ def run(
     acquisition = api.acquisition_for(volume, factor, model, fwhm)
     values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
     values["lateral_options"] = lateral_options
+    values["refine_options"] = refine_options
     config = api.RunConfig(
         method=method,
         lateral_prior=LATERAL_PRIOR_GROUP.build(lateral_prior_options, preset=prior_preset),
@@ -557,11 +565,12 @@ def run(
 
 
 @app.command()
-@with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, RUNTIME_GROUP)
+@with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, REFINE_GROUP, RUNTIME_GROUP)
 def validate(
     recon_options: dict,
     slicewise_options: dict,
     lateral_options: dict,
+    refine_options: dict,
     runtime_options: dict,
     input_spec: InputArg,
     prior: PriorsOpt = None,
@@ -601,6 +610,7 @@ def validate(
     chosen = tuple(m.strip() for m in methods.split(",")) if methods else api.validation_methods(priors)
     values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
     values["lateral_options"] = lateral_options
+    values["refine_options"] = refine_options
     config = ValidationConfig(
         scheme=scheme,
         holdout=holdout,

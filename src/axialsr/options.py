@@ -1,7 +1,8 @@
 """Command-line options derived from the configuration dataclasses, so that no default is written twice.
 
 A config dataclass documents each field in its metadata (`help`, and `internal` for fields users do not
-set, `runtime` for settings that do not change the result, `flag` for a custom option name, `nested`
+set, `runtime` for settings that do not change the result, `flag` for a custom option name (with its leading
+dashes: the whole name, without the group's prefix), `nested`
 for a nested config). `OptionGroup` turns a dataclass into typer options (one per field, named after
 it, with its default and help) and back into a config object from the parsed values; `with_options`
 adds the options of several groups to a typer command.
@@ -55,7 +56,9 @@ class OptionGroup:
         for pname, f, path, meta in self.option_fields():
             default = self.defaults.get(path, _get(instance, path))
             kind, converted_default = _cli_type(f.type, default)
-            flag = "--" + self.prefix + (meta.get("flag") or path.split(".")[-1]).replace("_", "-")
+            flag = meta.get("flag") or path.split(".")[-1]
+            # a flag given with its dashes is the option's whole name (no group prefix)
+            flag = flag if flag.startswith("--") else "--" + self.prefix + flag.replace("_", "-")
             flags = (f"{flag}/--no-{flag[2:]}",) if kind is bool else (flag,)
             option = typer.Option(*flags, help=meta.get("help", ""), rich_help_panel=self.panel)
             params.append(

@@ -281,17 +281,44 @@ class LateralConfig:
 
 
 @dataclass
+class RefineConfig:
+    """How `lateral-diffusion` turns the lateral restoration (the posterior mean) into a posterior sample
+    (see `axialsr.sampling`): the realism (0: the mean unchanged; 1: a sample started from pure noise),
+    DDIM steps of the whole schedule, samples averaged, the conditional prior's guidance, the plane batch."""
+
+    realism: float = field(
+        default=0.5,
+        metadata=_help(
+            "0..1: how far the diffusion prior moves the lateral restoration towards a sharp posterior "
+            "sample (0: the posterior mean, smoothest, best PSNR; 1: one sample, sharpest).",
+            flag="--realism",
+        ),
+    )
+    steps: int = field(default=25, metadata=_help("DDIM steps of the whole noise schedule."))
+    samples: int = field(default=1, metadata=_help("Samples averaged (more: closer to the mean)."))
+    guidance: float = field(default=1.0, metadata=_help("Classifier-free guidance of a conditional prior."))
+    batch: int = field(default=16, metadata=_help("Planes per forward pass.", runtime=True))
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.realism <= 1:
+            raise AxialSRError(f"realism must be in [0, 1], got {self.realism}", setting="realism")
+        if self.steps < 1 or self.samples < 1 or self.batch < 1:
+            raise AxialSRError("refinement needs steps >= 1, samples >= 1, batch >= 1")
+
+
+@dataclass
 class RestoreConfig:
-    """Settings of every method: the INR (`recon`), the slice-wise baseline, the lateral regressor,
-    whether to end with the projection onto the measurements (None: the method's default) and which
-    (`projection`: 'h2' smoothest along z, 'h1', or 'l2' smallest; see `axialsr.consistency`; slice-wise
-    uses it at every step), whether to estimate a per-voxel uncertainty (methods that can, see
-    `MethodSpec.uncertainty`), and the configs of methods that bring their own (`MethodSpec.config`), by
-    method name (absent: that config's defaults)."""
+    """Settings of every method: the INR (`recon`), the slice-wise baseline, the lateral regressor, the
+    diffusion refinement of `lateral-diffusion` (`refine`), whether to end with the projection onto the
+    measurements (None: the method's default) and which (`projection`: 'h2' smoothest along z, 'h1', or
+    'l2' smallest; see `axialsr.consistency`; slice-wise and the refinement use it at every step),
+    whether to estimate a per-voxel uncertainty (methods that can, see `MethodSpec.uncertainty`), and the
+    configs of methods that bring their own (`MethodSpec.config`), by method name (absent: their defaults)."""
 
     recon: ReconstructionConfig = field(default_factory=ReconstructionConfig)
     slicewise: SlicewiseConfig = field(default_factory=SlicewiseConfig)
     lateral: LateralConfig = field(default_factory=LateralConfig)
+    refine: RefineConfig = field(default_factory=RefineConfig)
     consistency: bool | None = None
     projection: str = DEFAULT_PROJECTION
     uncertainty: bool = False

@@ -31,7 +31,8 @@ from axialsr.methods.registry import (
     unregister,
 )
 
-BUILTIN = ("interpolation", "inr", "inr_sds", "slicewise", "lateral", "inr_lateral")  # in the order users see them
+# in the order users see them
+BUILTIN = ("interpolation", "inr", "inr_sds", "slicewise", "lateral", "inr_lateral", "lateral_diffusion")
 for _module in BUILTIN:
     import_module(f"axialsr.methods.{_module}")
 
