@@ -1,11 +1,13 @@
 """Realism benchmark: the perception-distortion curve of `lateral-diffusion`, and what a user sees on it.
 
     python benchmarks/realism.py --cases em_x10_average [--realism 0,0.2,0.35,0.5,0.7,1] [--samples 1] [--guidance 1]
+        [--prior conditional|diffusion]
 
-For each case (the quality benchmark's volumes, cached lateral and conditional priors), `lateral-diffusion`
-runs at each realism (0 is `lateral` itself: the posterior mean), through `api.restore` as users run it,
-and every output is scored like a quality row: PSNR, SSIM of XZ planes, banding, axial power ratio (the
-truth's value is the reference), and on EM membrane F1 and watershed VI with the case's fixed settings.
+For each case (the quality benchmark's volumes, cached lateral and conditional priors, or with
+`--prior diffusion` the unconditional one), `lateral-diffusion` runs at each realism (0 is `lateral`
+itself: the posterior mean), through `api.restore` as users run it, and every output is scored like a
+quality row: PSNR, SSIM of XZ planes, banding, axial power ratio (the truth's value is the reference), and
+on EM membrane F1 and watershed VI with the case's fixed settings.
 Writes results/realism{tag}_case_<case>.json per case and joins all present cases into
 results/realism{tag}.json and .md.
 """
@@ -32,6 +34,7 @@ COLUMNS = (
     "realism",
     "samples",
     "guidance",
+    "prior",
     "psnr_3d",
     "ssim_xz",
     "banding",
@@ -43,11 +46,13 @@ COLUMNS = (
 )
 
 
-def run_case(name: str, realisms: list[float], samples: int, tag: str, guidance: float = 1.0) -> dict:
+def run_case(
+    name: str, realisms: list[float], samples: int, tag: str, guidance: float = 1.0, prior: str = "conditional"
+) -> dict:
     case = parse_case(name)
     gt, lr, labels = case_data(*case)
     acquisition = api.Acquisition(case[1], case[2])
-    priors = [ensure_prior(case, "lateral"), ensure_prior(case, "conditional")]
+    priors = [ensure_prior(case, "lateral"), ensure_prior(case, prior)]
     settings = None if labels is None else settings_from_truth(gt.data, labels)
     rows = [{"realism": "truth", **seen_scores(gt.data, case[1], labels, settings)}]
     crops = {"ground truth": gt.data}
@@ -60,6 +65,7 @@ def run_case(name: str, realisms: list[float], samples: int, tag: str, guidance:
             "realism": realism,
             "samples": samples,
             "guidance": guidance,
+            "prior": prior,
             **scores,
             **seen_scores(out.data, case[1], labels, settings),
             "seconds": info.seconds,
@@ -100,12 +106,14 @@ def main() -> None:
     parser.add_argument("--realism", default="0,0.2,0.35,0.5,0.7,1")
     parser.add_argument("--samples", type=int, default=1)
     parser.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance of the prior")
+    parser.add_argument("--prior", default="conditional", help="kind of the diffusion prior: conditional or diffusion")
     parser.add_argument("--tag", default="")
     parser.add_argument("--assemble-only", action="store_true")
     args = parser.parse_args()
     if not args.assemble_only:
         for name in args.cases.split(","):
-            run_case(name, [float(r) for r in args.realism.split(",")], args.samples, args.tag, args.guidance)
+            realisms = [float(r) for r in args.realism.split(",")]
+            run_case(name, realisms, args.samples, args.tag, args.guidance, args.prior)
     assemble(args.tag)
 
 

@@ -39,12 +39,22 @@ def lateral_prior(measured):
 
 
 def test_registry_names_every_method_once_with_known_prior_types():
-    builtin = ("nearest", "linear", "cubic", "inr", "inr-sds", "slicewise", "lateral", "inr-lateral")
+    builtin = (
+        "nearest",
+        "linear",
+        "cubic",
+        "inr",
+        "inr-sds",
+        "slicewise",
+        "lateral",
+        "inr-lateral",
+        "lateral-diffusion",
+    )
     assert tuple(methods())[: len(builtin)] == builtin
     for name, method in methods().items():
         assert method.name == name and method.summary
         assert set(method.needs + method.optional) <= {LateralRegressor, DiffusionPrior}
-        assert set(method.settings) <= {"recon", "slicewise", "lateral"}
+        assert set(method.settings) <= {"recon", "slicewise", "lateral", "refine"}
     with pytest.raises(AxialSRError, match="unknown method 'magic'"):
         get_method("magic")
 

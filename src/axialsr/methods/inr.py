@@ -7,20 +7,18 @@ from dataclasses import replace
 from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, register
 
 
-def run(inputs: MethodInputs) -> MethodOutput:
+def fit_inr(inputs: MethodInputs, prior, config) -> MethodOutput:
+    """The INR fitted to the measurements with `config` (a ReconstructionConfig), SDS from `prior` if any."""
     from axialsr.reconstruct import reconstruct
 
-    config = replace(inputs.config.recon, lambda_sds=0.0)
     result = reconstruct(
-        inputs.measured,
-        inputs.acquisition,
-        None,
-        config,
-        inputs.checkpoint_dir,
-        inputs.resume,
-        runtime=inputs.runtime,
+        inputs.measured, inputs.acquisition, prior, config, inputs.checkpoint_dir, inputs.resume, runtime=inputs.runtime
     )
     return MethodOutput(result.volume, result.history)
+
+
+def run(inputs: MethodInputs) -> MethodOutput:
+    return fit_inr(inputs, None, replace(inputs.config.recon, lambda_sds=0.0))
 
 
 SPEC = register(

@@ -3,23 +3,13 @@ and Score Distillation Sampling under a 2D diffusion prior on its XZ/YZ planes."
 
 from __future__ import annotations
 
+from axialsr.methods.inr import fit_inr
 from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, register
 from axialsr.prior import DiffusionPrior
 
 
 def run(inputs: MethodInputs) -> MethodOutput:
-    from axialsr.reconstruct import reconstruct
-
-    result = reconstruct(
-        inputs.measured,
-        inputs.acquisition,
-        inputs.prior(DiffusionPrior),
-        inputs.config.recon,
-        inputs.checkpoint_dir,
-        inputs.resume,
-        runtime=inputs.runtime,
-    )
-    return MethodOutput(result.volume, result.history)
+    return fit_inr(inputs, inputs.prior(DiffusionPrior), inputs.config.recon)
 
 
 SPEC = register(
