@@ -49,6 +49,7 @@ def test_every_user_facing_config_field_has_an_option():
         LateralConfig,
         PriorConfig,
         ReconstructionConfig,
+        RefineConfig,
         Runtime,
         SlicewiseConfig,
     )
@@ -59,6 +60,8 @@ def test_every_user_facing_config_field_has_an_option():
         (FieldConfig, reconstruct, ""),
         (SlicewiseConfig, reconstruct, "slicewise-"),
         (LateralConfig, reconstruct, "lateral-"),
+        (RefineConfig, reconstruct, "refine-"),
+        (RefineConfig, _options_of("run"), "refine-"),
         (Runtime, reconstruct, ""),
         (Runtime, train, ""),
         (Runtime, _options_of("validate"), ""),
@@ -71,9 +74,11 @@ def test_every_user_facing_config_field_has_an_option():
                 continue
             if prefix and f.name in ("kind", "preset", "projection"):  # run: --prior-preset, --projection
                 continue
-            flag = "--" + prefix + (f.metadata.get("flag") or f.name).replace("_", "-")
+            flag = f.metadata.get("flag") or f.name
+            flag = flag if flag.startswith("--") else "--" + prefix + flag.replace("_", "-")
             assert flag in options, f"{cls.__name__}.{f.name} has no option {flag}"
     assert {"--seed", "--device", "--prior", "--method", "--blocks", "--consistency", "--projection"} <= reconstruct
+    assert "--realism" in reconstruct and "--refine-realism" not in reconstruct
     assert {"--projection", "--prior-preset"} <= _options_of("run")
 
 
@@ -180,13 +185,11 @@ def test_train_prior_and_reconstruct_from_the_cli(cli, tmp_path, lr_file):
     prior = tmp_path / "prior"
     code, _, err = cli("train-prior", lr_file, "--out", prior, "--preset", "tiny", "--steps", "3", "--device", "cpu")
     assert code == 0, err
-    code, _, err = cli(
+    code, out, err = cli(  # no --method: a diffusion prior serves inr-sds
         "reconstruct",
         lr_file,
         "--out",
         tmp_path / "iso.tif",
-        "--method",
-        "inr-sds",
         "--prior",
         prior,
         "--iters",
@@ -196,7 +199,7 @@ def test_train_prior_and_reconstruct_from_the_cli(cli, tmp_path, lr_file):
         "--device",
         "cpu",
     )
-    assert code == 0, err
+    assert code == 0 and "method: inr-sds" in out, err
     iso = read_volume(tmp_path / "iso.tif")
     assert iso.data.shape == (24, 16, 16) and iso.data.dtype == np.uint8
     assert iso.voxel_size == pytest.approx((10.0, 10.0, 10.0))
@@ -222,8 +225,8 @@ def test_lateral_prior_from_the_cli(cli, tmp_path, lr_file):
     args = ("train-prior", lr_file, "--out", prior, "--kind", "lateral", "--preset", "tiny", "--steps", "3")
     code, out, err = cli(*args, "--device", "cpu")
     assert code == 0 and "lateral prior" in out and "axial blur" in out, err
-    code, _, err = cli("reconstruct", lr_file, "--out", tmp_path / "iso.tif", "--prior", prior, "--device", "cpu")
-    assert code == 0, err
+    code, out, err = cli("reconstruct", lr_file, "--out", tmp_path / "iso.tif", "--prior", prior, "--device", "cpu")
+    assert code == 0 and "method: lateral" in out, err
     code, _, err = cli("reconstruct", lr_file, "--out", tmp_path / "x.tif", "--prior", prior, "--factor", "2")
     assert code == 2 and "trained for factor 4" in err
     code, _, err = cli("sample-prior", prior, "--out", tmp_path / "l.png", "--real", lr_file, "--device", "cpu")

@@ -10,7 +10,7 @@ from axialsr.baselines import interpolate_z
 from axialsr.consistency import measurement_residual, project_onto_measurements
 from axialsr.errors import AxialSRError
 from axialsr.lateral import LateralPairs, degradation_matrix, estimate_axial_blur, restore_planes
-from axialsr.methods import get_method, methods
+from axialsr.methods import get_method, method_for_priors, methods
 from axialsr.prior import DiffusionPrior, LateralRegressor
 from axialsr.restore import restore_array as restore
 from axialsr.settings import (
@@ -64,6 +64,16 @@ def test_interpolations_through_the_layer_equal_the_baselines(measured, name):
     out = restore(measured, name, ACQ, runtime=QUIET)
     np.testing.assert_allclose(out.volume, interpolate_z(measured, 4, name), rtol=1e-5, atol=1e-3)
     assert out.method == name and out.history == []
+
+
+def test_the_priors_pick_the_method(measured, lateral_prior):
+    diffusion = train_prior(measured, PriorConfig(preset="tiny", steps=1), runtime=QUIET)
+    assert method_for_priors(None) == "lateral"
+    assert method_for_priors([lateral_prior]) == "lateral"
+    assert method_for_priors([diffusion]) == "inr-sds"
+    assert method_for_priors([diffusion, lateral_prior]) == "inr-lateral"
+    for priors in ([lateral_prior], [diffusion], [diffusion, lateral_prior]):
+        get_method(method_for_priors(priors)).assign(priors)  # the picked method accepts them
 
 
 def test_missing_or_doubled_priors_are_named(lateral_prior):

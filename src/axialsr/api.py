@@ -46,7 +46,15 @@ from axialsr.io import (
     write_text_atomic,
     write_volume,
 )
-from axialsr.methods import DEFAULT_METHOD, MethodSpec, get_method, method_names, methods, methods_for
+from axialsr.methods import (
+    DEFAULT_METHOD,
+    MethodSpec,
+    get_method,
+    method_for_priors,
+    method_names,
+    methods,
+    methods_for,
+)
 from axialsr.prior import DiffusionPrior, LateralRegressor, Prior, load_prior
 from axialsr.settings import PriorConfig, RestoreConfig, Runtime
 
@@ -77,6 +85,7 @@ __all__ = [
     "load_priors",
     "method_names",
     "methods",
+    "method_for_priors",
     "methods_for",
     "open_source",
     "output_voxel_size",

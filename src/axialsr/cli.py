@@ -277,8 +277,22 @@ def _say_blockwise(summary, out: str, acquisition: api.Acquisition) -> None:
         )
 
 
-def _restore_command(default_method: str, doc: str):
-    """The body of `reconstruct` and `baseline`: one API call with the method and its configs."""
+RESTORE_METHOD_HELP = (
+    f"One of: {', '.join(api.method_names())}. Default of reconstruct: the method the given priors serve (a "
+    f"lateral regressor: lateral; a diffusion prior: inr-sds; both: inr-lateral; none: {api.DEFAULT_METHOD}); "
+    "of baseline: cubic."
+)
+
+
+def _restore_command(default_method: str | None, doc: str):
+    """The body of `reconstruct` and `baseline`: one API call with the method and its configs (a default
+    method of None: the one the given priors serve)."""
+    method_help = f"One of: {', '.join(api.method_names())}."
+    if default_method is None:
+        method_help += (
+            " Default: the method the given priors serve (a lateral regressor: lateral; a diffusion prior: "
+            f"inr-sds; both: inr-lateral; none: {api.DEFAULT_METHOD})."
+        )
 
     @with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, REFINE_GROUP, BLOCK_GROUP, RUNTIME_GROUP)
     def command(
@@ -290,7 +304,7 @@ def _restore_command(default_method: str, doc: str):
         runtime_options: dict,
         input_spec: InputArg,
         out: OutOpt,
-        method: Annotated[str, typer.Option(help=f"One of: {', '.join(api.method_names())}.")] = default_method,
+        method: Annotated[str | None, typer.Option(help=RESTORE_METHOD_HELP)] = default_method,
         prior: PriorsOpt = None,
         factor: FactorOpt = None,
         model: ModelOpt = "average",
@@ -315,6 +329,10 @@ def _restore_command(default_method: str, doc: str):
         config = _restore_config(values, consistency, projection, uncertainty)
         runtime = _runtime(runtime_options)
         priors = api.load_priors(prior, runtime.device)
+        if method is None:
+            method = api.method_for_priors(priors)
+            if priors:
+                typer.echo(f"method: {method} (the method the given priors serve; choose another with --method)")
         _say_unused_priors(method, priors)
         if blocks is not None:
             size, unit = _parse_voxel_size(voxel_size)
@@ -343,8 +361,8 @@ def _restore_command(default_method: str, doc: str):
 
 app.command("reconstruct")(
     _restore_command(
-        api.DEFAULT_METHOD,
-        "Restore an isotropic volume with any method (default: the best one of the benchmark) and its priors.",
+        None,
+        "Restore an isotropic volume with any method and its priors (default: the method the priors serve).",
     )
 )
 app.command("baseline")(

@@ -179,3 +179,20 @@ def methods_for(priors: Prior | list[Prior] | tuple[Prior, ...] | None) -> tuple
 
 
 DEFAULT_METHOD = "lateral"
+
+
+def method_for_priors(priors: Prior | list[Prior] | tuple[Prior, ...] | None) -> str:
+    """The method that the given priors serve: a lateral regressor `lateral`, a diffusion prior `inr-sds`,
+    both `inr-lateral`; none, `DEFAULT_METHOD`.
+
+    Examples
+    --------
+    >>> method_for_priors(None)
+    'lateral'
+    """
+    given = as_prior_list(priors)
+    lateral = any(isinstance(p, LateralRegressor) for p in given)
+    diffusion = any(isinstance(p, DiffusionPrior) for p in given)
+    if lateral and diffusion:
+        return "inr-lateral"
+    return "inr-sds" if diffusion else DEFAULT_METHOD
