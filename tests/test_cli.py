@@ -17,6 +17,7 @@ COMMANDS = [
     "figure",
     "train-prior",
     "sample-prior",
+    "export-model",
     "reconstruct",
     "run",
     "validate",

@@ -85,6 +85,7 @@ __all__ = [
     "load_priors",
     "method_names",
     "methods",
+    "export_model",
     "method_for_priors",
     "methods_for",
     "open_source",
@@ -237,6 +238,25 @@ def is_prior_folder(folder: str | os.PathLike) -> bool:
     from axialsr.prior import CONFIG_FILE
 
     return (Path(folder) / CONFIG_FILE).is_file()
+
+
+def export_model(
+    prior: PriorLike,
+    volume: Volume,
+    out: str | os.PathLike,
+    name: str = "axialsr lateral regressor",
+    force: bool = False,
+) -> Path:
+    """Write a lateral regressor (a Prior or its folder) as a validated bioimage.io model package (zip),
+    with test tensors made from `volume`, the measured volume it was trained on (see
+    `axialsr.bioimageio_export`); returns the path written."""
+    from axialsr.bioimageio_export import export_bioimageio
+
+    if not str(out).lower().endswith(".zip"):
+        raise AxialSRError(f"a model package is a .zip file, got {out}", setting="out")
+    check_output(Path(out), force, any_format=True)
+    (loaded,) = load_priors(prior, "cpu")
+    return export_bioimageio(loaded, volume.data, out, name=name, force=force)
 
 
 def load_priors(priors: PriorLike | Sequence[PriorLike] | None, device: str = "auto") -> list[Prior]:

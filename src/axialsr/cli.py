@@ -451,6 +451,22 @@ def train_prior(
     typer.echo(f"wrote {prior.kind} prior {out}: {prior.meta['steps_trained']} steps, patch {prior.patch}{blur}")
 
 
+@app.command("export-model")
+def export_model(
+    prior_dir: Annotated[str, typer.Argument(help="Lateral prior folder (train-prior --kind lateral).")],
+    volume: Annotated[str, typer.Option("--volume", help="The measured volume it was trained on (test tensors).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output bioimage.io model package (.zip).")],
+    name: Annotated[str, typer.Option(help="The model's name in the package.")] = "axialsr lateral regressor",
+    channel: ChannelOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Export a lateral regressor as a bioimage.io model package (spec 0.5: TorchScript and PyTorch
+    weights, normalisation as pre/postprocessing, test tensors, cover, README), validated before it is
+    written, for deepImageJ (Fiji), ilastik or bioimageio.core on XZ/YZ planes."""
+    path = api.export_model(prior_dir, _read(volume, None, channel), out, name=name, force=force)
+    typer.echo(f"wrote {path}: bioimage.io model package (validated)")
+
+
 @app.command("sample-prior")
 def sample_prior(
     prior_dir: Annotated[str, typer.Argument(help="Prior folder (diffusion or conditional).")],
