@@ -321,3 +321,39 @@ def test_cli_run_with_blocks_trains_on_tiles_and_restores_a_zarr_input(cli, tmp_
     assert measurement_residual(result.data, lr.data, S2) < 1e-3 * float(np.ptp(lr.data))
     code, _, err = cli("run", source, "--out", tmp_path / "x.zarr", "--blocks", "8x48x48", "--report", tmp_path / "r")
     assert code == 2 and "--report needs the whole volume" in err
+
+
+def test_blockwise_multiscale_ome_zarr_levels_are_mean_downsampled_level_0(tmp_path, measured_tif):
+    import zarr
+    from ome_zarr_models import open_ome_zarr
+
+    from axialsr.io.pyramid import downsample_mean
+
+    path, lr = measured_tif
+    out = tmp_path / "pyramid.ome.zarr"
+    config = BlockConfig(blocks=(5, 20, 20), overlap=6, workers=0, levels="3")
+    run_blockwise(open_source(path), out, "cubic", S2, config, dtype="uint8", runtime=QUIET)
+    group = zarr.open_group(out, mode="r")
+    open_ome_zarr(group)  # validates, or raises
+    datasets = group.attrs["ome"]["multiscales"][0]["datasets"]
+    assert [d["path"] for d in datasets] == ["0", "1", "2"]
+    level0 = np.asarray(group["0"]).astype(np.float64)
+    whole, _ = api.restore(lr, "cubic", S2, dtype="uint8")
+    assert np.abs(level0 - whole.data).max() <= 1  # level 0 is the single-scale result
+    assert read_volume(out).data.shape == whole.data.shape  # readers open level 0
+    scale0 = datasets[0]["coordinateTransformations"][0]["scale"]
+    for level in (1, 2):
+        data = np.asarray(group[str(level)]).astype(np.float64)
+        expected = level0
+        for _ in range(level):
+            expected = downsample_mean(expected)
+        assert data.shape == expected.shape == tuple(-(-s // 2**level) for s in level0.shape)
+        assert np.abs(data - expected).max() <= 0.5 * level + 1e-9  # rounded once per level
+        scale, translation = datasets[level]["coordinateTransformations"]
+        assert scale["scale"] == pytest.approx([v * 2**level for v in scale0])
+        assert translation["translation"] == pytest.approx([v * (2**level - 1) / 2 for v in scale0])
+    # a whole-volume write gets the same pyramid; 'auto' adds none below 256^3
+    write_volume(tmp_path / "w.ome.zarr", whole.data, whole.voxel_size, levels=2)
+    assert set(zarr.open_group(tmp_path / "w.ome.zarr", mode="r").keys()) == {"0", "1"}
+    write_volume(tmp_path / "a.ome.zarr", whole.data, whole.voxel_size)
+    assert set(zarr.open_group(tmp_path / "a.ome.zarr", mode="r").keys()) == {"0"}

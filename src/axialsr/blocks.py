@@ -39,6 +39,7 @@ from axialsr.io import (
     tagged_sibling,
     write_ome_zarr_metadata,
 )
+from axialsr.io.pyramid import resolve_levels, write_levels
 from axialsr.methods import get_method
 from axialsr.prior import Prior
 from axialsr.restore import blockwise_z_support, normalization_for, restore_array
@@ -231,11 +232,21 @@ def run_blockwise(
     finished = done | {r["block"] for r in results}
     output = None
     if not failures and all(b.name in finished for b in grid.blocks):
-        _assemble(grid, parts_dir, out_path, np.dtype(dtype or source.dtype), out_voxel_size, source.unit, progress)
+        levels = resolve_levels(config.levels, grid.out_shape)
+        out_dtype = np.dtype(dtype or source.dtype)
+        _assemble(grid, parts_dir, out_path, out_dtype, out_voxel_size, source.unit, progress, levels=levels)
         if restore_config.uncertainty:
             spread_path = Path(tagged_sibling(out_path, "uncertainty"))
             _assemble(
-                grid, parts_dir, spread_path, np.dtype("float32"), out_voxel_size, source.unit, progress, ".uncertainty"
+                grid,
+                parts_dir,
+                spread_path,
+                np.dtype("float32"),
+                out_voxel_size,
+                source.unit,
+                progress,
+                ".uncertainty",
+                levels,
             )
         output = str(out_path)
         if not config.keep_parts:
@@ -325,9 +336,11 @@ def _assemble(
     unit: str,
     progress: bool,
     part_tag: str = "",
+    levels: int = 1,
 ) -> None:
     """Blend the parts (`<block><part_tag>.npy`) into `out_path` (OME-Zarr, array '0'), one core block
-    (= one chunk) at a time, written to a temporary store that is renamed into place at the end."""
+    (= one chunk) at a time, then its `levels` - 1 coarser levels chunk by chunk (`io.pyramid`), written
+    to a temporary store that is renamed into place at the end."""
     import zarr
 
     with atomic_write(out_path) as tmp:
@@ -350,5 +363,6 @@ def _assemble(
                 total[tuple(dst)] += w * part[tuple(src)]
                 weight[tuple(dst)] += w
             array[z0:z1, y0:y1, x0:x1] = cast_like(total / np.maximum(weight, 1e-12), dtype)
-        if voxel_size is not None:
-            write_ome_zarr_metadata(group, voxel_size, unit)
+        write_levels(group, levels, grid.chunks)
+        # uncalibrated: unit-less scale 1, as a whole-volume write does
+        write_ome_zarr_metadata(group, voxel_size or (1.0, 1.0, 1.0), unit if voxel_size else None, levels=levels)

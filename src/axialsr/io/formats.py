@@ -318,12 +318,15 @@ def write_volume(
     voxel_size: VoxelSize | None = None,
     unit: str = "nm",
     force: bool = False,
+    levels: int | str = "auto",
 ) -> Path:
     """Write a 3D (Z, Y, X) array atomically with its voxel size (dz, dy, dx) in `unit`.
 
     TIFF files get OME-XML metadata (PhysicalSizeZ/Y/X); HDF5 a dataset (default 'volumes/raw') with a
     CREMI-style `resolution` attribute; Zarr an OME-Zarr 0.5 image (array '0'), or a plain array with a
-    `resolution` attribute when a key is given; .npy the array alone. Returns the path written.
+    `resolution` attribute when a key is given; .npy the array alone. An OME-Zarr image gets `levels`
+    pyramid levels ('auto': until the coarsest fits 256^3, so none below that; see `axialsr.io.pyramid`).
+    Returns the path written.
     """
     path, key = split_path(spec)
     check_output(spec, force=force)
@@ -335,7 +338,7 @@ def write_volume(
         elif fmt == "hdf5":
             _write_hdf5(tmp, key or DEFAULT_HDF5_KEY, data, voxel_size, unit)
         elif fmt == "zarr":
-            _write_zarr(tmp, key, data, voxel_size, unit)
+            _write_zarr(tmp, key, data, voxel_size, unit, levels)
         else:
             with open(tmp, "wb") as fh:
                 np.save(fh, data)
@@ -397,14 +400,21 @@ def _write_hdf5(path: Path, key: str, data: np.ndarray, voxel_size: VoxelSize | 
             dset.attrs["unit"] = unit
 
 
-def _write_zarr(path: Path, key: str | None, data: np.ndarray, voxel_size: VoxelSize | None, unit: str) -> None:
-    """An OME-Zarr 0.5 image whose full-resolution array is `key` (default '0')."""
+def _write_zarr(
+    path: Path, key: str | None, data: np.ndarray, voxel_size: VoxelSize | None, unit: str, levels: int | str = 1
+) -> None:
+    """An OME-Zarr 0.5 image whose full-resolution array is `key` (default '0'), with `levels` levels
+    (when the full-resolution array is '0')."""
     import zarr
 
+    from axialsr.io.pyramid import resolve_levels, write_levels
+
+    count = resolve_levels(levels, data.shape) if key in (None, "0") else 1
     chunks = tuple(min(s, c) for s, c in zip(data.shape, (64, 256, 256), strict=True))
     group = zarr.open_group(str(path), mode="w", zarr_format=3)
     array = group.create_array(
         key or "0", shape=data.shape, dtype=data.dtype, chunks=chunks, dimension_names=("z", "y", "x")
     )
     array[...] = data
-    write_ome_zarr_metadata(group, voxel_size or (1.0, 1.0, 1.0), unit if voxel_size else None, key or "0")
+    write_levels(group, count, chunks)
+    write_ome_zarr_metadata(group, voxel_size or (1.0, 1.0, 1.0), unit if voxel_size else None, key or "0", count)

@@ -31,22 +31,34 @@ def ome_scale(attrs: dict) -> tuple[str | None, list[float] | None, str, str | N
     return str(dataset["path"]), scale, unit, names
 
 
-def write_ome_zarr_metadata(group: Any, voxel_size: VoxelSize, unit: str | None = "nm", path: str = "0") -> None:
+def write_ome_zarr_metadata(
+    group: Any, voxel_size: VoxelSize, unit: str | None = "nm", path: str = "0", levels: int = 1
+) -> None:
     """OME-Zarr 0.5 multiscales attributes on a zarr v3 `group` whose full-resolution array is `path`,
-    with the voxel size (dz, dy, dx) in `unit` (None: uncalibrated, no unit) as its scale."""
+    with the voxel size (dz, dy, dx) in `unit` (None: uncalibrated, no unit) as its scale; with `levels`
+    > 1, also the 2x mean-downsampled levels '1', '2', ... (see `axialsr.io.pyramid`): scale 2^l times
+    level 0's, translated by (2^l - 1) / 2 voxels of level 0."""
     ngff_unit = NGFF_UNITS.get(canonical_unit(unit) or "")
+    scale = [float(v) for v in voxel_size]
+    datasets = [{"path": path, "coordinateTransformations": [{"type": "scale", "scale": scale}]}]
+    for level in range(1, levels):
+        factor = 2**level
+        datasets.append(
+            {
+                "path": str(level),
+                "coordinateTransformations": [
+                    {"type": "scale", "scale": [float(v) * factor for v in voxel_size]},
+                    {"type": "translation", "translation": [float(v) * (factor - 1) / 2 for v in voxel_size]},
+                ],
+            }
+        )
     group.attrs["ome"] = {
         "version": "0.5",
         "multiscales": [
             {
                 "name": "axialsr",
                 "axes": [{"name": a, "type": "space", **({"unit": ngff_unit} if ngff_unit else {})} for a in "zyx"],
-                "datasets": [
-                    {
-                        "path": path,
-                        "coordinateTransformations": [{"type": "scale", "scale": [float(v) for v in voxel_size]}],
-                    }
-                ],
+                "datasets": datasets,
             }
         ],
     }
