@@ -331,7 +331,7 @@ def test_blockwise_multiscale_ome_zarr_levels_are_mean_downsampled_level_0(tmp_p
 
     path, lr = measured_tif
     out = tmp_path / "pyramid.ome.zarr"
-    config = BlockConfig(blocks=(5, 20, 20), overlap=6, workers=0, levels="3")
+    config = BlockConfig(blocks=(5, 20, 20), overlap=6, workers=0, pyramid_levels="3")
     run_blockwise(open_source(path), out, "cubic", S2, config, dtype="uint8", runtime=QUIET)
     group = zarr.open_group(out, mode="r")
     open_ome_zarr(group)  # validates, or raises

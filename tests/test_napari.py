@@ -40,6 +40,11 @@ def test_reader_gives_layers_with_the_voxel_size_as_scale(tmp_path, measured):
         f.create_dataset("b", data=measured.data)
     assert len(get_reader(str(h5))(str(h5))) == 2  # one layer per dataset
     assert get_reader(str(tmp_path / "notes.txt")) is None
+    pyramid = tmp_path / "p.ome.zarr"
+    write_volume(pyramid, measured.data, measured.voxel_size, levels=2)
+    ((levels, meta, _),) = get_reader(str(pyramid))(str(pyramid))
+    assert meta["multiscale"] and meta["scale"] == (32.0, 8.0, 8.0)  # a lazy pyramid, coarsest shown zoomed out
+    assert [level.shape for level in levels] == [(8, 48, 48), (4, 24, 24)]
 
 
 def test_writer_keeps_the_scale_as_voxel_size(tmp_path, measured):

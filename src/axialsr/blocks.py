@@ -232,7 +232,7 @@ def run_blockwise(
     finished = done | {r["block"] for r in results}
     output = None
     if not failures and all(b.name in finished for b in grid.blocks):
-        levels = resolve_levels(config.levels, grid.out_shape)
+        levels = resolve_levels(config.pyramid_levels, grid.out_shape)
         out_dtype = np.dtype(dtype or source.dtype)
         _assemble(grid, parts_dir, out_path, out_dtype, out_voxel_size, source.unit, progress, levels=levels)
         if restore_config.uncertainty:

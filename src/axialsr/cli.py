@@ -347,7 +347,8 @@ def _restore_command(default_method: str | None, doc: str):
         volume = _read(input_spec, voxel_size, channel)
         acquisition = api.acquisition_for(volume, factor, model, fwhm)
         result, info = api.restore(volume, method, acquisition, priors, config, checkpoint_dir, resume, dtype, runtime)
-        api.write_volume(out, result.data, result.voxel_size, result.unit, force=force, levels=block_options["levels"])
+        levels = block_options["pyramid_levels"]
+        api.write_volume(out, result.data, result.voxel_size, result.unit, force=force, levels=levels)
         if info.uncertainty is not None:
             typer.echo(f"wrote {_write_uncertainty(out, result, info.uncertainty, force)}: uncertainty (1 sigma)")
         typer.echo(
@@ -581,7 +582,7 @@ def run(
         _say_blockwise(summary, out, acquisition)
         return
     result = api.run(volume, config, work, acquisition, resume, dtype, runtime)
-    levels = block_options["levels"]
+    levels = block_options["pyramid_levels"]
     api.write_volume(out, result.volume.data, result.volume.voxel_size, result.volume.unit, force=force, levels=levels)
     info = result.restoration
     if info.uncertainty is not None:

@@ -449,7 +449,7 @@ class BlockConfig:
         default=None,
         metadata={"help": "Dask worker resources each block claims, e.g. GPU=1 (one block per GPU at a time)."},
     )
-    levels: str = field(
+    pyramid_levels: str = field(
         default="auto",
         metadata={
             "help": "Pyramid levels of the OME-Zarr output (2x mean-downsampled): auto (until the coarsest fits "
@@ -467,8 +467,11 @@ class BlockConfig:
             raise AxialSRError(f"overlap must be >= 0, got {self.overlap}")
         if self.workers < 0 or self.threads_per_worker < 1:
             raise AxialSRError("workers must be >= 0 and threads_per_worker >= 1")
-        if self.levels != "auto" and not (str(self.levels).isdigit() and int(self.levels) >= 1):
-            raise AxialSRError(f"levels must be 'auto' or an integer >= 1, got {self.levels!r}", setting="levels")
+        if self.pyramid_levels != "auto" and not (str(self.pyramid_levels).isdigit() and int(self.pyramid_levels) >= 1):
+            raise AxialSRError(
+                f"pyramid levels must be 'auto' or an integer >= 1, got {self.pyramid_levels!r}",
+                setting="pyramid_levels",
+            )
         if self.retries < 0 or (self.max_blocks is not None and self.max_blocks < 1):
             raise AxialSRError("retries must be >= 0 and max_blocks >= 1")
 

@@ -43,7 +43,8 @@ def resolve_levels(levels: int | str, shape: tuple[int, ...]) -> int:
     except (TypeError, ValueError):
         count = 0
     if count < 1:
-        raise AxialSRError(f"levels must be 'auto' or an integer >= 1, got {levels!r}", setting="levels")
+        message = f"pyramid levels must be 'auto' or an integer >= 1, got {levels!r}"
+        raise AxialSRError(message, setting="pyramid_levels")
     return count
 
 
@@ -57,7 +58,7 @@ def downsample_mean(block: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> downsample_mean(np.arange(6.0).reshape(1, 2, 3))[0]
-    array([[2., 4.]])
+    array([[2. , 3.5]])
     """
     pad = [(0, s % 2) for s in block.shape]
     if any(p for _, p in pad):
@@ -78,6 +79,8 @@ def cast_level(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 def write_levels(group: Any, levels: int, chunks: tuple[int, ...]) -> None:
     """Add levels '1'..'levels-1' to a zarr `group` that holds level '0', each from the one above, one
     output chunk at a time."""
+    if levels <= 1:
+        return
     source = group["0"]
     for level in range(1, levels):
         shape = level_shape(source.shape, 1)
@@ -94,3 +97,23 @@ def write_levels(group: Any, levels: int, chunks: tuple[int, ...]) -> None:
                     src = tuple(slice(2 * o.start, min(2 * o.stop, n)) for o, n in zip(out, source.shape, strict=True))
                     target[out] = cast_level(downsample_mean(np.asarray(source[src])), source.dtype)
         source = target
+
+
+def open_levels(spec: str) -> list[Any] | None:
+    """The levels of a multiscale OME-Zarr image at `spec` as lazy zarr arrays, full resolution first;
+    None when `spec` is not a Zarr store with more than one level (or names an array inside one)."""
+    from axialsr.io.paths import ZARR_SUFFIXES, split_path
+
+    path, key = split_path(spec)
+    if key is not None or not str(path).lower().rstrip("/").endswith(ZARR_SUFFIXES):
+        return None
+    import zarr
+
+    try:
+        group = zarr.open_group(str(path), mode="r")
+    except Exception:  # a plain array, or not Zarr at all: the single-scale readers handle it
+        return None
+    multiscales = group.attrs.get("ome", {}).get("multiscales") or group.attrs.get("multiscales")
+    if not multiscales or len(multiscales[0].get("datasets", [])) < 2:
+        return None
+    return [group[d["path"]] for d in multiscales[0]["datasets"]]

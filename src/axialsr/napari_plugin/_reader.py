@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from axialsr.io import hdf5_datasets, read_volume, split_path
+from axialsr.io import hdf5_datasets, open_source, read_volume, split_path
 from axialsr.io.paths import HDF5_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES
+from axialsr.io.pyramid import open_levels
 
 SUFFIXES = (*TIFF_SUFFIXES, *HDF5_SUFFIXES, *ZARR_SUFFIXES, ".npy")
 
@@ -29,10 +30,15 @@ def read_layers(path) -> list[tuple]:
             specs = [f"{file}:{name}" for name in datasets]
     layers = []
     for spec in specs:
-        volume = read_volume(spec)
+        levels = open_levels(spec)
+        # a multiscale OME-Zarr opens lazily, level by level: napari shows the coarsest when zoomed out
+        volume = read_volume(spec) if levels is None else open_source(spec)
         meta = {"name": Path(str(spec).replace(":", "_")).name, "metadata": {"unit": volume.unit, "source": spec}}
         if volume.voxel_size is not None:
             meta["scale"] = tuple(volume.voxel_size)
             meta["units"] = (volume.unit,) * 3 if volume.unit else None
-        layers.append((volume.data, {k: v for k, v in meta.items() if v is not None}, "image"))
+        if levels is not None:
+            meta["multiscale"] = True
+        data = levels if levels is not None else volume.data
+        layers.append((data, {k: v for k, v in meta.items() if v is not None}, "image"))
     return layers
