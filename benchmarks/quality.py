@@ -120,19 +120,20 @@ def parse_case(name: str) -> tuple[str, float, str]:
     return kind, float(factor[1:]), model
 
 
-def case_data(kind: str, factor: float, model: str) -> tuple[Volume, Volume, np.ndarray | None]:
+def case_data(kind: str, factor: float, model: str, seed: int = 0) -> tuple[Volume, Volume, np.ndarray | None]:
     """(isotropic ground truth, measured volume, true cell labels or None) of a case, float32; the truth
-    and labels cropped to the output grid's depth."""
+    and labels cropped to the output grid's depth. The cases use seed 0; another seed is another volume
+    of the same kind (the transfer benchmark)."""
     from scipy import ndimage
 
     shape = SHAPES.get((kind, factor), SHAPE)
     acquisition = api.Acquisition(factor, model)
     labels = None
     if kind == "em":
-        data, labels = em_neuropil_with_labels(shape, seed=0)
+        data, labels = em_neuropil_with_labels(shape, seed=seed)
         gt = Volume(data, (api.DEFAULT_SYNTH_VOXEL_NM,) * 3, "nm")  # as api.synth writes it
     else:
-        gt = api.synth("fluo" if kind == "fluoaxial" else kind, shape, seed=0, dtype="float32")
+        gt = api.synth("fluo" if kind == "fluoaxial" else kind, shape, seed=seed, dtype="float32")
     if kind == "fluoaxial":
         gt = Volume(ndimage.gaussian_filter1d(gt.data, AXIAL_PSF_SIGMA, axis=0).astype(np.float32), gt.voxel_size)
     lr = api.simulate_acquisition(gt, acquisition)
