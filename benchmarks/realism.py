@@ -54,7 +54,7 @@ def run_case(
     acquisition = api.Acquisition(case[1], case[2])
     priors = [ensure_prior(case, "lateral"), ensure_prior(case, prior)]
     settings = None if labels is None else settings_from_truth(gt.data, labels)
-    rows = [{"realism": "truth", **seen_scores(gt.data, case[1], labels, settings)}]
+    rows = [{"method": "truth", **seen_scores(gt.data, case[1], labels, settings)}]
     crops = {"ground truth": gt.data}
     for realism in realisms:
         config = RestoreConfig()
@@ -62,6 +62,7 @@ def run_case(
         out, info = api.restore(lr, "lateral-diffusion", acquisition, priors, config, runtime=CPU.quiet())
         scores = api.score_row(out, gt, acquisition)
         row = {
+            "method": "lateral-diffusion",
             "realism": realism,
             "samples": samples,
             "guidance": guidance,
@@ -91,6 +92,8 @@ def assemble(tag: str) -> None:
     for part in parts:
         md.append(f"\n## {part['case']}\n\n")
         md.append(header_markdown(part["header"]))
+        for later in part.get("later_runs", []):  # rows added later, on the same machine type
+            md.append(f"- later rows: {later['date']} ({later['cpu']}, commit {later['commit']})\n")
         md.append("\n" + markdown_table(part["rows"], COLUMNS) + "\n")
         md.append(f"\n![{part['case']}, XZ crops](realism{tag}_{part['case']}_xz.png)\n")
     (RESULTS / f"realism{tag}.md").write_text("".join(md))

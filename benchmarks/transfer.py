@@ -12,6 +12,7 @@ results/transfer.json and .md.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from axialsr.membranes import settings_from_truth  # noqa: E402
 from axialsr.settings import PriorConfig  # noqa: E402
 from axialsr.tables import markdown_table, print_table  # noqa: E402
 
-COLUMNS = ("row", "psnr_3d", "ssim_xz", "banding", "axial_power", "membrane_f1", "vi", "train_s", "seconds")
+COLUMNS = ("psnr_3d", "ssim_xz", "banding", "axial_power", "membrane_f1", "vi", "train_s", "seconds")
 
 
 def run_case(name: str) -> list[dict]:
@@ -40,7 +41,7 @@ def run_case(name: str) -> list[dict]:
     (own,) = api.load_priors(own_dir, "cpu")
     own_train_s = float(own.meta.get("seconds", time.perf_counter() - start))
     other = ensure_prior(case, "lateral")
-    rows = [{"row": "truth", **seen_scores(gt.data, case[1], labels, settings)}]
+    rows = [{"method": "truth", **seen_scores(gt.data, case[1], labels, settings)}]
     for row, method, priors, train_s in (
         ("cubic", "cubic", [], 0.0),
         ("lateral, trained on this volume", "lateral", [own], own_train_s),
@@ -49,7 +50,7 @@ def run_case(name: str) -> list[dict]:
         out, info = api.restore(lr, method, acquisition, priors, runtime=CPU.quiet())
         rows.append(
             {
-                "row": row,
+                "method": row,
                 **api.score_row(out, gt, acquisition),
                 **seen_scores(out.data, case[1], labels, settings),
                 "train_s": train_s,
@@ -66,10 +67,15 @@ def main() -> None:
     torch.set_num_threads(1)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="em_x4_average,fluo_x4_average")
+    parser.add_argument("--assemble-only", action="store_true", help="rewrite the .md from results/transfer.json")
     args = parser.parse_args()
-    header = machine_header()
-    cases = {name: run_case(name) for name in args.cases.split(",")}
-    write_json(RESULTS / "transfer.json", {"header": header, "cases": cases})
+    if args.assemble_only:
+        saved = json.loads((RESULTS / "transfer.json").read_text())
+        header, cases = saved["header"], saved["cases"]
+    else:
+        header = machine_header()
+        cases = {name: run_case(name) for name in args.cases.split(",")}
+        write_json(RESULTS / "transfer.json", {"header": header, "cases": cases})
     md = [
         "# Transfer benchmark: one regressor for another volume of the same kind\n\n",
         header_markdown(header),
