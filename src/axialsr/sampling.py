@@ -56,6 +56,17 @@ def sampling_timesteps(prior: DiffusionPrior, steps: int, realism: float) -> lis
     return [int(t) for t in ddim.timesteps if int(t) <= limit] or [int(ddim.timesteps[-1])]
 
 
+def consistent_ddim_step(
+    x: torch.Tensor, eps: torch.Tensor, a_t: torch.Tensor, a_prev: torch.Tensor, project
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One deterministic DDIM step (eta 0) with hard data consistency: the clean estimate x0 from the noise
+    estimate `eps`, clamped and passed through `project` (onto the measurements), then x at the previous
+    timestep from it; alphas `a_t`, `a_prev` are the cumulative products. Returns (x_prev, x0)."""
+    x0 = project(((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-CLAMP, CLAMP))
+    eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
+    return a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps, x0
+
+
 def _planes(volume: torch.Tensor, family: str) -> torch.Tensor:
     """(Z, Y, X) -> the planes of a family as a batch: XZ planes (Y, Z, X), YZ planes (X, Z, Y)."""
     return volume.permute(1, 0, 2) if family == "xz" else volume.permute(2, 0, 1)
@@ -180,9 +191,7 @@ def refine_volume(
             a_prev = alphas[timesteps[i + 1]] if i + 1 < len(timesteps) else torch.tensor(1.0)
             family = PLANE_ORDER[i % 2]
             eps = predict_noise_planes(prior, x, t, condition, family, batch, guidance)
-            x0 = project(((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-CLAMP, CLAMP))
-            eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
-            x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+            x, x0 = consistent_ddim_step(x, eps, a_t, a_prev, project)
             bar.update(1)
             report_step("diffusion refinement", k * len(timesteps) + i + 1, samples * len(timesteps))
         total += x0

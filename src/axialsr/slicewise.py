@@ -26,6 +26,7 @@ from axialsr.errors import AxialSRError
 from axialsr.interrupts import report_step
 from axialsr.networks import pad_to_multiple, size_multiple
 from axialsr.prior import DiffusionPrior
+from axialsr.sampling import consistent_ddim_step, sampling_timesteps
 from axialsr.settings import SlicewiseConfig
 
 
@@ -43,13 +44,7 @@ def restore_slices(
     """Restore a batch of slices. measured (B, Z_lr, L), start (B, Z_hr, L) (cubic), matrix (Z_lr, Z_hr)
     and the consistency correction (Z_hr, Z_lr); slice j's noise comes from (seed, j); returns
     (B, Z_hr, L), all in normalised units."""
-    from diffusers import DDIMScheduler
-
-    ddim = DDIMScheduler.from_config(prior.scheduler.config)
-    ddim.set_timesteps(config.steps)
-    timesteps = [int(t) for t in ddim.timesteps if int(t) <= config.strength * (prior.timesteps - 1)]
-    if not timesteps:
-        timesteps = [int(ddim.timesteps[-1])]
+    timesteps = sampling_timesteps(prior, config.steps, config.strength)
     correction = torch.tensor(correction_operator, dtype=torch.float32)  # a copy: the cached operator is read-only
     alphas = prior.alphas_cumprod.cpu()
     device = prior.device
@@ -58,6 +53,11 @@ def restore_slices(
     if prior.conditional:
         condition, _ = pad_to_multiple(start.unsqueeze(1), multiple)
         condition = condition.to(device)
+
+    def project(x0: torch.Tensor) -> torch.Tensor:
+        residual = measured.unsqueeze(1) - torch.einsum("kz,bczl->bckl", matrix, x0)
+        return x0 + torch.einsum("zk,bckl->bczl", correction, residual)
+
     noise = torch.stack(
         [torch.randn(start.shape[1:], generator=torch.Generator().manual_seed(seed * 1_000_003 + j)) for j in slice_ids]
     )
@@ -69,11 +69,7 @@ def restore_slices(
         a_prev = alphas[timesteps[i + 1]] if i + 1 < len(timesteps) else torch.tensor(1.0)
         padded, (h, w) = pad_to_multiple(x, multiple)
         eps = prior.predict_noise(padded.to(device), t, condition).cpu()[..., :h, :w]
-        x0 = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-2, 2)
-        residual = measured.unsqueeze(1) - torch.einsum("kz,bczl->bckl", matrix, x0)
-        x0 = x0 + torch.einsum("zk,bckl->bczl", correction, residual)
-        eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
-        x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+        x, x0 = consistent_ddim_step(x, eps, a_t, a_prev, project)
     return x0[:, 0]
 
 
