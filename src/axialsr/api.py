@@ -256,7 +256,7 @@ def export_model(
         raise AxialSRError(f"a model package is a .zip file, got {out}", setting="out")
     check_output(Path(out), force, any_format=True)
     (loaded,) = load_priors(prior, "cpu")
-    return export_bioimageio(loaded, volume.data, out, name=name, force=force)
+    return export_bioimageio(loaded, volume.data, out, name=name)
 
 
 def load_priors(priors: PriorLike | Sequence[PriorLike] | None, device: str = "auto") -> list[Prior]:

@@ -13,7 +13,6 @@ Needs the optional dependency `bioimageio.spec` (`pip install axialsr[export]`).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -113,7 +112,6 @@ def export_bioimageio(
     measured: np.ndarray,
     out: str | os.PathLike,
     name: str = "axialsr lateral regressor",
-    force: bool = False,
 ) -> Path:
     """Write the lateral regressor as a bioimage.io model package (zip) at `out`, with test tensors made
     from `measured` (the volume it was trained on, input units), validated before it is written.
@@ -127,9 +125,7 @@ def export_bioimageio(
         raise AxialSRError("exporting needs bioimageio.spec: pip install 'axialsr[export]'") from error
     if not isinstance(prior, LateralRegressor):
         raise AxialSRError(f"only a lateral regressor can be exported, not a {prior.kind} prior")
-    out = Path(out)
-    if out.exists() and not force:
-        raise AxialSRError(f"output {out} exists; set force to overwrite it", setting="force")
+    out = Path(out)  # written atomically; the caller (`api.export_model`) checks that it may be
     acquisition = prior.acquisition
     gain, offset = scaling(prior)
     module = prior.unet.cpu().eval()
@@ -174,7 +170,8 @@ def export_bioimageio(
             callable=bmz.Identifier("LateralUNet"),
             kwargs={k: list(v) if isinstance(v, tuple) else v for k, v in prior.meta["unet"].items()},
         )
-        descr = bmz.ModelDescr(
+        descr = _checked(
+            bmz.ModelDescr,
             name=name,
             description=(
                 f"Restores the axial resolution of XZ/YZ planes of a stack measured at factor {acquisition.factor:g} "
@@ -220,10 +217,21 @@ def export_bioimageio(
             ),
             config={"axialsr": {"acquisition": prior.meta.get("acquisition"), "axial_blur": prior.axial_blur}},
         )
-        package = save_bioimageio_package(descr, output_path=tmp / "package.zip")
+        package = _checked(save_bioimageio_package, descr, output_path=tmp / "package.zip")
         with atomic_write(out) as partial:
             shutil.copyfile(package, partial)
     return out
+
+
+def _checked(build, *args, **kwargs):
+    """`build(*args, **kwargs)`, its validation errors as one AxialSRError line."""
+    from pydantic import ValidationError
+
+    try:
+        return build(*args, **kwargs)
+    except (ValidationError, ValueError) as error:
+        details = " ".join(str(error).split())[:300]
+        raise AxialSRError(f"the bioimage.io package does not validate: {details}") from error
 
 
 def cover(plane: np.ndarray, restored: np.ndarray, path: Path) -> None:
@@ -260,4 +268,4 @@ def check_package(path: str | os.PathLike) -> dict:
         expected = np.load(Path(tmp) / "test_output.npy")[0, 0]
         pre = next(step for step in descr.inputs[0].preprocessing if step.id == "scale_linear").kwargs
         got = apply_package_model(module, plane, float(pre.gain), float(pre.offset))
-    return {"status": status, "max_abs_diff": float(np.abs(got - expected).max()), "rdf": json.dumps(descr.name)}
+    return {"status": status, "max_abs_diff": float(np.abs(got - expected).max())}

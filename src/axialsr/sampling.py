@@ -96,7 +96,7 @@ def predict_noise_planes(
     for b0 in range(0, planes.shape[0], batch):
         x, (h, w) = pad_to_multiple(planes[b0 : b0 + batch].unsqueeze(1), multiple)
         c = None
-        if conds is not None and prior.conditional:
+        if conds is not None:
             c, _ = pad_to_multiple(conds[b0 : b0 + batch].unsqueeze(1), multiple)
             c = c.to(prior.device)
         eps = prior.predict_noise(x.to(prior.device), t, c, guidance)
@@ -172,7 +172,7 @@ def refine_volume(
         return x + torch.einsum("zk,kyx->zyx", correction, residual)
 
     start = project(torch.from_numpy(np.ascontiguousarray(estimate, np.float32)))
-    timesteps = sampling_timesteps(prior, steps, realism) if realism > 0 else []
+    timesteps = sampling_timesteps(prior, steps, realism)
     if not timesteps:
         return start.numpy()
     condition = None
