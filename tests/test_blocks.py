@@ -357,3 +357,46 @@ def test_blockwise_multiscale_ome_zarr_levels_are_mean_downsampled_level_0(tmp_p
     assert set(zarr.open_group(tmp_path / "w.ome.zarr", mode="r").keys()) == {"0", "1"}
     write_volume(tmp_path / "a.ome.zarr", whole.data, whole.voxel_size)
     assert set(zarr.open_group(tmp_path / "a.ome.zarr", mode="r").keys()) == {"0"}
+
+
+def test_ngff_0_4_outputs_are_zarr_v2_images_that_validate_and_read_back(cli, tmp_path, measured_tif):
+    """`--ngff-version 0.4`: a Zarr v2 store ('/' chunk keys, metadata under `multiscales`) that
+    ome-zarr-models validates as NGFF 0.4, from a whole-volume write and from a blockwise run alike, with
+    the same data and pyramid as the 0.5 output; an unknown version fails before any work."""
+    import zarr
+    from ome_zarr_models import open_ome_zarr
+    from ome_zarr_models.v04 import Image as ImageV04
+
+    path, lr = measured_tif
+    whole, _ = api.restore(lr, "cubic", S2, dtype="uint8")
+    write_volume(tmp_path / "w4.ome.zarr", whole.data, whole.voxel_size, levels=2, ngff_version="0.4")
+    config = BlockConfig(blocks=(5, 20, 20), overlap=6, workers=0, pyramid_levels="2", ngff_version="0.4")
+    run_blockwise(
+        open_source(path),
+        tmp_path / "b4.ome.zarr",
+        "cubic",
+        S2,
+        config,
+        dtype="uint8",
+        runtime=QUIET,
+        out_voxel_size=whole.voxel_size,
+    )
+    write_volume(tmp_path / "w5.ome.zarr", whole.data, whole.voxel_size, levels=2)
+    v5 = zarr.open_group(tmp_path / "w5.ome.zarr", mode="r")
+    for name in ("w4.ome.zarr", "b4.ome.zarr"):
+        group = zarr.open_group(tmp_path / name, mode="r")
+        assert group.metadata.zarr_format == 2 and "ome" not in group.attrs
+        assert isinstance(open_ome_zarr(group, version="0.4"), ImageV04)  # validates, or raises
+        (multiscale,) = group.attrs["multiscales"]
+        assert multiscale["version"] == "0.4"
+        assert multiscale["datasets"] == v5.attrs["ome"]["multiscales"][0]["datasets"]
+        assert (tmp_path / name / "0" / "0" / "0" / "0").is_file()  # '/'-separated chunk keys
+        assert np.abs(np.asarray(group["0"]).astype(int) - np.asarray(v5["0"])).max() <= 1
+        assert np.abs(np.asarray(group["1"]).astype(int) - np.asarray(v5["1"])).max() <= 1
+        back = read_volume(tmp_path / name)
+        assert back.voxel_size == whole.voxel_size and back.data.shape == whole.data.shape
+    code, _, err = cli("reconstruct", path, "--out", tmp_path / "y.zarr", "--method", "cubic", "--ngff-version", "0.3")
+    assert code == 2 and "--ngff-version" in err and "0.4, 0.5" in err and not (tmp_path / "y.zarr").exists()
+    code, _, err = cli("reconstruct", path, "--out", tmp_path / "z.zarr", "--method", "cubic", "--ngff-version", "0.4")
+    assert code == 0, err
+    assert zarr.open_group(tmp_path / "z.zarr", mode="r").metadata.zarr_format == 2

@@ -35,6 +35,8 @@ from axialsr.io import (
     atomic_write,
     check_finite,
     check_output,
+    create_image_array,
+    create_image_group,
     split_path,
     tagged_sibling,
     write_ome_zarr_metadata,
@@ -234,7 +236,17 @@ def run_blockwise(
     if not failures and all(b.name in finished for b in grid.blocks):
         levels = resolve_levels(config.pyramid_levels, grid.out_shape)
         out_dtype = np.dtype(dtype or source.dtype)
-        _assemble(grid, parts_dir, out_path, out_dtype, out_voxel_size, source.unit, progress, levels=levels)
+        _assemble(
+            grid,
+            parts_dir,
+            out_path,
+            out_dtype,
+            out_voxel_size,
+            source.unit,
+            progress,
+            levels=levels,
+            ngff_version=config.ngff_version,
+        )
         if restore_config.uncertainty:
             spread_path = Path(tagged_sibling(out_path, "uncertainty"))
             _assemble(
@@ -247,6 +259,7 @@ def run_blockwise(
                 progress,
                 ".uncertainty",
                 levels,
+                config.ngff_version,
             )
         output = str(out_path)
         if not config.keep_parts:
@@ -337,17 +350,14 @@ def _assemble(
     progress: bool,
     part_tag: str = "",
     levels: int = 1,
+    ngff_version: str = "0.5",
 ) -> None:
-    """Blend the parts (`<block><part_tag>.npy`) into `out_path` (OME-Zarr, array '0'), one core block
-    (= one chunk) at a time, then its `levels` - 1 coarser levels chunk by chunk (`io.pyramid`), written
-    to a temporary store that is renamed into place at the end."""
-    import zarr
-
+    """Blend the parts (`<block><part_tag>.npy`) into `out_path` (OME-Zarr of NGFF `ngff_version`, array
+    '0'), one core block (= one chunk) at a time, then its `levels` - 1 coarser levels chunk by chunk
+    (`io.pyramid`), written to a temporary store that is renamed into place at the end."""
     with atomic_write(out_path) as tmp:
-        group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-        array = group.create_array(
-            "0", shape=grid.out_shape, dtype=dtype, chunks=grid.chunks, dimension_names=("z", "y", "x")
-        )
+        group = create_image_group(tmp, ngff_version)
+        array = create_image_array(group, "0", grid.out_shape, dtype, grid.chunks)
         for block in tqdm(grid.blocks, desc="blending", unit="block", disable=not progress):
             (z0, z1), (y0, y1), (x0, x1) = block.out_inner
             total = np.zeros((z1 - z0, y1 - y0, x1 - x0), dtype=np.float64)

@@ -191,10 +191,17 @@ def _restore_config(
     )
 
 
-def _write_uncertainty(out: str, volume: api.Volume, uncertainty, force: bool) -> str:
+def _write_uncertainty(out: str, volume: api.Volume, uncertainty, force: bool, zarr_options: dict) -> str:
     path = api.tagged_sibling(out, "uncertainty")
-    api.write_volume(path, uncertainty, volume.voxel_size, volume.unit, force=force)
+    api.write_volume(path, uncertainty, volume.voxel_size, volume.unit, force=force, **zarr_options)
     return path
+
+
+def _zarr_options(block_options: dict) -> dict:
+    """The OME-Zarr output settings of the block options (pyramid levels, NGFF version) as `write_volume`
+    keywords, checked before any work."""
+    checked = BlockConfig(pyramid_levels=block_options["pyramid_levels"], ngff_version=block_options["ngff_version"])
+    return {"levels": checked.pyramid_levels, "ngff_version": checked.ngff_version}
 
 
 def _check_plain_output(path: Path, force: bool) -> None:
@@ -321,6 +328,7 @@ def _restore_command(default_method: str | None, doc: str):
         blocks: BlocksOpt = None,
     ) -> None:
         _check_restore_outputs(out, force, input_spec, dtype, uncertainty)
+        zarr_options = _zarr_options(block_options)
         if resume and checkpoint_dir is None:
             raise AxialSRError("--resume needs --checkpoint-dir")
         values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
@@ -347,10 +355,10 @@ def _restore_command(default_method: str | None, doc: str):
         volume = _read(input_spec, voxel_size, channel)
         acquisition = api.acquisition_for(volume, factor, model, fwhm)
         result, info = api.restore(volume, method, acquisition, priors, config, checkpoint_dir, resume, dtype, runtime)
-        levels = block_options["pyramid_levels"]
-        api.write_volume(out, result.data, result.voxel_size, result.unit, force=force, levels=levels)
+        api.write_volume(out, result.data, result.voxel_size, result.unit, force=force, **zarr_options)
         if info.uncertainty is not None:
-            typer.echo(f"wrote {_write_uncertainty(out, result, info.uncertainty, force)}: uncertainty (1 sigma)")
+            spread = _write_uncertainty(out, result, info.uncertainty, force, zarr_options)
+            typer.echo(f"wrote {spread}: uncertainty (1 sigma)")
         typer.echo(
             f"wrote {out}: {result.data.shape} {result.data.dtype}, {_voxel_text(result.voxel_size, result.unit)} "
             f"({method}, s={acquisition.factor:g}, {info.seconds:.0f} s)"
@@ -552,6 +560,7 @@ def run(
     if blocks is not None and report:
         raise AxialSRError("--report needs the whole volume in memory: run without --blocks, or drop --report")
     _check_restore_outputs(out, force, input_spec, dtype, uncertainty)
+    zarr_options = _zarr_options(block_options)
     if report:
         _check_report_dir(Path(report), force)
     if blocks is not None:
@@ -582,11 +591,12 @@ def run(
         _say_blockwise(summary, out, acquisition)
         return
     result = api.run(volume, config, work, acquisition, resume, dtype, runtime)
-    levels = block_options["pyramid_levels"]
-    api.write_volume(out, result.volume.data, result.volume.voxel_size, result.volume.unit, force=force, levels=levels)
+    volume_out = result.volume
+    api.write_volume(out, volume_out.data, volume_out.voxel_size, volume_out.unit, force=force, **zarr_options)
     info = result.restoration
     if info.uncertainty is not None:
-        typer.echo(f"wrote {_write_uncertainty(out, result.volume, info.uncertainty, force)}: uncertainty (1 sigma)")
+        spread = _write_uncertainty(out, volume_out, info.uncertainty, force, zarr_options)
+        typer.echo(f"wrote {spread}: uncertainty (1 sigma)")
     out_volume = result.volume
     typer.echo(
         f"wrote {out}: {out_volume.data.shape} {out_volume.data.dtype}, "

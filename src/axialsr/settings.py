@@ -23,6 +23,7 @@ from typing import Any
 
 from axialsr.consistency import DEFAULT_PROJECTION, check_projection
 from axialsr.errors import AxialSRError
+from axialsr.io.ome import check_ngff_version
 
 
 def _help(text: str, **extra) -> dict:
@@ -458,8 +459,18 @@ class BlockConfig:
         },
     )
 
+    ngff_version: str = field(
+        default="0.5",
+        metadata={
+            "help": "OME-Zarr version of Zarr outputs: 0.5 (Zarr v3) or 0.4 (Zarr v2, for viewers and "
+            "libraries that do not read v3 yet).",
+            "runtime": True,
+        },
+    )
+
     def __post_init__(self) -> None:
         self.blocks = tuple(int(b) for b in self.blocks)  # type: ignore[assignment]
+        check_ngff_version(self.ngff_version)
         self.worker_resources()
         if len(self.blocks) != 3 or min(self.blocks) < 1:
             raise AxialSRError(f"blocks must be three positive sizes (Z, Y, X), got {self.blocks}")

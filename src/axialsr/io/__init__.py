@@ -7,13 +7,14 @@ renamed into place, so an interrupted run never leaves a half-written output.
 
 The parts: `units` (length units and voxel sizes), `paths` (path specs, formats, output checks),
 `atomic` (atomic writes), `volume` (the in-memory `Volume`), `formats` (whole-volume reading and writing
-per format), `sources` (region-wise reading of volumes larger than memory), `ome` (OME-Zarr metadata).
+per format), `sources` (region-wise reading of volumes larger than memory), `ome` (OME-Zarr stores and
+metadata), `pyramid` (multiscale levels).
 None of them imports torch.
 """
 
 from axialsr.io.atomic import atomic_write, temp_sibling, write_text_atomic
 from axialsr.io.formats import check_finite, hdf5_datasets, read_volume, write_volume
-from axialsr.io.ome import write_ome_zarr_metadata
+from axialsr.io.ome import create_image_array, create_image_group, write_ome_zarr_metadata
 from axialsr.io.paths import check_output, split_path, tagged_sibling
 from axialsr.io.sources import VolumeSource, open_source
 from axialsr.io.units import VoxelSize, canonical_unit, convert_length, parse_voxel_size
@@ -28,6 +29,8 @@ __all__ = [
     "check_finite",
     "check_output",
     "convert_length",
+    "create_image_array",
+    "create_image_group",
     "hdf5_datasets",
     "open_source",
     "parse_voxel_size",

@@ -14,7 +14,13 @@ import numpy as np
 
 from axialsr.errors import AxialSRError
 from axialsr.io.atomic import atomic_write
-from axialsr.io.ome import ome_scale, write_ome_zarr_metadata
+from axialsr.io.ome import (
+    check_ngff_version,
+    create_image_array,
+    create_image_group,
+    ome_scale,
+    write_ome_zarr_metadata,
+)
 from axialsr.io.paths import DEFAULT_HDF5_KEY, check_output, format_of, split_path
 from axialsr.io.units import UNIT_NM, VoxelSize, canonical_unit, convert_length
 from axialsr.io.volume import Volume
@@ -319,18 +325,22 @@ def write_volume(
     unit: str = "nm",
     force: bool = False,
     levels: int | str = "auto",
+    ngff_version: str = "0.5",
 ) -> Path:
     """Write a 3D (Z, Y, X) array atomically with its voxel size (dz, dy, dx) in `unit`.
 
     TIFF files get OME-XML metadata (PhysicalSizeZ/Y/X); HDF5 a dataset (default 'volumes/raw') with a
-    CREMI-style `resolution` attribute; Zarr an OME-Zarr 0.5 image (array '0'), or a plain array with a
-    `resolution` attribute when a key is given; .npy the array alone. An OME-Zarr image gets `levels`
-    pyramid levels ('auto': until the coarsest fits 256^3, so none below that; see `axialsr.io.pyramid`).
+    CREMI-style `resolution` attribute; Zarr an OME-Zarr image of NGFF `ngff_version` ('0.5': Zarr v3,
+    '0.4': Zarr v2) whose full-resolution array is the key (default '0'); .npy the array alone. An OME-Zarr
+    image gets `levels` pyramid levels ('auto': until the coarsest fits 256^3, so none below that; see
+    `axialsr.io.pyramid`).
     Returns the path written.
     """
     path, key = split_path(spec)
     check_output(spec, force=force)
     fmt = format_of(path)
+    if fmt == "zarr":
+        check_ngff_version(ngff_version)
     data = np.ascontiguousarray(data)
     with atomic_write(path) as tmp:
         if fmt == "tiff":
@@ -338,7 +348,7 @@ def write_volume(
         elif fmt == "hdf5":
             _write_hdf5(tmp, key or DEFAULT_HDF5_KEY, data, voxel_size, unit)
         elif fmt == "zarr":
-            _write_zarr(tmp, key, data, voxel_size, unit, levels)
+            _write_zarr(tmp, key, data, voxel_size, unit, levels, ngff_version)
         else:
             with open(tmp, "wb") as fh:
                 np.save(fh, data)
@@ -401,20 +411,21 @@ def _write_hdf5(path: Path, key: str, data: np.ndarray, voxel_size: VoxelSize | 
 
 
 def _write_zarr(
-    path: Path, key: str | None, data: np.ndarray, voxel_size: VoxelSize | None, unit: str, levels: int | str = 1
+    path: Path,
+    key: str | None,
+    data: np.ndarray,
+    voxel_size: VoxelSize | None,
+    unit: str,
+    levels: int | str = 1,
+    ngff_version: str = "0.5",
 ) -> None:
-    """An OME-Zarr 0.5 image whose full-resolution array is `key` (default '0'), with `levels` levels
-    (when the full-resolution array is '0')."""
-    import zarr
-
+    """An OME-Zarr image of NGFF `ngff_version` whose full-resolution array is `key` (default '0'), with
+    `levels` levels (when the full-resolution array is '0')."""
     from axialsr.io.pyramid import resolve_levels, write_levels
 
     count = resolve_levels(levels, data.shape) if key in (None, "0") else 1
     chunks = tuple(min(s, c) for s, c in zip(data.shape, (64, 256, 256), strict=True))
-    group = zarr.open_group(str(path), mode="w", zarr_format=3)
-    array = group.create_array(
-        key or "0", shape=data.shape, dtype=data.dtype, chunks=chunks, dimension_names=("z", "y", "x")
-    )
-    array[...] = data
+    group = create_image_group(path, ngff_version)
+    create_image_array(group, key or "0", data.shape, data.dtype, chunks)[...] = data
     write_levels(group, count, chunks)
     write_ome_zarr_metadata(group, voxel_size or (1.0, 1.0, 1.0), unit if voxel_size else None, key or "0", count)

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from axialsr.io.ome import create_image_array
+
 AUTO_COARSEST = 256  # `auto`: add levels until the coarsest fits in AUTO_COARSEST^3
 
 
@@ -85,9 +87,7 @@ def write_levels(group: Any, levels: int, chunks: tuple[int, ...]) -> None:
     for level in range(1, levels):
         shape = level_shape(source.shape, 1)
         level_chunks = tuple(min(c, s) for c, s in zip(chunks, shape, strict=True))
-        target = group.create_array(
-            str(level), shape=shape, dtype=source.dtype, chunks=level_chunks, dimension_names=("z", "y", "x")
-        )
+        target = create_image_array(group, str(level), shape, source.dtype, level_chunks)
         for z0 in range(0, shape[0], level_chunks[0]):
             for y0 in range(0, shape[1], level_chunks[1]):
                 for x0 in range(0, shape[2], level_chunks[2]):
