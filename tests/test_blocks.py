@@ -11,6 +11,7 @@ from axialsr.consistency import measurement_residual, projection_z_support
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
 from axialsr.io import Volume, open_source, read_volume, write_volume
+from axialsr.io.pyramid import open_levels
 from axialsr.metrics import seam_jumps
 from axialsr.restore import blockwise_z_support, get_method
 from axialsr.settings import (
@@ -395,6 +396,7 @@ def test_ngff_0_4_outputs_are_zarr_v2_images_that_validate_and_read_back(cli, tm
         assert np.abs(np.asarray(group["1"]).astype(int) - np.asarray(v5["1"])).max() <= 1
         back = read_volume(tmp_path / name)
         assert back.voxel_size == whole.voxel_size and back.data.shape == whole.data.shape
+        assert [level.shape for level in open_levels(str(tmp_path / name))] == [v5["0"].shape, v5["1"].shape]
     code, _, err = cli("reconstruct", path, "--out", tmp_path / "y.zarr", "--method", "cubic", "--ngff-version", "0.3")
     assert code == 2 and "--ngff-version" in err and "0.4, 0.5" in err and not (tmp_path / "y.zarr").exists()
     code, _, err = cli("reconstruct", path, "--out", tmp_path / "z.zarr", "--method", "cubic", "--ngff-version", "0.4")

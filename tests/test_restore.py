@@ -227,3 +227,29 @@ def test_uncertainty_is_written_beside_the_output_whole_and_blockwise(cli, tmp_p
     assert code == 0, err
     blockwise = read_volume(tmp_path / "iso.uncertainty.zarr")
     assert blockwise.data.shape == (32, 48, 48) and blockwise.data.max() > 0
+
+
+def test_precision_reaches_the_regressor_in_training_and_restoration(measured, lateral_prior):
+    """`Runtime.precision`: bf16 changes the numbers (it did run in bf16) far less than the regressor
+    changes the cubic interpolation, in training and in restoration alike; auto stays fp32 off the CPU;
+    an unknown precision is named."""
+    from dataclasses import replace
+
+    from axialsr.device import resolve_precision
+
+    fp32, bf16 = replace(QUIET, precision="fp32"), replace(QUIET, precision="bf16")
+    cfg = PriorConfig(kind="lateral", preset="tiny", steps=60, lr=1e-2)
+    runs = (("fp32", fp32), ("bf16", bf16))
+    trained = {name: train_prior(measured, cfg, acquisition=ACQ, runtime=rt) for name, rt in runs}
+    final = {name: np.mean(prior.losses[-10:]) for name, prior in trained.items()}
+    assert trained["fp32"].losses != trained["bf16"].losses
+    assert abs(final["bf16"] - final["fp32"]) < 0.25 * final["fp32"], final
+    cubic = restore(measured, "cubic", ACQ, runtime=QUIET).volume
+    out32 = restore(measured, "lateral", ACQ, [lateral_prior], runtime=fp32).volume
+    out16 = restore(measured, "lateral", ACQ, [lateral_prior], runtime=bf16).volume
+    change, rounding = np.abs(out32 - cubic).mean(), np.abs(out16 - out32).mean()
+    assert 0 < rounding < 0.05 * change, (rounding, change)
+    assert out16.dtype == np.float32
+    assert resolve_precision("auto", "cuda") == torch.float32
+    with pytest.raises(AxialSRError, match="precision"):
+        Runtime(precision="fp16")

