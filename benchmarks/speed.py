@@ -1,6 +1,6 @@
 """Speed benchmark: `axialsr run`'s default (train the lateral regressor, restore) on CPU, side by side.
 
-    python benchmarks/speed.py [--cases em_x4_average,fluo_x4_average] [--lanes 2] [--before COMMIT]
+    python benchmarks/speed.py [--cases em_x4_average,fluo_x4_average] [--configs before,bf16] [--merge]
 
 Each configuration runs `api.run` (method `lateral`, the small preset) on a quality case in a fresh
 process with one torch thread, and reports the training and restoration wall times and the PSNR against
@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--one", nargs=2, metavar=("CASE", "CONFIG"), help=argparse.SUPPRESS)
     parser.add_argument("--note", default="", help="a line on the conditions of the run, for the results")
     parser.add_argument("--markdown-only", action="store_true", help="rewrite speed.md from speed.json")
+    parser.add_argument("--merge", action="store_true", help="keep speed.json's rows of the cases/configs not run")
     args = parser.parse_args()
     if args.markdown_only:
         payload = json.loads((RESULTS / "speed.json").read_text())
@@ -170,6 +171,13 @@ def main() -> None:
     flops = flop_limit()  # alone on the machine, after the runs; sets one torch thread, as the runs had
     header = machine_header() | {"native_bf16": cpu_has_native_bf16(), "lanes": args.lanes}
     payload = {"header": header, "before": args.before, "rows": rows, "flops": flops, "note": args.note}
+    if args.merge and (RESULTS / "speed.json").exists():  # keep the earlier rows of other cases/configs
+        earlier = json.loads((RESULTS / "speed.json").read_text())
+        ran = {(r["case"], r["config"]) for r in rows}
+        kept = [r for r in earlier["rows"] if (r["case"], r["config"]) not in ran]
+        payload["rows"] = sorted(kept + rows, key=lambda r: (r["case"], list(CONFIGS).index(r["config"])))
+        payload["earlier_runs"] = [*earlier.get("earlier_runs", []), earlier["header"]]
+        payload["note"] = args.note or earlier.get("note", "")
     write_json(RESULTS / "speed.json", payload)
     write_markdown(payload)
 
