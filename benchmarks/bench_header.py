@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -67,3 +68,13 @@ def write_json(path: Path, payload: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2))
     os.replace(tmp, path)
+
+
+def rewrite_markdown(name: str, note: str, write_markdown: Callable[[dict], None]) -> None:
+    """Rewrite results/<name>.md from results/<name>.json with `write_markdown`, with a new note (or the
+    one it has): for a note written after the run."""
+    path = RESULTS / f"{name}.json"
+    payload = json.loads(path.read_text())
+    payload["note"] = note or payload.get("note", "")
+    write_json(path, payload)
+    write_markdown(payload)

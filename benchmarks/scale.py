@@ -26,7 +26,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
+from bench_header import (  # noqa: E402
+    RESULTS,
+    header_markdown,
+    machine_header,
+    rewrite_markdown,
+    write_json,
+)
 
 FACTOR = 4.0
 BLOCK = (8, 64, 64)  # measured voxels
@@ -115,10 +121,7 @@ def main() -> None:
         write_markdown(payload)
         return
     if args.markdown_only:
-        payload = json.loads((RESULTS / "scale.json").read_text())
-        payload["note"] = args.note or payload.get("note", "")
-        write_json(RESULTS / "scale.json", payload)
-        write_markdown(payload)
+        rewrite_markdown("scale", args.note, write_markdown)
         return
     if args.one:
         size, method, workers, levels = args.one

@@ -31,7 +31,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
+from bench_header import (  # noqa: E402
+    RESULTS,
+    header_markdown,
+    machine_header,
+    rewrite_markdown,
+    write_json,
+)
 
 CASES = ("em_x4_average", "fluo_x4_average")
 CONFIGS = {
@@ -138,10 +144,7 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true", help="keep speed.json's rows of the cases/configs not run")
     args = parser.parse_args()
     if args.markdown_only:
-        payload = json.loads((RESULTS / "speed.json").read_text())
-        payload["note"] = args.note or payload.get("note", "")
-        write_json(RESULTS / "speed.json", payload)
-        write_markdown(payload)
+        rewrite_markdown("speed", args.note, write_markdown)
         return
     if args.one:
         case, name = args.one
