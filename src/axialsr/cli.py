@@ -689,7 +689,7 @@ def validate(
 def demo(
     out_dir: Annotated[str, typer.Option("--out-dir", help="Folder for the demo's files.")] = "axialsr-demo",
     quick: Annotated[
-        bool, typer.Option("--quick", help="Smaller volume and budget (about 7 min on 2 CPU cores).")
+        bool, typer.Option("--quick", help="Smaller volume and budget (2-7 min on 2 CPU cores: 2 with native bf16).")
     ] = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
