@@ -187,6 +187,7 @@ def main() -> None:
 
 def write_markdown(payload: dict) -> None:
     """results/speed.md from the JSON payload."""
+    from axialsr.settings import PRESETS
     from axialsr.tables import markdown_table
 
     flops = payload["flops"]
@@ -208,7 +209,7 @@ def write_markdown(payload: dict) -> None:
     ]
     for row in payload["rows"]:
         precision = "bf16" if "bf16" in row["config"] else "fp32"
-        steps = CONFIGS[row["config"]].get("steps") or 600
+        steps = CONFIGS[row["config"]].get("steps") or PRESETS["small"]["steps"]["lateral"]
         views = 8 if CONFIGS[row["config"]].get("flips", True) else 2
         train_rate = flops["train_gflop_per_step"] * steps / row["train_s"]
         restore_rate = flops["flop_per_output_voxel"] / 8 * views * row["output_voxels"] / row["restore_s"] / 1e9
