@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from axialsr.acquisition import Acquisition
 from axialsr.baselines import interpolate_z
 from axialsr.consistency import DEFAULT_PROJECTION, consistency_operator
+from axialsr.device import autocast
 from axialsr.interrupts import report_step
 from axialsr.networks import pad_to_multiple, size_multiple
 from axialsr.prior import DiffusionPrior
@@ -86,9 +87,11 @@ def predict_noise_planes(
     family: str,
     batch: int,
     guidance: float = 1.0,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """The prior's noise estimate for every plane of `family` of the noisy volume x_t (Z, Y, X), in
-    batches of `batch` planes; `condition` (Z, Y, X) the degraded volume for a conditional prior."""
+    batches of `batch` planes; `condition` (Z, Y, X) the degraded volume for a conditional prior; the
+    network in `precision` (`device.autocast`), its estimate returned in float32."""
     planes = _planes(x_t, family)
     conds = _planes(condition, family) if condition is not None else None
     multiple = size_multiple(prior.meta)
@@ -99,8 +102,9 @@ def predict_noise_planes(
         if conds is not None:
             c, _ = pad_to_multiple(conds[b0 : b0 + batch].unsqueeze(1), multiple)
             c = c.to(prior.device)
-        eps = prior.predict_noise(x.to(prior.device), t, c, guidance)
-        out[b0 : b0 + batch] = eps[:, 0, :h, :w].to(out.device)
+        with autocast(prior.device, precision):
+            eps = prior.predict_noise(x.to(prior.device), t, c, guidance)
+        out[b0 : b0 + batch] = eps[:, 0, :h, :w].to(out.device, torch.float32)
     return _volume(out, family)
 
 
@@ -118,6 +122,7 @@ def refine_volume(
     seed: int = 0,
     batch: int = 16,
     progress: bool = False,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Posterior sample(s) of the volume started from `estimate`, consistent with the measurements.
 
@@ -147,6 +152,9 @@ def refine_volume(
         Planes per forward pass.
     progress : bool
         Show a progress bar over the steps.
+    precision : str
+        Arithmetic of the prior's network ('fp32', 'bf16' or 'auto', see `device.resolve_precision`); the
+        DDIM update and the projection stay in float32.
 
     Returns
     -------
@@ -190,7 +198,7 @@ def refine_volume(
             a_t = alphas[t]
             a_prev = alphas[timesteps[i + 1]] if i + 1 < len(timesteps) else torch.tensor(1.0)
             family = PLANE_ORDER[i % 2]
-            eps = predict_noise_planes(prior, x, t, condition, family, batch, guidance)
+            eps = predict_noise_planes(prior, x, t, condition, family, batch, guidance, precision)
             x, x0 = consistent_ddim_step(x, eps, a_t, a_prev, project)
             bar.update(1)
             report_step("diffusion refinement", k * len(timesteps) + i + 1, samples * len(timesteps))

@@ -234,8 +234,8 @@ def _objective(
     precision: str = "fp32",
 ) -> Callable[[], torch.Tensor]:
     """The loss of one training batch for the prior's kind (see the module docstring), drawing from `rng`
-    (patches) and `gen` (noise, timesteps, condition dropout); the lateral regressor's forward pass in
-    `precision` (`device.autocast`; the loss itself in fp32)."""
+    (patches) and `gen` (noise, timesteps, condition dropout); the network's forward pass in `precision`
+    (`device.autocast`; the loss itself in fp32)."""
     if cfg.kind == "lateral":
         pairs = LateralPairs(data, acquisition, cfg.patch, axial_blur)
         null_space = None
@@ -275,7 +275,9 @@ def _objective(
         if cond is not None:
             keep = (torch.rand(cfg.batch, generator=gen) >= cfg.condition_dropout).to(device, x0.dtype)
             x_t = torch.cat([x_t, cond * keep.view(-1, 1, 1, 1)], 1)
-        return torch.nn.functional.mse_loss(unet(x_t, t).sample, noise)
+        with autocast(device, precision):
+            predicted = unet(x_t, t).sample
+        return torch.nn.functional.mse_loss(predicted.float(), noise)
 
     return denoising_loss
 

@@ -31,6 +31,7 @@ def run(inputs: MethodInputs) -> MethodOutput:
         seed=inputs.runtime.seed,
         batch=refine.batch,
         progress=inputs.runtime.progress,
+        precision=inputs.runtime.precision,
     )
     return MethodOutput(volume, spread=spread)
 
