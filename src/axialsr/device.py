@@ -40,9 +40,9 @@ def cpu_has_native_bf16() -> bool:
 
 
 def resolve_precision(name: str, device: torch.device | str) -> torch.dtype:
-    """The compute dtype of the lateral regressor: 'bf16' -> bfloat16, 'fp32' -> float32, 'auto' -> bfloat16
-    on a CPU with native bf16 (`cpu_has_native_bf16`), float32 elsewhere (the GPU path is not yet measured
-    in bf16).
+    """The compute dtype of the networks (lateral regressor, diffusion priors): 'bf16' -> bfloat16,
+    'fp32' -> float32, 'auto' -> bfloat16 on a CPU with native bf16 (`cpu_has_native_bf16`), float32
+    elsewhere (the GPU path is not yet measured in bf16).
 
     Examples
     --------
