@@ -142,14 +142,17 @@ def case_data(kind: str, factor: float, model: str, seed: int = 0) -> tuple[Volu
     return gt, lr, None if labels is None else labels[:depth]
 
 
-def ensure_prior(case: tuple[str, float, str], spec: str, preset: str = "small") -> Prior:
+def ensure_prior(case: tuple[str, float, str], spec: str, preset: str = "small", steps: int | None = None) -> Prior:
     """The case's prior `spec` ('kind', or 'lateral:projection'), from the cache or trained now (one torch
-    thread, CPU, default settings: a plain 'lateral' learns for the default projection)."""
+    thread, CPU, default settings: a plain 'lateral' learns for the default projection); `steps` overrides
+    the benchmark's training steps of that kind (cached apart)."""
     kind, _, projection = spec.partition(":")
-    config = PriorConfig(kind=kind, preset=preset, steps=PRIOR_STEPS[kind])
+    config = PriorConfig(kind=kind, preset=preset, steps=steps or PRIOR_STEPS[kind])
     if projection:
         config = replace(config, projection=projection)
     folder = CACHE / case_name(*case) / (f"{kind}-{config.projection}" if kind == "lateral" else kind)
+    if steps is not None:
+        folder = folder.with_name(f"{folder.name}-{steps}steps")
     if not api.is_prior_folder(folder):
         _, lr, _ = case_data(*case)
         api.train_prior(lr, config, folder, api.Acquisition(case[1], case[2]), resume=True, runtime=CPU)
@@ -274,8 +277,9 @@ def assemble(tag: str) -> None:
             header_markdown(part["header"]),
             f"\nSettings: `{json.dumps(part['settings'])}`\n\n",
             markdown_table(part["rows"], COLUMNS),
-            f"\n![{case}](quality{tag}_{case}.png)\n",
         ]
+        if (RESULTS / f"quality{tag}_{case}.png").exists():
+            md.append(f"\n![{case}](quality{tag}_{case}.png)\n")
         if (RESULTS / f"quality{tag}_{case}_more.png").exists():
             md.append(f"\n![{case}, more methods](quality{tag}_{case}_more.png)\n")
         for suffix in ("_xz", "_more_xz"):
@@ -286,7 +290,10 @@ def assemble(tag: str) -> None:
 
 
 SUMMARY = ("psnr_3d", "ssim_xz", "banding", "step", "axial_power", "membrane_f1", "vi", "total_s")
-SUMMARY_METHODS = ("truth", "cubic", "inr", "care", "lateral", "lateral-l2", "inr-lateral", "slicewise-xz", "inr-sds")
+SUMMARY_METHODS = (
+    *("truth", "cubic", "inr", "care", "lateral", "lateral-l2", "inr-lateral", "slicewise-xz", "inr-sds"),
+    *("inr-lateral+csds", "lateral-diffusion"),
+)
 
 
 def summary_table(parts: list[dict]) -> str:

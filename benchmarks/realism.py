@@ -1,10 +1,11 @@
 """Realism benchmark: the perception-distortion curve of `lateral-diffusion`, and what a user sees on it.
 
     python benchmarks/realism.py --cases em_x10_average [--realism 0,0.2,0.35,0.5,0.7,1] [--samples 1] [--guidance 1]
-        [--prior conditional|diffusion]
+        [--prior conditional|diffusion] [--prior-steps N]
 
 For each case (the quality benchmark's volumes, cached lateral and conditional priors, or with
-`--prior diffusion` the unconditional one), `lateral-diffusion` runs at each realism (0 is `lateral`
+`--prior diffusion` the unconditional one; `--prior-steps N` trains that prior for N steps instead of the
+quality benchmark's count), `lateral-diffusion` runs at each realism (0 is `lateral`
 itself: the posterior mean), through `api.restore` as users run it, and every output is scored like a
 quality row: PSNR, SSIM of XZ planes, banding, axial power ratio (the truth's value is the reference), and
 on EM membrane F1 and watershed VI with the case's fixed settings.
@@ -47,12 +48,20 @@ COLUMNS = (
 
 
 def run_case(
-    name: str, realisms: list[float], samples: int, tag: str, guidance: float = 1.0, prior: str = "conditional"
+    name: str,
+    realisms: list[float],
+    samples: int,
+    tag: str,
+    guidance: float = 1.0,
+    prior: str = "conditional",
+    prior_steps: int | None = None,
 ) -> dict:
     case = parse_case(name)
     gt, lr, labels = case_data(*case)
     acquisition = api.Acquisition(case[1], case[2])
-    priors = [ensure_prior(case, "lateral"), ensure_prior(case, prior)]
+    priors = [ensure_prior(case, "lateral"), ensure_prior(case, prior, steps=prior_steps)]
+    prior_label = prior if prior_steps is None else f"{prior}, {prior_steps} steps"
+    part_name = name if prior_steps is None else f"{name}_{prior}-{prior_steps}steps"
     settings = None if labels is None else settings_from_truth(gt.data, labels)
     rows = [{"method": "truth", **seen_scores(gt.data, case[1], labels, settings)}]
     crops = {"ground truth": gt.data}
@@ -66,7 +75,7 @@ def run_case(
             "realism": realism,
             "samples": samples,
             "guidance": guidance,
-            "prior": prior,
+            "prior": prior_label,
             **scores,
             **seen_scores(out.data, case[1], labels, settings),
             "seconds": info.seconds,
@@ -74,10 +83,10 @@ def run_case(
         rows.append(row)
         crops[f"realism {realism:g}"] = out.data
         print(f"{name} realism {realism:g}: {scores['psnr_3d']:.2f} dB, F1 {row.get('membrane_f1')}", flush=True)
-    xz_crops(crops, RESULTS / f"realism{tag}_{name}_xz.png", size=min(64, gt.data.shape[0]))
-    print_table(rows, COLUMNS, title=name)
-    part = {"header": machine_header(), "case": name, "rows": rows}
-    write_json(RESULTS / f"realism{tag}_case_{name}.json", part)
+    xz_crops(crops, RESULTS / f"realism{tag}_{part_name}_xz.png", size=min(64, gt.data.shape[0]))
+    print_table(rows, COLUMNS, title=part_name)
+    part = {"header": machine_header(), "case": part_name, "rows": rows}
+    write_json(RESULTS / f"realism{tag}_case_{part_name}.json", part)
     return part
 
 
@@ -87,7 +96,8 @@ def assemble(tag: str) -> None:
     md = [
         "# Realism benchmark: `lateral-diffusion` from the posterior mean (realism 0, = `lateral`) to a sample\n\n",
         "Each case in its own process (one torch thread); priors: the quality benchmark's cached lateral and "
-        "conditional priors of the case. The `truth` row gives the reference values of what users see.\n",
+        "conditional priors of the case (or, where the prior column names its steps, one trained for that many "
+        "steps). The `truth` row gives the reference values of what users see.\n",
     ]
     for part in parts:
         md.append(f"\n## {part['case']}\n\n")
@@ -110,13 +120,14 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1)
     parser.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance of the prior")
     parser.add_argument("--prior", default="conditional", help="kind of the diffusion prior: conditional or diffusion")
+    parser.add_argument("--prior-steps", type=int, default=None, help="train the prior for this many steps")
     parser.add_argument("--tag", default="")
     parser.add_argument("--assemble-only", action="store_true")
     args = parser.parse_args()
     if not args.assemble_only:
         for name in args.cases.split(","):
             realisms = [float(r) for r in args.realism.split(",")]
-            run_case(name, realisms, args.samples, args.tag, args.guidance, args.prior)
+            run_case(name, realisms, args.samples, args.tag, args.guidance, args.prior, args.prior_steps)
     assemble(args.tag)
 
 

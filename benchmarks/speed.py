@@ -1,10 +1,10 @@
 """Speed benchmark: `axialsr run`'s default (train the lateral regressor, restore) on CPU, side by side.
 
-    python benchmarks/speed.py [--cases em_x4_average,fluo_x4_average] [--configs before,bf16] [--merge]
+    python benchmarks/speed.py [--cases em_x4_average,fluo_x4_average] [--configs before,bf16] [--merge] [--tag _amd]
 
 Each configuration runs `api.run` (method `lateral`, the small preset) on a quality case in a fresh
 process with one torch thread, and reports the training and restoration wall times and the PSNR against
-the truth. Configurations:
+the truth (results/speed{tag}.json and .md: a tag keeps another machine's run apart). Configurations:
 
 - `before`: the code of commit `--before` (fp32, contiguous weights), from a git worktree;
 - `fp32`: this code in fp32 (channels-last weights);
@@ -14,7 +14,7 @@ the truth. Configurations:
 
 Also the FLOP-limit ratio: the regressor's FLOPs per training step and per output voxel (counted by
 `torch.utils.flop_counter`), divided by the measured time, against the core's sustained matrix-product
-rate in the same arithmetic (a large matmul, one thread). Writes results/speed.json and results/speed.md.
+rate in the same arithmetic (a large matmul, one thread).
 """
 
 from __future__ import annotations
@@ -142,9 +142,10 @@ def main() -> None:
     parser.add_argument("--note", default="", help="a line on the conditions of the run, for the results")
     parser.add_argument("--markdown-only", action="store_true", help="rewrite speed.md from speed.json")
     parser.add_argument("--merge", action="store_true", help="keep speed.json's rows of the cases/configs not run")
+    parser.add_argument("--tag", default="", help="suffix of the result files (another machine's run)")
     args = parser.parse_args()
     if args.markdown_only:
-        rewrite_markdown("speed", args.note, write_markdown)
+        rewrite_markdown(f"speed{args.tag}", args.note, lambda payload: write_markdown(payload, args.tag))
         return
     if args.one:
         case, name = args.one
@@ -174,19 +175,20 @@ def main() -> None:
     flops = flop_limit()  # alone on the machine, after the runs; sets one torch thread, as the runs had
     header = machine_header() | {"native_bf16": cpu_has_native_bf16(), "lanes": args.lanes}
     payload = {"header": header, "before": args.before, "rows": rows, "flops": flops, "note": args.note}
-    if args.merge and (RESULTS / "speed.json").exists():  # keep the earlier rows of other cases/configs
-        earlier = json.loads((RESULTS / "speed.json").read_text())
+    result = RESULTS / f"speed{args.tag}.json"
+    if args.merge and result.exists():  # keep the earlier rows of other cases/configs
+        earlier = json.loads(result.read_text())
         ran = {(r["case"], r["config"]) for r in rows}
         kept = [r for r in earlier["rows"] if (r["case"], r["config"]) not in ran]
         payload["rows"] = sorted(kept + rows, key=lambda r: (r["case"], list(CONFIGS).index(r["config"])))
         payload["earlier_runs"] = [*earlier.get("earlier_runs", []), earlier["header"]]
         payload["note"] = args.note or earlier.get("note", "")
-    write_json(RESULTS / "speed.json", payload)
-    write_markdown(payload)
+    write_json(result, payload)
+    write_markdown(payload, args.tag)
 
 
-def write_markdown(payload: dict) -> None:
-    """results/speed.md from the JSON payload."""
+def write_markdown(payload: dict, tag: str = "") -> None:
+    """results/speed{tag}.md from the JSON payload."""
     from axialsr.settings import PRESETS
     from axialsr.tables import markdown_table
 
@@ -217,8 +219,8 @@ def write_markdown(payload: dict) -> None:
             f"| {row['case']} | {row['config']} | {train_rate:.1f} | {train_rate / peak[precision]:.0%} | "
             f"{restore_rate:.1f} | {restore_rate / peak[precision]:.0%} |\n"
         )
-    (RESULTS / "speed.md").write_text("".join(lines))
-    print(f"wrote {RESULTS}/speed.json and speed.md")
+    (RESULTS / f"speed{tag}.md").write_text("".join(lines))
+    print(f"wrote {RESULTS}/speed{tag}.json and speed{tag}.md")
 
 
 if __name__ == "__main__":
