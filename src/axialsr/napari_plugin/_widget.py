@@ -124,6 +124,9 @@ class _Worker(Container):
         self.cancel_button.enabled = True
         self.status.value = "starting"
         self.worker = create_worker(self._work, job, _start_thread=False, _ignore_errors=True)
+        # connected first, so that no progress tick lands between the work's end and its message
+        self.worker.returned.connect(self._stop_progress)
+        self.worker.errored.connect(self._stop_progress)
         self.worker.returned.connect(self.finish)
         self.worker.errored.connect(self._failed)
         self.worker.finished.connect(self._idle)
@@ -143,6 +146,9 @@ class _Worker(Container):
             self.status.value = "cancelled: nothing was added"
         else:
             self.status.value = f"error: {exc}"
+
+    def _stop_progress(self, _value=None) -> None:
+        self._timer.stop()
 
     def _idle(self) -> None:
         self._timer.stop()
