@@ -291,8 +291,17 @@ def assemble(tag: str) -> None:
 
 SUMMARY = ("psnr_3d", "ssim_xz", "banding", "step", "axial_power", "membrane_f1", "vi", "total_s")
 SUMMARY_METHODS = (
-    *("truth", "cubic", "inr", "care", "lateral", "lateral-l2", "inr-lateral", "slicewise-xz", "inr-sds"),
-    *("inr-lateral+csds", "lateral-diffusion"),
+    "truth",
+    "cubic",
+    "inr",
+    "care",
+    "lateral",
+    "lateral-l2",
+    "inr-lateral",
+    "slicewise-xz",
+    "inr-sds",
+    "inr-lateral+csds",
+    "lateral-diffusion",
 )
 
 

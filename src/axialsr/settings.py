@@ -39,9 +39,9 @@ PRECISIONS = ("auto", "fp32", "bf16")
 class Runtime:
     """How a job runs, beside what it computes: the device ('auto', 'cpu', 'cuda' or 'cuda:N'), the random
     seed (one for every step: the same seed on the same device gives the same result), torch's CPU
-    threads (None: torch's default), the arithmetic of the networks (`precision`: the lateral regressor
-    and the diffusion priors, in training and inference; like the device, it changes the numbers in their
-    last digits, not what is computed), progress bars, and how often the iterative steps checkpoint
+    threads (None: torch's default), the arithmetic of the networks (`precision`: the lateral regressor,
+    and the diffusion priors in training and in `lateral-diffusion` sampling; like the device, it changes
+    the numbers in their last digits, not what is computed), progress bars, and how often the iterative steps checkpoint
     (every `checkpoint_every` steps, and `checkpoint_seconds` after the last checkpoint). A checkpoint
     records the seed it was made with (another seed is another result), not the device, the precision or
     the cadence.
@@ -58,7 +58,7 @@ class Runtime:
     precision: str = field(
         default="auto",
         metadata=_help(
-            "Arithmetic of the networks' training and inference (lateral regressor, diffusion priors): "
+            "Arithmetic of the lateral regressor and of the diffusion priors' training and sampling: "
             "bf16 (bfloat16 autocast, several times faster on CPUs with native bf16), fp32, or auto (bf16 "
             "on a CPU with AVX512-BF16 or AMX, fp32 elsewhere)."
         ),
