@@ -611,12 +611,13 @@ def run(
 
 
 @app.command()
-@with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, REFINE_GROUP, RUNTIME_GROUP)
+@with_options(RECON_GROUP, SLICEWISE_GROUP, LATERAL_GROUP, REFINE_GROUP, LATERAL_PRIOR_GROUP, RUNTIME_GROUP)
 def validate(
     recon_options: dict,
     slicewise_options: dict,
     lateral_options: dict,
     refine_options: dict,
+    lateral_prior_options: dict,
     runtime_options: dict,
     input_spec: InputArg,
     prior: PriorsOpt = None,
@@ -627,7 +628,9 @@ def validate(
         str,
         typer.Option(
             help="lateral: degrade Y at the real factor and restore it (the measured XY slices are the truth); "
-            "holdout: keep one slice in --holdout K, restore at K times the factor, score the others."
+            "holdout: keep one slice in --holdout K, restore at K times the factor, score the others; "
+            "sections (serial sections): average adjacent pairs of sections, restore at twice the factor (the "
+            "regressor trained on the pairs), score each restored half against the real section."
         ),
     ] = "lateral",
     holdout: Annotated[int, typer.Option(help="K for --scheme holdout (odd, >= 3).")] = 3,
@@ -653,7 +656,12 @@ def validate(
     volume = _read(input_spec, voxel_size, channel)
     runtime = _runtime(runtime_options)
     priors = api.load_priors(prior, runtime.device)
-    chosen = tuple(m.strip() for m in methods.split(",")) if methods else api.validation_methods(priors)
+    if methods:
+        chosen = tuple(m.strip() for m in methods.split(","))
+    elif scheme == "sections":
+        chosen = ("linear", "cubic", api.DEFAULT_METHOD)
+    else:
+        chosen = api.validation_methods(priors)
     values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
     values["lateral_options"] = lateral_options
     values["refine_options"] = refine_options
@@ -663,6 +671,7 @@ def validate(
         methods=chosen,
         restore=_restore_config(values, consistency, projection),
         axial_blur=axial_blur,
+        lateral_prior=LATERAL_PRIOR_GROUP.build(lateral_prior_options),
     )
     if json_out:
         _check_plain_output(Path(json_out), force)
@@ -671,7 +680,9 @@ def validate(
     acquisition = api.acquisition_for(volume, factor, model, fwhm)
     result = api.validate(volume, acquisition, priors, config, runtime)
     s = acquisition.factor
-    print_table(result.rows, ("psnr", "ssim", "seconds"), title=f"axialsr validate ({scheme}), factor {s:g}")
+    columns = ("psnr", "ssim", "detail_r2", "seconds") if scheme == "sections" else ("psnr", "ssim", "seconds")
+    title = f"axialsr validate ({scheme}), factor {2 * s:g} from pairs" if scheme == "sections" else None
+    print_table(result.rows, columns, title=title or f"axialsr validate ({scheme}), factor {s:g}")
     if result.note:
         typer.echo(f"note: {result.note}")
     typer.echo(f"best by PSNR: {result.ranking()[0]}")

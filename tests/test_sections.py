@@ -1,0 +1,145 @@
+"""Real serial sections: the `sections` validation scheme (pairs of sections as the truth), the axial-blur
+estimate that says when it cannot tell, and training pairs that look like real sections (noise, jitter,
+flicker)."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from axialsr import api
+from axialsr.acquisition import Acquisition, simulate
+from axialsr.errors import AxialSRError
+from axialsr.lateral import LateralPairs, axial_blur_estimate
+from axialsr.noise import section_noise, stack_noise
+from axialsr.settings import PriorConfig, Runtime, ValidationConfig
+from axialsr.synthetic import make_volume
+from axialsr.validate import pair_sections, score_sections, validate
+
+QUIET = Runtime(device="cpu", progress=False)
+
+
+@pytest.fixture(scope="module")
+def sections():
+    """A synthetic stack of 12 'real' sections at factor 2 (so pairs are at factor 4)."""
+    truth = make_volume("em", (24, 64, 64), seed=3)
+    return simulate(truth, Acquisition(2.0))
+
+
+def test_pairs_are_the_sections_twice_as_thick(sections):
+    thick = simulate(make_volume("em", (24, 64, 64), seed=3), Acquisition(4.0))
+    np.testing.assert_allclose(pair_sections(sections), thick, atol=1e-5)
+    assert pair_sections(sections[:5]).shape == (2, 64, 64)  # the odd last section is left out
+    with pytest.raises(AxialSRError, match="at least 4"):
+        pair_sections(sections[:3])
+
+
+def test_section_scores_reward_the_detail_between_sections(sections):
+    acq = Acquisition(4.0)
+    pairs = pair_sections(sections)
+    perfect = np.repeat(sections, 2, axis=0)  # each section over its 2 output slices
+    flat = np.repeat(pairs, 4, axis=0)  # no detail between the sections of a pair
+    wrong = np.repeat(pairs[:, None] + (pairs[:, None] - sections.reshape(6, 2, 64, 64)), 2, axis=1).reshape(24, 64, 64)
+    best, none, bad = (score_sections(v, sections, acq) for v in (perfect, flat, wrong))
+    assert best["detail_r2"] == pytest.approx(1.0) and best["psnr"] > 60
+    assert none["detail_r2"] == pytest.approx(0.0, abs=1e-6)
+    assert bad["detail_r2"] == pytest.approx(-3.0, abs=1e-4)  # the detail reversed: error twice the detail
+    assert best["psnr"] > none["psnr"] > bad["psnr"]
+    # sections left out of the scores do not count
+    spoiled = perfect.copy()
+    spoiled[4:6] += 50
+    mask = np.ones(12, bool)
+    mask[2] = False
+    assert score_sections(spoiled, sections, acq, mask)["psnr"] == best["psnr"]
+    with pytest.raises(AxialSRError, match="average"):
+        score_sections(perfect, sections, Acquisition(4.0, "gaussian"))
+
+
+def test_sections_scheme_trains_on_the_pairs_and_scores_real_sections(sections):
+    cfg = ValidationConfig(
+        scheme="sections",
+        methods=("linear", "cubic", "lateral"),
+        lateral_prior=PriorConfig(kind="lateral", preset="tiny", steps=40, patch=16),
+    )
+    result = validate(sections, Acquisition(2.0), None, cfg, runtime=QUIET)
+    rows = {r["method"]: r for r in result.rows}
+    assert result.scheme == "sections" and result.truth.shape == sections.shape
+    assert result.restored["cubic"].shape == (24, 64, 64)  # 6 pairs at factor 4
+    for r in rows.values():
+        assert 10 < r["psnr"] < 60 and r["detail_r2"] < r["detail_r2_ceiling"] + 1e-9
+    assert rows["lateral"]["detail_r2"] > rows["linear"]["detail_r2"]
+
+
+def test_cli_validate_sections(cli, tmp_path):
+    path = tmp_path / "sections.tif"
+    sections = simulate(make_volume("em", (24, 64, 64), seed=3), Acquisition(2.0))
+    api.write_volume(path, (sections * 255).astype(np.uint8), (16.0, 8.0, 8.0), "nm")
+    code, out, err = cli(
+        "validate", path, "--scheme", "sections", "--methods", "linear,cubic", "--json", tmp_path / "v.json"
+    )
+    assert code == 0, err
+    assert "validate (sections), factor 4" in out
+    rows = json.loads((tmp_path / "v.json").read_text())["rows"]
+    assert {r["method"] for r in rows} == {"linear", "cubic"} and all("detail_r2" in r for r in rows)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_axial_blur_estimate_cannot_tell_a_small_blur_at_x10(seed):
+    """On EM at x10 with no axial blur, the raw fit can say ~2 px; the estimate must not use it."""
+    acq = Acquisition(10.0)
+    measured = simulate(make_volume("em", (160, 96, 96), seed=seed), acq)
+    estimate = axial_blur_estimate(measured, acq)
+    assert not estimate.resolved and estimate.sigma == 0.0
+    assert estimate.smallest == pytest.approx(3.3)
+
+
+def test_axial_blur_estimate_finds_a_confocal_blur():
+    acq = Acquisition(4.0)
+    truth = ndimage.gaussian_filter1d(make_volume("fluo", (64, 96, 96), seed=0), 2.5, axis=0)
+    estimate = axial_blur_estimate(simulate(truth, acq), acq)
+    assert estimate.resolved and abs(estimate.sigma - 2.5) <= 0.4 and estimate.spread < 0.3
+
+
+def test_noise_estimate_sees_white_noise_and_not_edges():
+    rng = np.random.default_rng(0)
+    edges = np.zeros((128, 128))
+    edges[:, 64:] = 100.0
+    assert section_noise(edges) == 0.0
+    assert section_noise(edges + rng.normal(0, 5, edges.shape)) == pytest.approx(5.0, rel=0.1)
+    stack = rng.normal(0, 3, (6, 64, 64))
+    assert stack_noise(stack) == pytest.approx(3.0, rel=0.1)
+
+
+def test_section_like_pairs_get_the_noise_jitter_and_flicker_they_are_given(sections):
+    acq = Acquisition(4.0)
+    plain = LateralPairs(sections, acq, 16)
+    draws = {}
+    for name, kwargs in {"noise": {"noise": 0.2}, "jitter": {"jitter": 1.0}, "flicker": {"flicker": 0.1}}.items():
+        pairs = LateralPairs(sections, acq, 16, **kwargs)
+        rng = np.random.default_rng(0)
+        degraded = pairs._section_like(rng, 0, 3, 8, 5)
+        draws[name] = degraded - plain.inputs[0][3, 8:24, 5:21]
+        target = pairs(np.random.default_rng(1), 4)[1]
+        assert np.isin(target[0, 0, 0], plain.targets[0]) or np.isin(target[0, 0, 0], plain.targets[1])
+    # each changes the degraded rows, the noise by about what it was given (cubic keeps the rows' variance)
+    assert all(np.abs(d).mean() > 1e-3 for d in draws.values())
+    assert 0.1 < draws["noise"].std() < 0.3
+    # without any of them, the section-like path is the precomputed degradation
+    np.testing.assert_allclose(plain._section_like(np.random.default_rng(0), 1, 2, 4, 3), plain.inputs[1][2, 4:20, 3:19], atol=1e-5)
+
+
+def test_training_records_the_section_noise(sections):
+    acq = Acquisition(2.0)
+    measured = api.Volume(sections * 255)
+    estimated = api.train_prior(
+        measured, PriorConfig(kind="lateral", preset="tiny", steps=2, section_noise=None), acquisition=acq, runtime=QUIET
+    )
+    fixed = api.train_prior(
+        measured, PriorConfig(kind="lateral", preset="tiny", steps=2, section_noise=6.0), acquisition=acq, runtime=QUIET
+    )
+    assert estimated.meta["pair_degradation"]["section_noise_estimated"]
+    assert fixed.meta["pair_degradation"]["section_noise"] == pytest.approx(6.0)
+    # a degraded row of s = 2 rows keeps half the noise variance: it gets the other half
+    scale = 2.0 / (fixed.normalization.high - fixed.normalization.low)
+    assert fixed.meta["pair_degradation"]["noise"] == pytest.approx(6.0 * scale * np.sqrt(0.5))
