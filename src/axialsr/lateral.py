@@ -153,10 +153,8 @@ class LateralPairs:
             k = int(rng.integers(src.shape[0]))
             r0 = int(rng.integers(0, (src.shape[1] - p) // self.row_step + 1)) * self.row_step
             c0 = int(rng.integers(0, src.shape[2] - p + 1))
-            if self.augmented:
-                a = self._section_like(rng, which, k, r0, c0)
-            else:
-                a = src[k, r0 : r0 + p, c0 : c0 + p]
+            augmented = self.augmented
+            a = self._section_like(rng, which, k, r0, c0) if augmented else src[k, r0 : r0 + p, c0 : c0 + p]
             b = tgt[k, r0 : r0 + p, c0 : c0 + p]
             if rng.integers(2) and self.flip_rows:
                 a, b = a[::-1], b[::-1]
