@@ -19,7 +19,10 @@ results/quality{tag}.json and .md, with results/quality{tag}_<case>.png per case
 Cases: `em` (EM-like neuropil), `fluo` (fluorescence-like nuclei), `fluoaxial` (the same nuclei with an
 axial PSF in the truth: Gaussian sigma 2.5 voxels along z on top of the isotropic blur, as in a confocal
 stack); factors 4 and 8, and for EM also 10 (serial-section EM such as CREMI, 4x4x40 nm) and the
-non-integer 6.4; the `average` acquisition model (`--cases em_x4_gaussian` adds a Gaussian one).
+non-integer 6.4; the `average` acquisition model (`--cases em_x4_gaussian` adds a Gaussian one); `emreal`
+at x10: the EM truth acquired like a real serial-section stack (`synthetic.section_artifacts`: detector noise
+of 8 grey levels in 255 after the slab average, 0.7 px section jitter, 3% contrast flicker), scored against
+the clean truth.
 
 What users see, on every row (the `truth` row gives the reference values):
 - `banding`: `metrics.banding_index` (change across slab boundaries over that within slabs; the truth
@@ -55,7 +58,7 @@ from axialsr.membranes import MembraneSettings, membrane_scores, segmentation_sc
 from axialsr.metrics import axial_power_ratio, banding_index, boundary_step_index  # noqa: E402
 from axialsr.prior import Prior  # noqa: E402
 from axialsr.settings import PriorConfig, RestoreConfig, Runtime, SlicewiseConfig  # noqa: E402
-from axialsr.synthetic import em_neuropil_with_labels  # noqa: E402
+from axialsr.synthetic import em_neuropil_with_labels, section_artifacts  # noqa: E402
 from axialsr.tables import format_value, markdown_table, print_table  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -63,7 +66,9 @@ CACHE = HERE / "cache" / "priors"
 PEERS = HERE / "cache" / "peers"
 CPU = Runtime(device="cpu", seed=0)  # one torch thread: set in main()
 SHAPE = (64, 128, 128)
-SHAPES = {("em", 10.0): (160, 128, 128)}  # 16 slabs, like the x4 cases
+SHAPES = {("em", 10.0): (160, 128, 128), ("emreal", 10.0): (160, 128, 128)}
+# `emreal`: synthetic EM acquired like a real serial-section stack (scored against the clean truth)
+REAL_ARTIFACTS = {"noise": 8 / 255, "jitter": 0.7, "flicker": 0.03}  # 16 slabs, like the x4 cases
 AXIAL_PSF_SIGMA = 2.5
 CASES_FULL = [
     ("em", 4.0, "average"),
@@ -73,6 +78,7 @@ CASES_FULL = [
     ("fluo", 4.0, "average"),
     ("fluo", 8.0, "average"),
     ("fluoaxial", 4.0, "average"),
+    ("emreal", 10.0, "average"),
 ]
 CASES_EXTRA = [("em", 4.0, "gaussian")]
 COLUMNS = (
@@ -129,7 +135,7 @@ def case_data(kind: str, factor: float, model: str, seed: int = 0) -> tuple[Volu
     shape = SHAPES.get((kind, factor), SHAPE)
     acquisition = api.Acquisition(factor, model)
     labels = None
-    if kind == "em":
+    if kind in ("em", "emreal"):
         data, labels = em_neuropil_with_labels(shape, seed=seed)
         gt = Volume(data, (api.DEFAULT_SYNTH_VOXEL_NM,) * 3, "nm")  # as api.synth writes it
     else:
@@ -137,6 +143,8 @@ def case_data(kind: str, factor: float, model: str, seed: int = 0) -> tuple[Volu
     if kind == "fluoaxial":
         gt = Volume(ndimage.gaussian_filter1d(gt.data, AXIAL_PSF_SIGMA, axis=0).astype(np.float32), gt.voxel_size)
     lr = api.simulate_acquisition(gt, acquisition)
+    if kind == "emreal":
+        lr = Volume(section_artifacts(lr.data, **REAL_ARTIFACTS, seed=seed), lr.voxel_size, lr.unit)
     depth = acquisition.output_depth(lr.data.shape[0])
     gt = Volume(gt.data[:depth], gt.voxel_size)
     return gt, lr, None if labels is None else labels[:depth]

@@ -43,7 +43,7 @@ from bench_header import RESULTS, header_markdown, machine_header, write_json  #
 
 from axialsr import api  # noqa: E402
 from axialsr.io import Volume  # noqa: E402
-from axialsr.settings import PriorConfig, RestoreConfig, Runtime  # noqa: E402
+from axialsr.settings import LateralConfig, PriorConfig, RestoreConfig, Runtime  # noqa: E402
 from axialsr.tables import markdown_table, print_table  # noqa: E402
 from axialsr.validate import pair_sections, score_sections  # noqa: E402
 
@@ -62,9 +62,15 @@ CPU = Runtime(device="cpu", seed=0)
 ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     "cubic": ("cubic", {}, {}),
     "inr": ("inr", {}, {}),
-    "lateral": ("lateral", {"lateral": {}}, {}),
+    "lateral": ("lateral", {"lateral": {}}, {}),  # run's defaults
+    "lateral-before": ("lateral", {"lateral": {"axial_blur": 1.47}}, {}),  # 0.3.0's: the blur estimate said 1.47
     "lateral-blur0": ("lateral", {"lateral": {"axial_blur": 0.0}}, {}),
     "lateral-2400": ("lateral", {"lateral": {"axial_blur": 0.0, "steps": 2400}}, {}),
+    "lateral-2400-noflip": (
+        "lateral",
+        {"lateral": {"axial_blur": 0.0, "steps": 2400}},
+        {"lateral": LateralConfig(flips=False)},
+    ),
     "lateral-noise": ("lateral", {"lateral": {"axial_blur": 0.0, "section_noise": None}}, {}),
     "lateral-noise8": ("lateral", {"lateral": {"axial_blur": 0.0, "section_noise": 8.0}}, {}),
     "lateral-jitter": ("lateral", {"lateral": {"axial_blur": 0.0, "jitter": 0.5}}, {}),
@@ -107,7 +113,8 @@ def paired() -> tuple[np.ndarray, api.Acquisition, np.ndarray]:
 
 def ensure_prior(row: str, kind: str, overrides: dict) -> tuple[api.Prior, float]:
     """The row's prior of `kind`, trained on the paired stack (cached per row), and its training seconds."""
-    folder = CACHE / row / kind
+    key = json.dumps(overrides, sort_keys=True, default=str)
+    folder = CACHE / kind / (key.strip("{}").replace('"', "").replace(": ", "=").replace(", ", "_") or "defaults")
     if not api.is_prior_folder(folder):
         stack, acquisition, _ = paired()
         config = PriorConfig(kind=kind, preset="small", **overrides)
