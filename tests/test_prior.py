@@ -95,7 +95,7 @@ def test_sampling_is_seeded_and_draws_different_patches(em_small):
 
 def test_config_none_takes_the_preset_and_zero_stays_zero():
     cfg = PriorConfig(preset="small", kind="lateral").resolved()
-    assert (cfg.patch, cfg.steps, cfg.projection) == (64, 600, "h2")
+    assert (cfg.patch, cfg.steps, cfg.projection) == (64, 2400, "h2")
     assert PriorConfig(preset="small", steps=0).resolved().steps == 0
     assert PriorConfig(preset="small").resolved().patch == 32
     assert PriorConfig().resolved().preset == "small" and PriorConfig().resolved(gpu=True).preset == "base"
