@@ -11,12 +11,18 @@ factor s = dz / dx (any real s >= 1), centred at (k + 1/2) s. A is linear along 
 - `subsample`: point sampling at the slab centre (linear interpolation between voxel centres).
 
 The same matrix serves `simulate` (numpy) and the reconstruction's fidelity term (torch, differentiable).
+
+The acquisition is also the one place that knows which sections exist: `missing` lists the measured
+sections that carry no measurement (lost, blank, duplicated or damaged ones; see `axialsr.bad_sections`).
+Every consumer reads it from here: training pairs skip them, fidelity terms and the projection onto the
+measurements leave them out, and restorations start from the stack with them bridged from their
+neighbours (`fill_missing`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,13 +38,27 @@ ACQUISITION_MODELS = ("average", "gaussian", "subsample")
 @dataclass(frozen=True)
 class Acquisition:
     """Axial acquisition model: factor s = dz/dx >= 1, model name, Gaussian FWHM (isotropic voxels;
-    defaults to s) and the box width of the `average` model (isotropic voxels; defaults to s: slabs that
-    tile z; narrower boxes describe every K-th slab of a finer stack, as `validate --scheme holdout` needs)."""
+    defaults to s), the box width of the `average` model (isotropic voxels; defaults to s: slabs that
+    tile z; narrower boxes describe every K-th slab of a finer stack, as `validate --scheme holdout` needs)
+    and the indices of the measured sections that are `missing` (unmeasured: no fidelity, no training).
+
+    Examples
+    --------
+    >>> acq = Acquisition(4, missing=(2,))
+    >>> acq.present(5).tolist()
+    [True, True, False, True, True]
+    >>> stack = np.arange(5.0)[:, None, None] * np.ones((5, 1, 1))
+    >>> acq.fill_missing(stack)[:, 0, 0].tolist()      # bridged from its neighbours
+    [0.0, 1.0, 2.0, 3.0, 4.0]
+    >>> acq.within(1, 4).missing                        # a block's view of the same sections
+    (1,)
+    """
 
     factor: float
     model: str = "average"
     fwhm: float | None = None
     width: float | None = None
+    missing: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not (isinstance(self.factor, (int, float)) and math.isfinite(self.factor)) or self.factor < 1:
@@ -49,6 +69,48 @@ class Acquisition:
             raise AxialSRError(f"the Gaussian FWHM must be > 0, got {self.fwhm}")
         if self.width is not None and not 0 < self.width <= self.factor:
             raise AxialSRError(f"the slab width must be in (0, s], got {self.width}")
+        missing = tuple(sorted({int(k) for k in self.missing}))
+        if missing and missing[0] < 0:
+            raise AxialSRError(f"a missing section's index must be >= 0, got {missing[0]}")
+        object.__setattr__(self, "missing", missing)
+
+    def present(self, depth_measured: int) -> np.ndarray:
+        """Boolean mask of the measured sections that exist (not `missing`) in a stack of `depth_measured`;
+        AxialSRError when a missing index is outside the stack or no section is left."""
+        if self.missing and self.missing[-1] >= depth_measured:
+            raise AxialSRError(
+                f"bad section {self.missing[-1]} is outside the stack (sections 0-{depth_measured - 1})",
+                setting="bad_sections",
+            )
+        mask = np.ones(depth_measured, dtype=bool)
+        mask[list(self.missing)] = False
+        if not mask.any():
+            raise AxialSRError("every section is marked missing: nothing is left to restore from")
+        return mask
+
+    def fill_missing(self, measured: np.ndarray) -> np.ndarray:
+        """The stack (Z_lr, ...) with its missing sections bridged from their neighbours: linear along z
+        between the nearest sections that exist on each side, the nearest one's copy at the ends. Returns
+        `measured` itself when nothing is missing, else a float32 copy."""
+        if not self.missing:
+            return measured
+        present = np.flatnonzero(self.present(len(measured)))
+        out = np.asarray(measured, dtype=np.float32).copy()
+        for k in self.missing:
+            after = np.searchsorted(present, k)
+            if after == 0 or after == len(present):
+                out[k] = out[present[min(after, len(present) - 1)]]
+                continue
+            lo, hi = present[after - 1], present[after]
+            t = (k - lo) / (hi - lo)
+            out[k] = (1 - t) * out[lo] + t * out[hi]
+        return out
+
+    def within(self, start: int, stop: int) -> Acquisition:
+        """The same acquisition for the measured sections [start, stop) of the stack (a block's view):
+        its missing sections renumbered from `start`."""
+        inside = tuple(k - start for k in self.missing if start <= k < stop)
+        return replace(self, missing=inside)
 
     @property
     def sigma(self) -> float:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from axialsr.acquisition import Acquisition, simulate
+from axialsr.bad_sections import BadSection
 from axialsr.consistency import DEFAULT_PROJECTION, PROJECTIONS
 from axialsr.errors import AxialSRError
 from axialsr.intensity import cast_like, check_dtype
@@ -66,6 +67,7 @@ __all__ = [
     "DEFAULT_PROJECTION",
     "PROJECTIONS",
     "Acquisition",
+    "BadSection",
     "CancelledError",
     "MethodSpec",
     "RunConfig",
@@ -75,6 +77,7 @@ __all__ = [
     "Volume",
     "VolumeSource",
     "acquisition_for",
+    "bad_sections_for",
     "check_dtype",
     "check_output",
     "default_preset",
@@ -141,11 +144,63 @@ def _apply(runtime: Runtime) -> Runtime:
     return runtime
 
 
+def bad_sections_for(
+    volume: Volume | VolumeSource, bad_sections: str | Sequence[int] | Sequence[BadSection] | None = "auto"
+) -> list[BadSection]:
+    """The sections of `volume` that carry no information: found in its data with 'auto' (see
+    `axialsr.bad_sections`; warns with one line naming them), none with 'none' or None, or the given
+    indices ('14,27' or a sequence; kind 'named'). AxialSRError when an index is outside the stack.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stack = Volume(np.random.default_rng(0).integers(50, 200, (6, 32, 32)).astype(np.uint8))
+    >>> stack.data[2] = 0
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     found = bad_sections_for(stack)
+    >>> [(b.index, b.kind) for b in found], str(caught[0].message)
+    ([(2, 'blank')], 'section 2 looks missing or damaged (2 blank); it is restored from its neighbours')
+    >>> [b.index for b in bad_sections_for(stack, "1,4")], bad_sections_for(stack, "none")
+    ([1, 4], [])
+    """
+    from axialsr.bad_sections import describe_bad_sections, find_bad_sections, parse_bad_sections
+
+    data = volume if isinstance(volume, VolumeSource) else volume.data
+    depth = data.shape[0]
+    if bad_sections is not None and not isinstance(bad_sections, str) and all(
+        isinstance(b, BadSection) for b in bad_sections
+    ):
+        found = list(bad_sections)
+    else:
+        chosen = parse_bad_sections(bad_sections)
+        if chosen == "auto":
+            found = find_bad_sections(data)
+            if found:
+                warnings.warn(describe_bad_sections(found), stacklevel=2)
+        else:
+            found = [BadSection(k, "named") for k in chosen]
+    outside = [b.index for b in found if b.index >= depth]
+    if outside:
+        raise AxialSRError(
+            f"bad section {outside[0]} is outside the stack (sections 0-{depth - 1})", setting="bad_sections"
+        )
+    if depth and len(found) >= depth:
+        raise AxialSRError("every section is marked bad: nothing is left to restore from", setting="bad_sections")
+    return found
+
+
 def acquisition_for(
-    volume: Volume | VolumeSource, factor: float | None = None, model: str = "average", fwhm: float | None = None
+    volume: Volume | VolumeSource,
+    factor: float | None = None,
+    model: str = "average",
+    fwhm: float | None = None,
+    bad_sections: str | Sequence[int] | Sequence[BadSection] | None = "auto",
 ) -> Acquisition:
     """The acquisition of a measured volume: factor s = `factor` when given, else dz/dx from its voxel
-    size; `model` and `fwhm` (isotropic voxels, default s) as in `axialsr.acquisition`.
+    size; `model` and `fwhm` (isotropic voxels, default s) as in `axialsr.acquisition`; its missing
+    sections from `bad_sections` (see `bad_sections_for`: by default found in the data).
 
     Raises AxialSRError when no factor is known or it is below 1; warns when a given factor contradicts
     the voxel size (the output would not be isotropic) or when the voxel size looks uncalibrated."""
@@ -170,7 +225,8 @@ def acquisition_for(
         )
     if factor is None or not np.isfinite(factor) or factor < 1:
         raise AxialSRError(f"the axial factor must be >= 1 (z sampled more coarsely than x), got {factor}")
-    return Acquisition(float(factor), model, fwhm)
+    missing = tuple(b.index for b in bad_sections_for(volume, bad_sections))
+    return Acquisition(float(factor), model, fwhm, missing=missing)
 
 
 def output_voxel_size(volume: Volume | VolumeSource, factor: float) -> tuple[float, float, float] | None:

@@ -72,13 +72,20 @@ def restore_block(task: BlockTask, block: Block, priors: Sequence[Prior] = ()) -
 
     torch.set_num_threads(task.threads)
     start = time.perf_counter()
-    region = tuple(slice(a, b) for a, b in block.outer)
-    data = task.source.read(region)  # type: ignore[arg-type]
+    data = read_bridged(task.source, task.acquisition, block.outer)
     check_finite(data, f"{task.source.spec} {block.name}")
     # one seed per block; the priors travel on the CPU and restore_array moves them to the worker's device
     runtime = task.runtime.offset(block.number).quiet()
+    z0, z1 = block.outer[0]
     restored = restore_array(
-        data, task.method, task.acquisition, priors, task.config, task.normalization, runtime=runtime
+        data,
+        task.method,
+        task.acquisition.within(z0, z1),
+        priors,
+        task.config,
+        task.normalization,
+        runtime=runtime,
+        bridged=True,
     )
     out = restored.volume
     expected = tuple(b - a for a, b in block.out_outer)
@@ -95,6 +102,23 @@ def restore_block(task: BlockTask, block: Block, priors: Sequence[Prior] = ()) -
         "peak_rss_mib": peak_rss_mib(),
         "pid": os.getpid(),
     }
+
+
+def read_bridged(source: VolumeSource, acquisition: Acquisition, region: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Read `region` ((start, stop) per axis, measured voxels) with its missing sections bridged exactly as
+    in the whole volume: a gap at the region's edge is bridged from the nearest sections that exist
+    beyond it (read as well, then cut off). Returns the file's dtype, or float32 when something was bridged."""
+    (z0, z1), rest = region[0], tuple(slice(a, b) for a, b in region[1:])
+    if not acquisition.missing:
+        return source.read((slice(z0, z1), *rest))
+    present = acquisition.present(source.shape[0])
+    lo, hi = z0, z1
+    while lo > 0 and not present[lo]:
+        lo -= 1
+    while hi < len(present) and not present[hi - 1]:
+        hi += 1
+    wide = source.read((slice(lo, hi), *rest))
+    return acquisition.within(lo, hi).fill_missing(wide)[z0 - lo : z1 - lo]
 
 
 TRAINING_VOXELS = 2**25  # 32 Mvoxel (128 MiB as float32): what the priors of a blockwise run train on

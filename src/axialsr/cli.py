@@ -59,6 +59,15 @@ ModelOpt = Annotated[str, typer.Option("--model", help="Acquisition model along 
 FwhmOpt = Annotated[
     float | None, typer.Option("--fwhm", help="Gaussian PSF FWHM in output voxels (model gaussian; default s).")
 ]
+BadSectionsOpt = Annotated[
+    str,
+    typer.Option(
+        "--bad-sections",
+        help="Sections that carry no information (lost, blank, saturated, imaged twice): auto (find them), "
+        "none, or indices from 0 ('14,27', '14-16'). They are left out of training and restored from their "
+        "neighbours.",
+    ),
+]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same device: same result).")]
 RUNTIME_PANEL = "How it runs (not what it computes)"
@@ -326,6 +335,7 @@ def _restore_command(default_method: str | None, doc: str):
         dtype: DtypeOpt = None,
         force: ForceOpt = False,
         blocks: BlocksOpt = None,
+        bad_sections: BadSectionsOpt = "auto",
     ) -> None:
         _check_restore_outputs(out, force, input_spec, dtype, uncertainty)
         zarr_options = _zarr_options(block_options)
@@ -345,7 +355,7 @@ def _restore_command(default_method: str | None, doc: str):
         if blocks is not None:
             size, unit = _parse_voxel_size(voxel_size)
             source = api.open_source(input_spec, size, channel, unit)
-            acquisition = api.acquisition_for(source, factor, model, fwhm)
+            acquisition = api.acquisition_for(source, factor, model, fwhm, bad_sections)
             block_config = BLOCK_GROUP.build(block_options, blocks=_parse_shape(blocks, minimum=1))
             summary = api.restore_blockwise(
                 source, out, method, acquisition, priors, config, block_config, dtype, force, runtime
@@ -353,7 +363,7 @@ def _restore_command(default_method: str | None, doc: str):
             _say_blockwise(summary, out, acquisition)
             return
         volume = _read(input_spec, voxel_size, channel)
-        acquisition = api.acquisition_for(volume, factor, model, fwhm)
+        acquisition = api.acquisition_for(volume, factor, model, fwhm, bad_sections)
         result, info = api.restore(volume, method, acquisition, priors, config, checkpoint_dir, resume, dtype, runtime)
         api.write_volume(out, result.data, result.voxel_size, result.unit, force=force, **zarr_options)
         if info.uncertainty is not None:
@@ -442,6 +452,7 @@ def train_prior(
     voxel_size: VoxelOpt = None,
     channel: ChannelOpt = None,
     force: ForceOpt = False,
+    bad_sections: BadSectionsOpt = "auto",
 ) -> None:
     """Train a prior on the XY slices of the input: a diffusion model, a conditional one, or the lateral
     regressor (the last two learn to undo the acquisition, so they need the factor)."""
@@ -454,7 +465,11 @@ def train_prior(
         raise AxialSRError(f"{out} exists and is not a folder")
     _check_plain_output(out_path / "prior.json" if out_path.is_dir() else out_path, force=True)
     volume = _read(input_spec, voxel_size, channel)
-    acquisition = None if config.kind == "diffusion" else api.acquisition_for(volume, factor, model, fwhm)
+    if config.kind == "diffusion" and factor is None and volume.anisotropy is None:
+        # a diffusion prior needs no factor: the acquisition only says which sections to leave out
+        acquisition = api.Acquisition(1.0, missing=tuple(b.index for b in api.bad_sections_for(volume, bad_sections)))
+    else:
+        acquisition = api.acquisition_for(volume, factor, model, fwhm, bad_sections)
     prior = api.train_prior(volume, config, out_path, acquisition, resume, runtime)
     blur = f", extra axial blur {prior.axial_blur:.2f} px" if prior.kind != "diffusion" else ""
     typer.echo(f"wrote {prior.kind} prior {out}: {prior.meta['steps_trained']} steps, patch {prior.patch}{blur}")
@@ -554,6 +569,7 @@ def run(
     force: ForceOpt = False,
     report: Annotated[str | None, typer.Option(help="Also write an HTML report (index.html) to this folder.")] = None,
     blocks: BlocksOpt = None,
+    bad_sections: BadSectionsOpt = "auto",
 ) -> None:
     """The whole job: train the priors on the input's own XY slices, then restore it (with --blocks, a
     volume larger than memory: priors trained on tiles read across it, restored block by block)."""
@@ -568,7 +584,8 @@ def run(
         volume = api.open_source(input_spec, size, channel, unit)
     else:
         volume = _read(input_spec, voxel_size, channel)
-    acquisition = api.acquisition_for(volume, factor, model, fwhm)
+    found = api.bad_sections_for(volume, bad_sections)
+    acquisition = api.acquisition_for(volume, factor, model, fwhm, found)
     values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
     values["lateral_options"] = lateral_options
     values["refine_options"] = refine_options
@@ -589,6 +606,7 @@ def run(
             volume, out, config, work, acquisition, block_config, resume, dtype, force, runtime
         )
         _say_blockwise(summary, out, acquisition)
+        _write_run_json(work, input_spec, out, method, acquisition, found, summary.seconds, None)
         return
     result = api.run(volume, config, work, acquisition, resume, dtype, runtime)
     volume_out = result.volume
@@ -603,11 +621,30 @@ def run(
         f"{_voxel_text(out_volume.voxel_size, out_volume.unit)} ({method}, s={acquisition.factor:g}, "
         f"{info.seconds:.0f} s after training)"
     )
+    _write_run_json(work, input_spec, out, method, acquisition, found, info.seconds, info.measurement_rms)
     if report:
         from axialsr.html_report import run_report
 
         page = run_report(report, volume, result, acquisition, config, runtime, input_spec, out)
         typer.echo(f"wrote the report {page}")
+
+
+def _write_run_json(
+    work: Path, source: str, out: str, method: str, acquisition, found, seconds: float, rms: float | None
+) -> None:
+    """`<work-dir>/run.json`: what a run did, for the record (the bad sections with what was wrong)."""
+    from dataclasses import asdict
+
+    payload = {
+        "input": source,
+        "output": out,
+        "method": method,
+        "acquisition": asdict(acquisition),
+        "bad_sections": [asdict(b) for b in found],
+        "restoration_seconds": seconds,
+        "measurement_rms": rms,
+    }
+    api.write_text_atomic(work / "run.json", json.dumps(payload, indent=2))
 
 
 @app.command()
@@ -648,6 +685,7 @@ def validate(
     voxel_size: VoxelOpt = None,
     channel: ChannelOpt = None,
     force: ForceOpt = False,
+    bad_sections: BadSectionsOpt = "auto",
 ) -> None:
     """Score methods on this volume without ground truth, side by side, to pick one and its settings."""
     from axialsr.settings import ValidationConfig
@@ -677,7 +715,7 @@ def validate(
         _check_plain_output(Path(json_out), force)
     if report:
         _check_report_dir(Path(report), force)
-    acquisition = api.acquisition_for(volume, factor, model, fwhm)
+    acquisition = api.acquisition_for(volume, factor, model, fwhm, bad_sections)
     result = api.validate(volume, acquisition, priors, config, runtime)
     s = acquisition.factor
     columns = ("psnr", "ssim", "detail_r2", "seconds") if scheme == "sections" else ("psnr", "ssim", "seconds")

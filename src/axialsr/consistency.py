@@ -60,21 +60,25 @@ def smoothness_banded(depth: int, projection: str) -> np.ndarray:
 
 @lru_cache(maxsize=32)
 def _operator(acquisition: Acquisition, depth_iso: int, depth_measured: int, projection: str) -> np.ndarray:
-    a = acquisition.matrix(depth_iso, depth_measured)
+    present = acquisition.present(depth_measured)
+    a = acquisition.matrix(depth_iso, depth_measured)[present]
     m_inv_at = a.T if projection == "l2" else solveh_banded(smoothness_banded(depth_iso, projection), a.T)
     gram = a @ m_inv_at
     ridge = 1e-12 * float(np.trace(gram)) / len(gram)
     p = m_inv_at @ np.linalg.inv(gram + ridge * np.eye(len(gram)))
     p = p @ np.linalg.inv(a @ p)  # A P = I to rounding, whatever the conditioning of the solve
-    p.setflags(write=False)
-    return p
+    full = np.zeros((depth_iso, depth_measured))
+    full[:, present] = p  # a missing section's residual moves nothing
+    full.setflags(write=False)
+    return full
 
 
 def consistency_operator(
     acquisition: Acquisition, depth_iso: int, depth_measured: int, projection: str = DEFAULT_PROJECTION
 ) -> np.ndarray:
     """The (Z_hr, Z_lr) float64 matrix P such that v + P (m - A v) reproduces m: the `projection`'s
-    correction (see the module docstring). Read-only (cached per depth).
+    correction (see the module docstring). Read-only (cached per depth). The columns of the acquisition's
+    missing sections are zero: their residual is not a measurement, and the correction bridges them.
 
     Examples
     --------
@@ -159,7 +163,9 @@ def project_onto_measurements(
 
 def measurement_residual(volume: np.ndarray, measured: np.ndarray, acquisition: Acquisition) -> float:
     """Root-mean-square difference between the restoration seen through the acquisition model and the
-    measured slices, in their intensity units."""
-    a = acquisition.matrix(volume.shape[0], measured.shape[0]).astype(np.float32)
-    diff = np.tensordot(a, np.asarray(volume, np.float32), axes=(1, 0)) - np.asarray(measured, np.float32)
+    measured slices that exist (not the acquisition's missing ones), in their intensity units."""
+    present = acquisition.present(measured.shape[0])
+    a = acquisition.matrix(volume.shape[0], measured.shape[0])[present].astype(np.float32)
+    seen = np.tensordot(a, np.asarray(volume, np.float32), axes=(1, 0))
+    diff = seen - np.asarray(measured, np.float32)[present]
     return float(np.sqrt(np.mean(diff**2)))

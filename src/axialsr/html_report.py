@@ -216,6 +216,15 @@ def run_report(
             images=["views.png"],
         )
     ]
+    if acquisition.missing:
+        names = ", ".join(str(k) for k in acquisition.missing)
+        sections.append(
+            Section(
+                "Missing and damaged sections",
+                f"Sections {names} (from 0) carry no information: they were left out of the training and of the "
+                "projection onto the measurements, and restored from their neighbours.",
+            )
+        )
     if info.uncertainty is not None:
         spread = np.asarray(info.uncertainty, np.float32)
         orthogonal_views(

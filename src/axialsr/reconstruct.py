@@ -50,9 +50,12 @@ class _Sampler:
         taps: tuple[np.ndarray, np.ndarray],
         crop: int,
         device: torch.device,
+        present: np.ndarray | None = None,
     ) -> None:
         self.depth_iso = depth_iso
         self.z_lr, self.y_n, self.x_n = shape_lr
+        # fidelity only to the sections that exist (identical draws when none is missing)
+        self.sections = np.arange(self.z_lr) if present is None else np.flatnonzero(present)
         self.crop_y, self.crop_x = min(crop, self.y_n), min(crop, self.x_n)
         self.tap_idx = torch.from_numpy(taps[0]).to(device)
         self.tap_w = torch.from_numpy(taps[1]).to(device, torch.float32)
@@ -61,7 +64,7 @@ class _Sampler:
     def fidelity(
         self, rng: np.random.Generator, batch: int
     ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
-        ks = rng.integers(0, self.z_lr, batch)
+        ks = self.sections[rng.integers(0, len(self.sections), batch)]
         y0 = rng.integers(0, self.y_n - self.crop_y + 1, batch)
         x0 = rng.integers(0, self.x_n - self.crop_x + 1, batch)
         dev = self.device
@@ -164,7 +167,7 @@ def reconstruct(
     )
     base_lrs = [cfg.lr_encoding, cfg.lr_mlp]
     target = torch.from_numpy(measured).to(device)
-    sampler = _Sampler(depth_iso, measured.shape, taps, cfg.fidelity_crop, device)
+    sampler = _Sampler(depth_iso, measured.shape, taps, cfg.fidelity_crop, device, acquisition.present(z_lr))
     rng = np.random.default_rng(rt.seed)
     gen = torch.Generator().manual_seed(rt.seed)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None

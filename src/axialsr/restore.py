@@ -92,6 +92,7 @@ def restore_array(
     checkpoint_dir=None,
     resume: bool = False,
     runtime: Runtime | None = None,
+    bridged: bool = False,
 ) -> Restoration:
     """Restore a measured stack (Z_lr, Y, X; any dtype, input units) onto the isotropic grid.
 
@@ -102,7 +103,9 @@ def restore_array(
     method : str
         A registered method's name (`axialsr.methods`).
     acquisition : Acquisition
-        How z was measured (factor, model, PSF width).
+        How z was measured (factor, model, PSF width) and which sections are missing: those are bridged
+        from their neighbours before the method runs (`Acquisition.fill_missing`) and left out of the
+        projection onto the measurements.
     priors : Prior or sequence of Prior, optional
         The trained priors the method needs (matched by type; moved to the runtime's device).
     config : RestoreConfig, optional
@@ -113,6 +116,9 @@ def restore_array(
         Checkpoints of the iterative methods.
     runtime : Runtime, optional
         Device, seed, progress bars, checkpoint cadence.
+    bridged : bool
+        The missing sections of `measured` are bridged already (a block bridges those at its edges from
+        sections outside it).
 
     Returns
     -------
@@ -138,6 +144,8 @@ def restore_array(
 
         device = resolve_device(rt.device)
         by_type = {kind: prior.to(device) for kind, prior in by_type.items()}
+    if not bridged:
+        measured = acquisition.fill_missing(measured)
     norm = normalization_for(measured, spec, by_type, normalization)
     start = time.perf_counter()
     data = norm.forward(measured)

@@ -207,3 +207,35 @@ def section_artifacts(
         gain = 1.0 + flicker * rng.standard_normal()
         out[k] = mean + (shifted - mean) * gain + noise * rng.standard_normal(section.shape)
     return out.astype(np.float32)
+
+
+SECTION_DEFECTS = ("blank", "saturated", "duplicate", "dark")
+
+
+def knock_out_sections(measured: np.ndarray, defects: dict[int, str]) -> np.ndarray:
+    """A copy of the stack (Z_lr, Y, X) with sections ruined as a real stack's are: `blank` (a lost section:
+    every pixel at the stack's minimum), `saturated` (every pixel at its maximum: a burnt-out frame),
+    `duplicate` (the section before it imaged twice) or `dark` (a quarter of its brightness: a charging or
+    failing frame). Same dtype.
+
+    Examples
+    --------
+    >>> stack = np.arange(4.0)[:, None, None] + np.zeros((4, 2, 2))
+    >>> knock_out_sections(stack, {1: "blank", 3: "duplicate"})[:, 0, 0].tolist()
+    [0.0, 0.0, 2.0, 2.0]
+    """
+    data = np.asarray(measured)
+    out = data.copy()
+    low, high = data.min(), data.max()
+    for k, kind in sorted(defects.items()):
+        if kind not in SECTION_DEFECTS:
+            raise ValueError(f"unknown section defect '{kind}'; choose one of {SECTION_DEFECTS}")
+        if kind == "blank":
+            out[k] = low
+        elif kind == "saturated":
+            out[k] = high
+        elif kind == "duplicate":
+            out[k] = out[k - 1]
+        else:
+            out[k] = (data[k] * 0.25).astype(data.dtype)
+    return out

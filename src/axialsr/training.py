@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +122,7 @@ def train_prior(
         Lateral pixel size, recorded in the prior.
     acquisition : Acquisition, optional
         Required for the pair kinds (`conditional`, `lateral`): how z was measured, applied along y/x.
+        Its missing sections are left out of the training data (any kind).
     stop_after : int, optional
         End after this many steps in total (an interruption, for tests).
     runtime : Runtime, optional
@@ -141,12 +142,24 @@ def train_prior(
         raise AxialSRError(f"a {cfg.kind} prior learns to undo the acquisition: give the acquisition (factor, model)")
     out_path = Path(out_dir) if out_dir is not None else None
 
-    normalization = Normalization.fit(volume)
-    data = normalization.forward(volume)
+    # the acquisition's missing sections are no training data; the axial-blur estimate, which needs
+    # sections evenly spaced along z, sees them bridged from their neighbours
+    missing = () if acquisition is None else acquisition.missing
+    sections, bridged = volume, volume
+    if missing:
+        sections = np.asarray(volume)[acquisition.present(len(volume))]
+        bridged = acquisition.fill_missing(volume)
+        acquisition = replace(acquisition, missing=())  # from here on applied along y and x: none missing
+    normalization = Normalization.fit(sections)
+    data = normalization.forward(sections)
     axial_blur = None
     pair_noise = {}
     if pair:
-        axial_blur = cfg.axial_blur if cfg.axial_blur is not None else estimate_axial_blur(data, acquisition)
+        if cfg.axial_blur is None:
+            along_z = normalization.forward(bridged) if missing else data
+            axial_blur = estimate_axial_blur(along_z, acquisition)
+        else:
+            axial_blur = cfg.axial_blur
         pair_noise = _pair_noise(cfg, data, normalization, acquisition)
 
     torch.manual_seed(rt.seed)
@@ -209,6 +222,7 @@ def train_prior(
         if acquisition is None or not pair
         else {"factor": acquisition.factor, "model": acquisition.model, "fwhm": acquisition.fwhm},
         "axial_blur": axial_blur,
+        "bad_sections": list(missing),
         "pair_degradation": pair_noise or None,
         "training": asdict(cfg) | {"seed": rt.seed},
         "libraries": _library_versions(),

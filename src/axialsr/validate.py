@@ -24,6 +24,10 @@ Two schemes:
   the real section it never saw: PSNR and SSIM over the real sections, and `detail_r2`, the fraction of the
   between-section detail (each section minus its pair's mean) recovered. Real tissue, real z axis, real
   noise; at twice the real factor, with half the sections.
+
+The acquisition's missing sections are never truth: the lateral scheme leaves them out of the XY slices
+it turns, the holdout scheme restores without a kept slice that is missing and does not score a held-out
+one, and the sections scheme marks a pair holding one as missing and scores neither of its sections.
 """
 
 from __future__ import annotations
@@ -96,7 +100,9 @@ def validate(
 def _lateral(data, acquisition: Acquisition, priors, cfg: ValidationConfig, rt: Runtime) -> ValidationResult:
     blur = cfg.axial_blur
     if blur is None:
-        blur = estimate_axial_blur(data, acquisition)
+        blur = estimate_axial_blur(acquisition.fill_missing(data), acquisition)
+    data = data[acquisition.present(len(data))]  # the XY slices that exist are the truth
+    acquisition = replace(acquisition, missing=())  # the degraded copy measures every slab
     note = ""
     if blur > ISOTROPY_TOLERANCE:
         note = (
@@ -146,9 +152,13 @@ def _holdout(data, acquisition: Acquisition, priors, cfg: ValidationConfig, rt: 
     kept = data[middle::k][:groups]
     width = factor if acquisition.model == "average" else None
     fwhm = (acquisition.fwhm or factor) if acquisition.model == "gaussian" else None
-    coarse = Acquisition(k * factor, acquisition.model, fwhm, width)
+    present = acquisition.present(len(data))[: groups * k]
+    lost = tuple(int(g) for g in np.flatnonzero(~present[middle::k]))
+    coarse = Acquisition(k * factor, acquisition.model, fwhm, width, lost)
+    acquisition = replace(acquisition, missing=())
     held = np.ones(groups * k, dtype=bool)
     held[middle::k] = False
+    held &= present  # a missing section is no truth
     truth = data[: groups * k][held]
     rows, restored, histories = [], {}, {}
     for method in _progress(cfg.methods, rt.progress):
@@ -233,7 +243,11 @@ def _sections(data, acquisition: Acquisition, cfg: ValidationConfig, rt: Runtime
     from axialsr.training import train_prior
 
     paired = pair_sections(data)
-    coarse = Acquisition(2 * acquisition.factor, acquisition.model, acquisition.fwhm)
+    present = acquisition.present(len(data))[: 2 * len(paired)]
+    whole = present.reshape(-1, 2).all(axis=1)  # a pair holding a missing section measures nothing
+    lost = tuple(int(p) for p in np.flatnonzero(~whole))
+    coarse = Acquisition(2 * acquisition.factor, acquisition.model, acquisition.fwhm, missing=lost)
+    scored = np.repeat(whole, 2)
     if acquisition.model != "average":
         raise AxialSRError("the sections scheme needs the 'average' model (a section is the mean over its slab)")
     priors = []
@@ -247,7 +261,7 @@ def _sections(data, acquisition: Acquisition, cfg: ValidationConfig, rt: Runtime
     rows, restored, histories = [], {}, {}
     for method in _progress(cfg.methods, rt.progress):
         result = restore_array(paired, method, coarse, priors, cfg.restore, runtime=rt)
-        scores = score_sections(result.volume, data, coarse)
+        scores = score_sections(result.volume, data, coarse, scored)
         rows.append({"method": method, **scores, "seconds": result.seconds})
         restored[method] = result.volume
         if result.history:

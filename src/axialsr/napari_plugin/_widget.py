@@ -12,7 +12,17 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, ProgressBar, PushButton, Table
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+    Table,
+)
 
 from axialsr import api
 from axialsr.settings import PRESETS, PriorConfig, RestoreConfig, Runtime
@@ -47,6 +57,8 @@ class _Worker(Container):
         self.preset: str | None = None  # None: small on a CPU, base on a GPU (tests set 'tiny')
         self.image = ComboBox(label="image", choices=self._image_names)
         self.factor = FloatSpinBox(label="factor (dz/dx)", min=1.0, max=1000.0, step=0.1, value=1.0)
+        # 'auto' finds blank, saturated and duplicated sections; 'none'; or indices '14,27'
+        self.bad_sections = LineEdit(label="bad sections", value="auto")
         self.budget = ComboBox(label="budget", choices=list(BUDGETS), value="default")
         self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda"], value="auto")
         self.run_button = PushButton(text=title)
@@ -64,6 +76,12 @@ class _Worker(Container):
         self.cancel_button.changed.connect(self.cancel)
         napari_viewer.layers.events.inserted.connect(self._refresh)
         napari_viewer.layers.events.removed.connect(self._refresh)
+
+    def acquisition(self, volume: api.Volume) -> api.Acquisition:
+        """The layer's acquisition: the factor, and the bad sections as the field says (found ones are
+        named in a warning, which napari shows)."""
+        found = api.bad_sections_for(volume, self.bad_sections.value)
+        return api.Acquisition(float(self.factor.value), missing=tuple(b.index for b in found))
 
     def _image_names(self, _widget=None) -> list[str]:
         from napari.layers import Image
@@ -168,6 +186,7 @@ class RestoreWidget(_Worker):
             [
                 self.image,
                 self.factor,
+                self.bad_sections,
                 self.method,
                 self.budget,
                 self.device,
@@ -186,7 +205,7 @@ class RestoreWidget(_Worker):
 
     def job(self):
         volume = self.volume()
-        acquisition = api.Acquisition(float(self.factor.value))
+        acquisition = self.acquisition(volume)
         config = run_config(self.method.value, self.budget.value, self.machine_preset(), self.uncertainty.value)
         name = f"{self.image.value} ({self.method.value})"
         runtime = self.runtime()
@@ -224,6 +243,7 @@ class ValidateWidget(_Worker):
             [
                 self.image,
                 self.factor,
+                self.bad_sections,
                 self.budget,
                 self.device,
                 self.run_button,
@@ -240,7 +260,7 @@ class ValidateWidget(_Worker):
         from axialsr.settings import ValidationConfig
 
         volume = self.volume()
-        acquisition = api.Acquisition(float(self.factor.value))
+        acquisition = self.acquisition(volume)
         config = run_config("lateral", self.budget.value, self.machine_preset(), False)
         runtime = self.runtime()
 

@@ -1,0 +1,227 @@
+"""Missing and damaged sections: detection on every benchmark case, restoration of knocked-out sections.
+
+    python benchmarks/bad_sections.py detect            # false positives and detections, every case, 3 seeds
+    python benchmarks/bad_sections.py restore em_x4_average   # one EM case with knocked-out sections
+    python benchmarks/bad_sections.py real              # the real CREMI crop at its factor 5 (section 14)
+    python benchmarks/bad_sections.py assemble          # results/bad_sections.md from the parts
+
+Each knocked-out EM case gets, in one stack of 16 sections, a blank section, a duplicated one, a saturated
+one and two adjacent blank ones (`synthetic.knock_out_sections`). Rows: `cubic-blind` (cubic that takes the
+defects as data, as a method without detection does), `cubic-bridged` (cubic across the gap: the sections
+found are bridged from their neighbours), `lateral` (`run`'s defaults on the damaged stack: detection, a
+regressor trained without the bad sections, the gap bridged then restored, the projection without them),
+and `lateral-clean` (the same on the stack without defects: what the rest of the volume should match).
+PSNR against the truth over the knocked-out slabs (`gap`) and over every other slab (`rest`).
+One process per case, one torch thread (OMP_NUM_THREADS=1), CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_header import RESULTS, machine_header  # noqa: E402
+from quality import CACHE, CASES_FULL, case_data, case_name, ensure_prior, parse_case  # noqa: E402
+
+from axialsr import api  # noqa: E402
+from axialsr.bad_sections import find_bad_sections  # noqa: E402
+from axialsr.metrics import psnr  # noqa: E402
+from axialsr.settings import PriorConfig, Runtime  # noqa: E402
+from axialsr.synthetic import knock_out_sections  # noqa: E402
+from axialsr.tables import markdown_table, print_table  # noqa: E402
+
+CPU = Runtime(device="cpu", seed=0, progress=False)
+DEFECTS = {3: "blank", 7: "duplicate", 10: "saturated", 12: "blank", 13: "blank"}  # of 16 sections
+REAL = Path(__file__).resolve().parent / "cache" / "real" / "cremi_image.tif"
+
+
+def detect() -> None:
+    """False positives on every clean case (seeds 0-2), and what is found on the knocked-out EM cases."""
+    rows = []
+    for case in CASES_FULL:
+        for seed in (0, 1, 2):
+            _, lr, _ = case_data(*case, seed=seed)
+            found = find_bad_sections(lr.data)
+            row = {"case": case_name(*case), "seed": seed, "sections": lr.data.shape[0]}
+            row["false_positives"] = len(found)
+            if case[0] in ("em", "emreal"):
+                depth = lr.data.shape[0]
+                defects = {k: v for k, v in DEFECTS.items() if k < depth - 1}
+                hits = find_bad_sections(knock_out_sections(lr.data, defects))
+                row["knocked_out"] = ", ".join(f"{k} {v}" for k, v in defects.items())
+                row["found"] = ", ".join(f"{b.index} {b.kind}" for b in hits)
+                row["all_found"] = {b.index for b in hits} == set(defects)
+                row["extra"] = len({b.index for b in hits} - set(defects))
+            rows.append(row)
+    import tifffile
+
+    real = tifffile.imread(REAL)
+    found = find_bad_sections(real)
+    rows.append(
+        {
+            "case": "real_cremi (25 sections)",
+            "seed": "-",
+            "sections": real.shape[0],
+            "false_positives": len([b for b in found if b.index != 14]),
+            "found": ", ".join(f"{b.index} {b.kind}" for b in found),
+        }
+    )
+    columns = ("case", "seed", "sections", "false_positives", "knocked_out", "found", "all_found", "extra")
+    print_table(rows, columns, title="detection")
+    (RESULTS / "bad_sections_detect.json").write_text(json.dumps({"rows": rows, "machine": machine_header()}, indent=2))
+
+
+def slab_slices(acquisition: api.Acquisition, sections) -> np.ndarray:
+    """Output slice indices of the given measured sections' slabs."""
+    s = acquisition.factor
+    return np.concatenate([np.arange(round(k * s), round((k + 1) * s)) for k in sections]).astype(int)
+
+
+def restore(name: str) -> None:
+    case = parse_case(name)
+    gt, lr, _ = case_data(*case)
+    acquisition = api.Acquisition(case[1], case[2])
+    depth = lr.data.shape[0]
+    defects = {k: v for k, v in DEFECTS.items() if k < depth - 1}
+    damaged = api.Volume(knock_out_sections(lr.data, defects), lr.voxel_size, lr.unit)
+    found = find_bad_sections(damaged.data)
+    found_acq = api.Acquisition(case[1], case[2], missing=tuple(b.index for b in found))
+    truth = gt.data
+    data_range = float(np.ptp(truth))
+    gap = slab_slices(acquisition, sorted(defects))
+    rest = np.setdiff1d(np.arange(truth.shape[0]), gap)
+    outputs, rows = {}, []
+
+    def score(row: str, volume: np.ndarray, seconds: float, extra: dict | None = None) -> None:
+        outputs[row] = volume
+        means = volume.mean(axis=(1, 2))
+        rows.append(
+            {
+                "case": name,
+                "method": row,
+                "psnr_gap": psnr(volume[gap], truth[gap], data_range),
+                "psnr_rest": psnr(volume[rest], truth[rest], data_range),
+                "psnr_3d": psnr(volume, truth, data_range),
+                "mean_gap_offset": float(np.abs(means[gap] - truth[gap].mean(axis=(1, 2))).max()),
+                "seconds": seconds,
+                **(extra or {}),
+            }
+        )
+        print(f"{name} {row}: gap {rows[-1]['psnr_gap']:.2f} dB, rest {rows[-1]['psnr_rest']:.2f} dB", flush=True)
+
+    blind, _ = api.restore(damaged, "cubic", acquisition, runtime=CPU)
+    score("cubic-blind", blind.data, 0.0)
+    bridged, _ = api.restore(damaged, "cubic", found_acq, runtime=CPU)
+    score("cubic-bridged", bridged.data, 0.0)
+    folder = CACHE / name / "lateral-damaged"
+    config = PriorConfig(kind="lateral", preset="small")
+    if api.is_prior_folder(folder):
+        (prior,) = api.load_priors(folder, "cpu")
+    else:
+        prior = api.train_prior(damaged, config, folder, found_acq, runtime=CPU)
+    out, info = api.restore(damaged, "lateral", found_acq, prior, runtime=CPU)
+    train_s = float(prior.meta.get("seconds", 0.0))
+    score("lateral", out.data, info.seconds, {"train_s": train_s})
+    clean_prior = ensure_prior(case, "lateral")
+    clean, info = api.restore(lr, "lateral", acquisition, clean_prior, runtime=CPU)
+    score("lateral-clean", clean.data, info.seconds, {"train_s": float(clean_prior.meta.get("seconds", 0.0))})
+    part = {
+        "case": name,
+        "knocked_out": {str(k): v for k, v in defects.items()},
+        "found": [{"index": b.index, "kind": b.kind} for b in found],
+        "rows": rows,
+        "machine": machine_header(),
+    }
+    (RESULTS / f"bad_sections_row_{name}.json").write_text(json.dumps(part, indent=2))
+    from axialsr.figures import xz_crops
+
+    crops = {"ground truth": truth, **outputs}
+    xz_crops(crops, RESULTS / f"bad_sections_{name}_xz.png", size=min(64, truth.shape[0]))
+
+
+def real() -> None:
+    """`run`'s defaults on the real crop at its own factor 5, section 14 found and bridged: the output
+    slice means around it and the voxels clipped."""
+    import tifffile
+
+    data = tifffile.imread(REAL)
+    volume = api.Volume(data, (40.0, 8.0, 8.0), "nm")
+    started = time.perf_counter()
+    acquisition = api.acquisition_for(volume)
+    result = api.run(volume, api.RunConfig(), CACHE / "real_em" / "run-x5", acquisition, runtime=CPU)
+    seconds = time.perf_counter() - started
+    out = result.volume.data
+    means = out.astype(np.float64).mean(axis=(1, 2))
+    gap = slab_slices(acquisition, acquisition.missing)
+    s = int(acquisition.factor)
+    beside = np.r_[means[gap.min() - 2 * s : gap.min()], means[gap.max() + 1 : gap.max() + 1 + 2 * s]]
+    clipped = float(np.mean((out == 0) | (out == 255)))
+    others = np.delete(data, list(acquisition.missing), axis=0)
+    clipped_in = float(np.mean((others == 0) | (others == 255)))  # the sections that exist
+    part = {
+        "missing": list(acquisition.missing),
+        "slice_means_around": [round(float(m), 1) for m in means[gap.min() - 10 : gap.max() + 11]],
+        "gap_means": [round(float(m), 1) for m in means[gap]],
+        "neighbour_slab_means_range": [float(beside.min()), float(beside.max())],
+        "gap_offset_beyond_neighbours": float(
+            max(0.0, means[gap].max() - beside.max(), beside.min() - means[gap].min())
+        ),
+        "clipped_fraction": clipped,
+        "clipped_fraction_input": clipped_in,
+        "seconds": seconds,
+        "machine": machine_header(),
+    }
+    print(json.dumps(part, indent=2))
+    (RESULTS / "bad_sections_real.json").write_text(json.dumps(part, indent=2))
+    np.save(Path(__file__).resolve().parent / "cache" / "real_em_x5_run.npy", out)
+
+
+def assemble() -> None:
+    lines = ["# Missing and damaged sections", "", (__doc__ or "").split("\n\n", 1)[1].strip(), ""]
+    detect_path = RESULTS / "bad_sections_detect.json"
+    if detect_path.exists():
+        detected = json.loads(detect_path.read_text())
+        columns = ("case", "seed", "sections", "false_positives", "knocked_out", "found", "all_found", "extra")
+        lines += ["## Detection", "", markdown_table(detected["rows"], columns), ""]
+    parts = sorted(RESULTS.glob("bad_sections_row_*.json"))
+    if parts:
+        rows = [r for p in parts for r in json.loads(p.read_text())["rows"]]
+        columns = ("case", "method", "psnr_gap", "psnr_rest", "psnr_3d", "mean_gap_offset", "train_s", "seconds")
+        lines += ["## Restoration of knocked-out sections", "", markdown_table(rows, columns), ""]
+        for p in parts:
+            part = json.loads(p.read_text())
+            lines.append(f"- {part['case']}: knocked out {part['knocked_out']}; found {part['found']}")
+        lines.append("")
+    real_path = RESULTS / "bad_sections_real.json"
+    if real_path.exists():
+        part = json.loads(real_path.read_text())
+        lines += ["## The real CREMI crop at x5 (`run`'s defaults)", "", "```", json.dumps(part, indent=2), "```", ""]
+    (RESULTS / "bad_sections.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    command = sys.argv[1] if len(sys.argv) > 1 else "detect"
+    if command == "detect":
+        detect()
+    elif command == "restore":
+        restore(sys.argv[2])
+    elif command == "real":
+        real()
+    else:
+        assemble()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Missing and damaged sections: detection, the acquisition's missing sections in every consumer, the CLI."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from axialsr import api
+from axialsr.acquisition import Acquisition, simulate
+from axialsr.bad_sections import find_bad_sections, parse_bad_sections
+from axialsr.consistency import consistency_operator, measurement_residual
+from axialsr.errors import AxialSRError
+from axialsr.restore import restore_array
+from axialsr.settings import BlockConfig, PriorConfig, RestoreConfig, Runtime
+from axialsr.synthetic import knock_out_sections
+
+QUIET = Runtime(device="cpu", progress=False)
+
+
+@pytest.fixture(scope="module")
+def em_stack() -> tuple[np.ndarray, np.ndarray]:
+    truth = api.synth("em", (64, 64, 64), seed=3, dtype="float32").data
+    return truth, simulate(truth, Acquisition(4))
+
+
+@pytest.mark.parametrize(
+    ("kind", "factor", "shape"),
+    [("em", 4, (64, 64, 64)), ("em", 10, (160, 64, 64)), ("fluo", 4, (64, 64, 64)), ("fluo", 8, (64, 64, 64))],
+)
+def test_no_section_is_flagged_on_clean_stacks(kind, factor, shape):
+    truth = api.synth(kind, shape, seed=1, dtype="uint8").data
+    assert find_bad_sections(simulate(truth, Acquisition(factor)).round().astype(np.uint8)) == []
+
+
+@pytest.mark.parametrize(
+    ("defects", "expected"),
+    [
+        ({5: "blank"}, [(5, "blank")]),
+        ({5: "saturated"}, [(5, "saturated")]),
+        ({5: "duplicate"}, [(5, "duplicate")]),
+        ({5: "dark"}, [(5, "intensity")]),
+        ({7: "blank", 8: "blank"}, [(7, "blank"), (8, "blank")]),
+        ({0: "blank", 15: "duplicate"}, [(0, "blank"), (15, "duplicate")]),
+    ],
+)
+def test_every_kind_of_knocked_out_section_is_found_and_named(em_stack, defects, expected):
+    _, measured = em_stack
+    found = find_bad_sections(knock_out_sections(measured, defects))
+    assert [(b.index, b.kind) for b in found] == expected
+
+
+def test_gain_flicker_and_noise_are_not_defects(em_stack):
+    from axialsr.synthetic import section_artifacts
+
+    _, measured = em_stack
+    real = section_artifacts(measured, noise=8 / 255, jitter=0.7, flicker=0.05, seed=0)
+    assert find_bad_sections(real) == []
+
+
+def test_parse_bad_sections_and_its_errors():
+    assert parse_bad_sections("auto") == "auto"
+    assert parse_bad_sections("none") == () and parse_bad_sections(None) == ()
+    assert parse_bad_sections("27, 14,14-15") == (14, 15, 27)
+    with pytest.raises(AxialSRError, match="indices like"):
+        parse_bad_sections("fourteen")
+    with pytest.raises(AxialSRError, match="outside the stack"):
+        api.bad_sections_for(api.Volume(np.zeros((5, 8, 8), np.float32)), "7")
+
+
+def test_missing_sections_leave_the_others_exactly_consistent_and_the_gap_bridged(em_stack):
+    truth, measured = em_stack
+    damaged = knock_out_sections(measured, {6: "blank", 7: "blank"})
+    acq = Acquisition(4, missing=(6, 7))
+    p = consistency_operator(acq, 64, 16)
+    assert np.all(p[:, [6, 7]] == 0)
+    present = acq.present(16)
+    assert np.allclose(acq.matrix(64, 16)[present] @ p[:, present], np.eye(14), atol=1e-8)
+    out = restore_array(damaged, "cubic", acq, config=RestoreConfig(consistency=True)).volume
+    seen = simulate(out, Acquisition(4))
+    assert np.abs(seen[present] - damaged[present]).max() < 1e-4  # the sections that exist: exactly
+    assert measurement_residual(out, damaged, acq) < 1e-4
+    # the gap: bridged, within the range of its neighbours, far closer to the truth than the blank
+    gap = slice(24, 32)
+    means = out.mean(axis=(1, 2))
+    around = np.r_[means[16:24], means[32:40]]
+    assert around.min() - 0.02 <= means[gap].min() and means[gap].max() <= around.max() + 0.02
+    blanked = restore_array(damaged, "cubic", Acquisition(4), config=RestoreConfig(consistency=True)).volume
+    error = np.abs(out[gap] - truth[gap]).mean()
+    assert error < 0.5 * np.abs(blanked[gap] - truth[gap]).mean()
+    # the slabs beside the gap are not disturbed by it: no overshoot where the band was
+    assert np.abs(means[16:24] - truth[16:24].mean(axis=(1, 2))).max() < 0.02
+
+
+def test_inr_fidelity_never_draws_a_missing_section():
+    import torch
+
+    from axialsr.reconstruct import _Sampler
+
+    acq = Acquisition(4, missing=(1, 3))
+    sampler = _Sampler(32, (8, 16, 16), acq.taps(32, 8), 8, torch.device("cpu"), acq.present(8))
+    _, _, ks, _, _ = sampler.fidelity(np.random.default_rng(0), 500)
+    assert set(ks.tolist()) == {0, 2, 4, 5, 6, 7}
+
+
+def test_training_leaves_missing_sections_out(em_stack):
+    from axialsr.training import train_prior
+
+    _, measured = em_stack
+    damaged = knock_out_sections(measured, {4: "saturated"})
+    cfg = PriorConfig(kind="lateral", preset="tiny", steps=2, axial_blur=0.0)
+    kept = train_prior(damaged, cfg, acquisition=Acquisition(4, missing=(4,)), runtime=QUIET)
+    assert kept.meta["bad_sections"] == [4]
+    clean = train_prior(np.delete(measured, 4, axis=0), cfg, acquisition=Acquisition(4), runtime=QUIET)
+    # the saturated section would set the top of the intensity range: left out, it does not
+    assert kept.normalization.to_dict() == clean.normalization.to_dict()
+
+
+def test_blockwise_equals_whole_with_gaps_inside_a_block_and_on_its_boundary(tmp_path, em_stack):
+    _, measured = em_stack
+    damaged = knock_out_sections(measured, {3: "blank", 8: "blank", 9: "duplicate"})
+    acq = Acquisition(4, missing=(3, 8, 9))  # 8 | 9 straddle the boundary of the 8-section blocks
+    path = tmp_path / "in.npy"
+    np.save(path, damaged)
+    source = api.open_source(str(path), (4.0, 1.0, 1.0))
+    config = RestoreConfig(consistency=True)
+    whole = restore_array(damaged, "cubic", acq, config=config, runtime=QUIET).volume
+    blocks = BlockConfig(blocks=(8, 64, 64), overlap=0, workers=0)
+    api.restore_blockwise(source, tmp_path / "out.zarr", "cubic", acq, None, config, blocks, "float32", runtime=QUIET)
+    blockwise = api.read_volume(str(tmp_path / "out.zarr")).data
+    assert np.abs(blockwise - whole).max() < 1e-4
+
+
+def test_validate_sections_scores_no_pair_holding_a_missing_section(em_stack):
+    from axialsr.settings import ValidationConfig
+
+    _, measured = em_stack
+    damaged = knock_out_sections(measured, {5: "blank"})
+    config = ValidationConfig(scheme="sections", methods=("cubic",))
+    lost = api.validate(api.Volume(damaged), Acquisition(4, missing=(5,)), config=config, runtime=QUIET)
+    clean = api.validate(api.Volume(measured), Acquisition(4), config=config, runtime=QUIET)
+    blind = api.validate(api.Volume(damaged), Acquisition(4), config=config, runtime=QUIET)
+    assert abs(lost.rows[0]["psnr"] - clean.rows[0]["psnr"]) < 1.0
+    assert lost.rows[0]["psnr"] > blind.rows[0]["psnr"] + 1.0
+
+
+def test_cli_names_the_bad_section_and_rejects_one_outside_the_stack(tmp_path, em_stack, cli):
+    import tifffile
+
+    _, measured = em_stack
+    damaged = knock_out_sections((measured * 255).round().astype(np.uint8), {6: "blank"})
+    source = tmp_path / "stack.tif"
+    tifffile.imwrite(source, damaged)
+    code, out, err = cli("baseline", str(source), "--out", str(tmp_path / "iso.tif"), "--factor", "4")
+    assert code == 0
+    assert "section 6 looks missing or damaged (6 blank)" in out + err
+    iso = api.read_volume(str(tmp_path / "iso.tif")).data.astype(float)
+    assert iso[24:28].mean() > 0.5 * iso.mean()  # no black band
+    code, out, err = cli(
+        "baseline", str(source), "--out", str(tmp_path / "iso2.tif"), "--factor", "4", "--bad-sections", "30"
+    )
+    assert code == 2
+    assert "bad section 30 is outside the stack (sections 0-15)" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "iso2.tif").exists()
+    code, out, err = cli(
+        "baseline", str(source), "--out", str(tmp_path / "iso3.tif"), "--factor", "4", "--bad-sections", "none"
+    )
+    assert code == 0 and "missing or damaged" not in out + err
+    assert api.read_volume(str(tmp_path / "iso3.tif")).data[24:28].mean() < 0.4 * iso.mean()  # the band
+
+
+def test_run_json_lists_the_bad_sections(tmp_path, em_stack, cli):
+    import tifffile
+
+    _, measured = em_stack
+    damaged = knock_out_sections((measured * 255).round().astype(np.uint8), {2: "duplicate"})
+    source = tmp_path / "stack.tif"
+    tifffile.imwrite(source, damaged)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code, out, err = cli(
+            "run",
+            str(source),
+            "--out",
+            str(tmp_path / "iso.tif"),
+            "--factor",
+            "4",
+            "--prior-preset",
+            "tiny",
+            "--lateral-prior-steps",
+            "3",
+            "--device",
+            "cpu",
+        )
+    assert code == 0, err
+    record = json.loads((tmp_path / "iso.axialsr" / "run.json").read_text())
+    assert record["bad_sections"] == [{"index": 2, "kind": "duplicate", "detail": "a copy of section 1"}]
+    assert record["acquisition"]["missing"] == [2]
+    prior = json.loads((tmp_path / "iso.axialsr" / "lateral" / "prior.json").read_text())
+    assert prior["bad_sections"] == [2]
