@@ -1,0 +1,92 @@
+"""MkDocs hook: pages generated from the code when the site is built, so that they cannot drift from it.
+
+- `<!-- cli-reference -->`: every command's `--help`, exactly as the command line prints it (rendered by
+  click from the typer application, at a fixed width).
+- `<!-- methods-table -->`: the registered methods, their one-line summaries and capabilities.
+- `<!-- results:NAME -->`: `benchmarks/results/NAME` (a Markdown file) inlined, so result pages show the
+  committed benchmark results and nothing else.
+
+The committed figures of `benchmarks/results/` are served as `figures/NAME.png`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HELP_WIDTH = 100
+
+
+def command_help(path: tuple[str, ...] = ()) -> str:
+    """`axialsr [path] --help` as the command line prints it."""
+    import typer
+
+    from axialsr.cli import app
+
+    command = typer.main.get_command(app)
+    width = {"terminal_width": HELP_WIDTH, "max_content_width": HELP_WIDTH}
+    context = command.context_class(command, info_name="axialsr", **width)
+    for name in path:
+        command = command.get_command(context, name)  # type: ignore[attr-defined]
+        context = command.context_class(command, info_name=name, parent=context, **width)
+    return command.get_help(context)
+
+
+def cli_reference() -> str:
+    import typer
+
+    from axialsr.cli import app
+
+    group = typer.main.get_command(app)
+    context = group.context_class(group, info_name="axialsr")
+    parts = ["## axialsr", "", "```text", command_help(), "```", ""]
+    for name in group.list_commands(context):  # type: ignore[attr-defined]
+        command = group.get_command(context, name)  # type: ignore[attr-defined]
+        if command is None or command.hidden:
+            continue
+        parts += [f"## axialsr {name}", "", "```text", command_help((name,)), "```", ""]
+    return "\n".join(parts)
+
+
+def methods_table() -> str:
+    from axialsr.methods import methods
+    from axialsr.methods.registry import describe
+
+    rows = [
+        "| method | what it does | priors it needs | takes | uncertainty | ends consistent |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, spec in methods().items():
+        needs = ", ".join(describe(t) for t in spec.needs) or "-"
+        takes = ", ".join(describe(t) for t in spec.optional) or "-"
+        rows.append(
+            f"| `{name}` | {spec.summary} | {needs} | {takes} | {'yes' if spec.uncertainty else '-'} | "
+            f"{'yes' if spec.consistent else '-'} |"
+        )
+    return "\n".join(rows)
+
+
+def inline_result(name: str, up: str) -> str:
+    """A results file for a page `up` ('../' per folder) below the site's root: headings demoted by one
+    level (they sit under the page's), its figures pointed at `figures/`."""
+    text = (ROOT / "benchmarks" / "results" / name).read_text()
+    text = re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", text, flags=re.MULTILINE)
+    return re.sub(r"\]\(([\w.\-]+\.png)\)", lambda m: f"]({up}figures/{m.group(1)})", text)
+
+
+def on_files(files, config):
+    from mkdocs.structure.files import File
+
+    for figure in sorted((ROOT / "benchmarks" / "results").glob("*.png")):
+        files.append(File.generated(config, f"figures/{figure.name}", abs_src_path=str(figure)))
+    return files
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    if "<!-- cli-reference -->" in markdown:
+        markdown = markdown.replace("<!-- cli-reference -->", cli_reference())
+    if "<!-- methods-table -->" in markdown:
+        markdown = markdown.replace("<!-- methods-table -->", methods_table())
+    up = "../" * page.file.src_uri.count("/")
+    return re.sub(r"<!-- results:([\w.\-]+) -->", lambda m: inline_result(m.group(1), up), markdown)
