@@ -3,6 +3,9 @@
     python benchmarks/bad_sections.py detect            # false positives and detections, every case, 3 seeds
     python benchmarks/bad_sections.py restore em_x4_average   # one EM case with knocked-out sections
     python benchmarks/bad_sections.py real              # the real CREMI crop at its factor 5 (section 14)
+    python benchmarks/bad_sections.py export em_x4_average    # the damaged stack for the peer CARE, then
+    benchmarks/cache/peers/care-venv/bin/python benchmarks/peers/care.py --case em_x4_average_damaged
+    python benchmarks/bad_sections.py care em_x4_average      # its row (CARE sees the defects as data)
     python benchmarks/bad_sections.py assemble          # results/bad_sections.md from the parts
 
 Each knocked-out EM case gets, in one stack of 16 sections, a blank section, a duplicated one, a saturated
@@ -10,8 +13,10 @@ one and two adjacent blank ones (`synthetic.knock_out_sections`). Rows: `cubic-b
 defects as data, as a method without detection does), `cubic-bridged` (cubic across the gap: the sections
 found are bridged from their neighbours), `lateral` (`run`'s defaults on the damaged stack: detection, a
 regressor trained without the bad sections, the gap bridged then restored, the projection without them),
-and `lateral-clean` (the same on the stack without defects: what the rest of the volume should match).
-PSNR against the truth over the knocked-out slabs (`gap`) and over every other slab (`rest`).
+`lateral-clean` (the same on the stack without defects: what the rest of the volume should match), and
+`care-blind` (CSBDeep CARE, fair settings as in the quality benchmark, on the damaged stack as it is).
+PSNR against the truth over the knocked-out slabs (`gap`), over the slabs beside them (`beside`: their own
+sections exist, but the detail inside them depends on the missing neighbour) and over the others (`far`).
 One process per case, one torch thread (OMP_NUM_THREADS=1), CPU.
 """
 
@@ -31,7 +36,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_header import RESULTS, machine_header  # noqa: E402
-from quality import CACHE, CASES_FULL, case_data, case_name, ensure_prior, parse_case  # noqa: E402
+from quality import CACHE, CASES_FULL, PEERS, case_data, case_name, ensure_prior, parse_case  # noqa: E402
 
 from axialsr import api  # noqa: E402
 from axialsr.bad_sections import find_bad_sections  # noqa: E402
@@ -87,20 +92,24 @@ def slab_slices(acquisition: api.Acquisition, sections) -> np.ndarray:
     return np.concatenate([np.arange(round(k * s), round((k + 1) * s)) for k in sections]).astype(int)
 
 
-def restore(name: str) -> None:
-    case = parse_case(name)
-    gt, lr, _ = case_data(*case)
-    acquisition = api.Acquisition(case[1], case[2])
+def damaged_case(name: str):
+    """(truth, clean measured, damaged measured, knocked-out sections) of an EM case."""
+    gt, lr, _ = case_data(*parse_case(name))
     depth = lr.data.shape[0]
     defects = {k: v for k, v in DEFECTS.items() if k < depth - 1}
     damaged = api.Volume(knock_out_sections(lr.data, defects), lr.voxel_size, lr.unit)
-    found = find_bad_sections(damaged.data)
-    found_acq = api.Acquisition(case[1], case[2], missing=tuple(b.index for b in found))
-    truth = gt.data
+    return gt, lr, damaged, defects
+
+
+def scorer(name: str, truth: np.ndarray, acquisition: api.Acquisition, defects: dict, rows: list, outputs: dict):
+    """A function that scores one restoration into `rows`: PSNR over the knocked-out slabs and the rest."""
     data_range = float(np.ptp(truth))
     gap = slab_slices(acquisition, sorted(defects))
     rest = np.setdiff1d(np.arange(truth.shape[0]), gap)
-    outputs, rows = {}, []
+    depth = acquisition.measured_depth(truth.shape[0])
+    beside = sorted({j for k in defects for j in (k - 1, k + 1) if 0 <= j < depth} - set(defects))
+    near = slab_slices(acquisition, beside)
+    far = np.setdiff1d(rest, near)
 
     def score(row: str, volume: np.ndarray, seconds: float, extra: dict | None = None) -> None:
         outputs[row] = volume
@@ -111,6 +120,8 @@ def restore(name: str) -> None:
                 "method": row,
                 "psnr_gap": psnr(volume[gap], truth[gap], data_range),
                 "psnr_rest": psnr(volume[rest], truth[rest], data_range),
+                "psnr_beside": psnr(volume[near], truth[near], data_range),
+                "psnr_far": psnr(volume[far], truth[far], data_range),
                 "psnr_3d": psnr(volume, truth, data_range),
                 "mean_gap_offset": float(np.abs(means[gap] - truth[gap].mean(axis=(1, 2))).max()),
                 "seconds": seconds,
@@ -119,6 +130,42 @@ def restore(name: str) -> None:
         )
         print(f"{name} {row}: gap {rows[-1]['psnr_gap']:.2f} dB, rest {rows[-1]['psnr_rest']:.2f} dB", flush=True)
 
+    return score
+
+
+def export(name: str) -> None:
+    """The damaged stack as the peer's input (benchmarks/peers/care.py --case NAME_damaged)."""
+    _, _, damaged, _ = damaged_case(name)
+    np.save(PEERS / f"input_{name}_damaged.npy", damaged.data)
+    (PEERS / f"input_{name}_damaged.json").write_text(json.dumps({"factor": parse_case(name)[1]}))
+
+
+def care(name: str) -> None:
+    """Add the peer's row (its restoration of the damaged stack) to the case's part."""
+    gt, _, _, defects = damaged_case(name)
+    path = RESULTS / f"bad_sections_row_{name}.json"
+    part = json.loads(path.read_text())
+    meta = json.loads((PEERS / f"care_{name}_damaged.json").read_text())
+    rows = [r for r in part["rows"] if r["method"] != "care-blind"]
+    score = scorer(name, gt.data, api.Acquisition(parse_case(name)[1]), defects, rows, {})
+    volume = np.load(PEERS / f"care_{name}_damaged.npy")
+    score("care-blind", volume, meta["predict_seconds"], {"train_s": meta["train_seconds"]})
+    part["rows"] = rows
+    path.write_text(json.dumps(part, indent=2))
+
+
+def restore(name: str) -> None:
+    case = parse_case(name)
+    gt, lr, damaged, defects = damaged_case(name)
+    acquisition = api.Acquisition(case[1], case[2])
+    found = find_bad_sections(damaged.data)
+    found_acq = api.Acquisition(case[1], case[2], missing=tuple(b.index for b in found))
+    truth = gt.data
+    outputs, rows = {}, []
+    score = scorer(name, truth, acquisition, defects, rows, outputs)
+
+    clean_cubic, _ = api.restore(lr, "cubic", acquisition, runtime=CPU)
+    score("cubic-clean", clean_cubic.data, 0.0)
     blind, _ = api.restore(damaged, "cubic", acquisition, runtime=CPU)
     score("cubic-blind", blind.data, 0.0)
     bridged, _ = api.restore(damaged, "cubic", found_acq, runtime=CPU)
@@ -135,6 +182,8 @@ def restore(name: str) -> None:
     clean_prior = ensure_prior(case, "lateral")
     clean, info = api.restore(lr, "lateral", acquisition, clean_prior, runtime=CPU)
     score("lateral-clean", clean.data, info.seconds, {"train_s": float(clean_prior.meta.get("seconds", 0.0))})
+    for row in ("lateral", "lateral-clean"):
+        np.save(CACHE.parent / f"bad_sections_{name}_{row}.npy", outputs[row])
     part = {
         "case": name,
         "knocked_out": {str(k): v for k, v in defects.items()},
@@ -196,7 +245,7 @@ def assemble() -> None:
     parts = sorted(RESULTS.glob("bad_sections_row_*.json"))
     if parts:
         rows = [r for p in parts for r in json.loads(p.read_text())["rows"]]
-        columns = ("case", "method", "psnr_gap", "psnr_rest", "psnr_3d", "mean_gap_offset", "train_s", "seconds")
+        columns = ("case", "method", "psnr_gap", "psnr_beside", "psnr_far", "psnr_3d", "mean_gap_offset", "seconds")
         lines += ["## Restoration of knocked-out sections", "", markdown_table(rows, columns), ""]
         for p in parts:
             part = json.loads(p.read_text())
@@ -219,6 +268,10 @@ def main() -> None:
         restore(sys.argv[2])
     elif command == "real":
         real()
+    elif command == "export":
+        export(sys.argv[2])
+    elif command == "care":
+        care(sys.argv[2])
     else:
         assemble()
 

@@ -149,3 +149,24 @@ def test_screenshot_of_the_widget_over_a_restored_volume(make_napari_viewer, qtb
     out.parent.mkdir(exist_ok=True)
     imsave(out, image, check_contrast=False)
     assert out.stat().st_size > 20_000
+
+
+def test_the_widgets_bad_sections_field_reaches_the_acquisition(make_napari_viewer, measured):
+    import warnings
+
+    from axialsr.synthetic import knock_out_sections
+
+    viewer = make_napari_viewer()
+    damaged = api.Volume(knock_out_sections(measured.data, {3: "blank"}), measured.voxel_size, measured.unit)
+    widget = _widget(viewer, damaged, RestoreWidget)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert widget.acquisition(damaged).missing == (3,)  # found
+    assert "section 3 looks missing" in str(caught[0].message)
+    widget.bad_sections.value = "2, 5"
+    assert widget.acquisition(damaged).missing == (2, 5)  # named
+    widget.bad_sections.value = "none"
+    assert widget.acquisition(damaged).missing == ()
+    widget.bad_sections.value = "40"
+    widget.start()  # a bad choice is said in the status line, nothing runs
+    assert "outside the stack" in widget.status.value and widget.run_button.enabled

@@ -5,6 +5,8 @@
 - `<!-- methods-table -->`: the registered methods, their one-line summaries and capabilities.
 - `<!-- results:NAME -->`: `benchmarks/results/NAME` (a Markdown file) inlined, so result pages show the
   committed benchmark results and nothing else.
+- `<!-- table:NAME.json:col,col,... -->`: those columns of the `rows` of `benchmarks/results/NAME.json`.
+- `<!-- include:PATH -->`: a file of the repository (the changelog).
 
 The committed figures of `benchmarks/results/` are served as `figures/NAME.png`.
 """
@@ -75,6 +77,19 @@ def inline_result(name: str, up: str) -> str:
     return re.sub(r"\]\(([\w.\-]+\.png)\)", lambda m: f"]({up}figures/{m.group(1)})", text)
 
 
+def json_table(name: str, columns: str) -> str:
+    import json
+
+    from axialsr.tables import format_value
+
+    rows = json.loads((ROOT / "benchmarks" / "results" / name).read_text())["rows"]
+    keys = columns.split(",")
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for row in rows:
+        lines.append("| " + " | ".join(format_value(row.get(k, float("nan"))) for k in keys) + " |")
+    return "\n".join(lines)
+
+
 def on_files(files, config):
     from mkdocs.structure.files import File
 
@@ -88,5 +103,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         markdown = markdown.replace("<!-- cli-reference -->", cli_reference())
     if "<!-- methods-table -->" in markdown:
         markdown = markdown.replace("<!-- methods-table -->", methods_table())
+    markdown = re.sub(r"<!-- table:([\w.\-]+):([\w,]+) -->", lambda m: json_table(m.group(1), m.group(2)), markdown)
+    markdown = re.sub(r"<!-- include:([\w.\-/]+) -->", lambda m: (ROOT / m.group(1)).read_text(), markdown)
     up = "../" * page.file.src_uri.count("/")
     return re.sub(r"<!-- results:([\w.\-]+) -->", lambda m: inline_result(m.group(1), up), markdown)
