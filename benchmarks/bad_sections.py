@@ -3,6 +3,7 @@
     python benchmarks/bad_sections.py detect            # false positives and detections, every case, 3 seeds
     python benchmarks/bad_sections.py restore em_x4_average   # one EM case with knocked-out sections
     python benchmarks/bad_sections.py real              # the real CREMI crop at its factor 5 (section 14)
+    python benchmarks/bad_sections.py real-figure       # its XZ view around section 14
     python benchmarks/bad_sections.py export em_x4_average    # the damaged stack for the peer CARE, then
     benchmarks/cache/peers/care-venv/bin/python benchmarks/peers/care.py --case em_x4_average_damaged
     python benchmarks/bad_sections.py care em_x4_average      # its row (CARE sees the defects as data)
@@ -235,6 +236,28 @@ def real() -> None:
     np.save(Path(__file__).resolve().parent / "cache" / "real_em_x5_run.npy", out)
 
 
+def real_figure() -> None:
+    """XZ crops around section 14 of the real crop (output slices 45-100): the measured sections, cubic
+    taking the blank section as data (the band), cubic bridged, and `run` (from `real`)."""
+    import tifffile
+
+    from axialsr.figures import xz_crops
+
+    data = tifffile.imread(REAL).astype(np.float32)
+    found = api.Acquisition(5.0, missing=(14,))
+    blind, _ = api.restore(api.Volume(data), "cubic", api.Acquisition(5.0), runtime=CPU)
+    bridged, _ = api.restore(api.Volume(data), "cubic", found, runtime=CPU)
+    run = np.load(Path(__file__).resolve().parent / "cache" / "real_em_x5_run.npy").astype(np.float32)
+    window = slice(45, 101)
+    volumes = {
+        "measured sections": np.repeat(data, 5, axis=0)[window],
+        "cubic, blank as data": blind.data[window],
+        "cubic, bridged": bridged.data[window],
+        "run (14 found)": run[window],
+    }
+    xz_crops(volumes, RESULTS / "bad_sections_real_xz.png", size=56, zoom=3, intensity_range=(30.0, 220.0))
+
+
 def assemble() -> None:
     lines = ["# Missing and damaged sections", "", (__doc__ or "").split("\n\n", 1)[1].strip(), ""]
     detect_path = RESULTS / "bad_sections_detect.json"
@@ -255,6 +278,7 @@ def assemble() -> None:
     if real_path.exists():
         part = json.loads(real_path.read_text())
         lines += ["## The real CREMI crop at x5 (`run`'s defaults)", "", "```", json.dumps(part, indent=2), "```", ""]
+        lines += ["![XZ around section 14](bad_sections_real_xz.png)", ""]
     (RESULTS / "bad_sections.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
@@ -268,6 +292,8 @@ def main() -> None:
         restore(sys.argv[2])
     elif command == "real":
         real()
+    elif command == "real-figure":
+        real_figure()
     elif command == "export":
         export(sys.argv[2])
     elif command == "care":

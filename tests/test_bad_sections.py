@@ -113,6 +113,7 @@ def test_training_leaves_missing_sections_out(em_stack):
     cfg = PriorConfig(kind="lateral", preset="tiny", steps=2, axial_blur=0.0)
     kept = train_prior(damaged, cfg, acquisition=Acquisition(4, missing=(4,)), runtime=QUIET)
     assert kept.meta["bad_sections"] == [4]
+    assert kept.meta["pair_degradation"]["gaps"] == 1 / 16  # rows go missing as often as sections do
     clean = train_prior(np.delete(measured, 4, axis=0), cfg, acquisition=Acquisition(4), runtime=QUIET)
     # the saturated section would set the top of the intensity range: left out, it does not
     assert kept.normalization.to_dict() == clean.normalization.to_dict()
@@ -201,3 +202,19 @@ def test_run_json_lists_the_bad_sections(tmp_path, em_stack, cli):
     assert record["acquisition"]["missing"] == [2]
     prior = json.loads((tmp_path / "iso.axialsr" / "lateral" / "prior.json").read_text())
     assert prior["bad_sections"] == [2]
+
+
+def test_lateral_pairs_bridge_rows_as_the_restoration_bridges_sections():
+    from axialsr.lateral import LateralPairs
+
+    ramp = np.tile(np.arange(64.0, dtype=np.float32)[None, :, None] ** 2, (2, 1, 64))  # rows = y
+    pairs = LateralPairs(ramp, Acquisition(4), patch=32, gaps=0.5)
+    plain = LateralPairs(ramp, Acquisition(4), patch=32)
+    changed = 0
+    for seed in range(20):
+        r0 = 4 * (seed % 8)
+        degraded = pairs._section_like(np.random.default_rng(seed), 0, 0, r0, 0)
+        changed += not np.allclose(degraded, plain.inputs[0][0, r0 : r0 + 32, :32], atol=1e-3)
+    assert changed > 5  # a bridged row changes the degraded patch (a quadratic is not linear across a gap)
+    with pytest.raises(AxialSRError, match="missing row"):
+        LateralPairs(ramp, Acquisition(4), patch=32, gaps=1.0)

@@ -94,17 +94,7 @@ class Acquisition:
         `measured` itself when nothing is missing, else a float32 copy."""
         if not self.missing:
             return measured
-        present = np.flatnonzero(self.present(len(measured)))
-        out = np.asarray(measured, dtype=np.float32).copy()
-        for k in self.missing:
-            after = np.searchsorted(present, k)
-            if after == 0 or after == len(present):
-                out[k] = out[present[min(after, len(present) - 1)]]
-                continue
-            lo, hi = present[after - 1], present[after]
-            t = (k - lo) / (hi - lo)
-            out[k] = (1 - t) * out[lo] + t * out[hi]
-        return out
+        return bridge_sections(measured, ~self.present(len(measured)))
 
     def within(self, start: int, stop: int) -> Acquisition:
         """The same acquisition for the measured sections [start, stop) of the stack (a block's view):
@@ -179,6 +169,31 @@ class Acquisition:
             indices[k, nz.size :] = nz[-1]
             weights[k, : nz.size] = row[nz]
         return indices, weights
+
+
+def bridge_sections(stack: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """A float32 copy of `stack` (sections along axis 0) with the sections where `missing` is True bridged
+    from their neighbours: linear between the nearest sections that are not missing, the nearest one's
+    copy at the ends (the stack as it is when every section would be missing).
+
+    Examples
+    --------
+    >>> bridge_sections(np.arange(4.0)[:, None] ** 2, np.array([False, True, True, False]))[:, 0].tolist()
+    [0.0, 3.0, 6.0, 9.0]
+    """
+    kept = np.flatnonzero(~np.asarray(missing, bool))
+    out = np.array(stack, dtype=np.float32, copy=True)
+    if len(kept) in (0, len(out)):
+        return out
+    for k in np.flatnonzero(missing):
+        after = np.searchsorted(kept, k)
+        if after == 0 or after == len(kept):
+            out[k] = out[kept[min(after, len(kept) - 1)]]
+            continue
+        lo, hi = kept[after - 1], kept[after]
+        t = (k - lo) / (hi - lo)
+        out[k] = (1 - t) * out[lo] + t * out[hi]
+    return out
 
 
 def slab_period(factor: float, max_slabs: int = 1000) -> tuple[int, int] | None:

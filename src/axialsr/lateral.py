@@ -25,7 +25,7 @@ import torch
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from axialsr.acquisition import Acquisition, slab_period
+from axialsr.acquisition import Acquisition, bridge_sections, slab_period
 from axialsr.baselines import interpolation_matrix
 from axialsr.errors import AxialSRError
 from axialsr.interrupts import report_step
@@ -68,6 +68,9 @@ class LateralPairs:
     section noise that the average of s rows removed), a shift along the row of `jitter` pixels (standard
     deviation; sections are registered to a fraction of a pixel) and a gain and offset of `flicker`
     (standard deviation, normalised units; sections differ in brightness). The targets stay as measured.
+    Where the stack has missing sections, which the restoration bridges from their neighbours, each measured
+    row can also be missing with probability `gaps` and bridged the same way (linear between the nearest
+    rows that are not), so that the network learns to restore beside a bridged section, and across it.
 
     Examples
     --------
@@ -88,12 +91,16 @@ class LateralPairs:
         noise: float = 0.0,
         jitter: float = 0.0,
         flicker: float = 0.0,
+        gaps: float = 0.0,
     ) -> None:
         z_n, y_n, x_n = volume.shape
         if min(y_n, x_n) < patch:
             raise AxialSRError(f"XY size {(y_n, x_n)} is smaller than the patch {patch}; use a smaller patch")
         if min(noise, jitter, flicker) < 0:
             raise AxialSRError("the noise, jitter and flicker of the lateral pairs must be >= 0")
+        if not 0 <= gaps < 1:
+            raise AxialSRError(f"the probability of a missing row must be in [0, 1), got {gaps}")
+        self.gaps = float(gaps)
         self.patch = patch
         self.acquisition = acquisition
         self.noise, self.jitter, self.flicker = float(noise), float(jitter), float(flicker)
@@ -121,8 +128,8 @@ class LateralPairs:
 
     @property
     def augmented(self) -> bool:
-        """Whether the measured rows get noise, jitter or flicker."""
-        return max(self.noise, self.jitter, self.flicker) > 0
+        """Whether the measured rows get noise, jitter, flicker or gaps."""
+        return max(self.noise, self.jitter, self.flicker, self.gaps) > 0
 
     def _section_like(self, rng: np.random.Generator, which: int, k: int, r0: int, c0: int) -> np.ndarray:
         """The degraded patch at (r0, c0) of slice k, its measured rows given noise, jitter and flicker."""
@@ -140,6 +147,8 @@ class LateralPairs:
             rows = rows + self.flicker * rng.standard_normal((len(used), 1))
         if self.noise:
             rows = rows + self.noise * rng.standard_normal(rows.shape)
+        if self.gaps:
+            rows = bridge_sections(rows, rng.random(len(rows)) < self.gaps)
         return (back[:, used] @ rows).astype(np.float32)
 
     def __call__(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:

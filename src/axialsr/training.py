@@ -161,6 +161,8 @@ def train_prior(
         else:
             axial_blur = cfg.axial_blur
         pair_noise = _pair_noise(cfg, data, normalization, acquisition)
+        if missing:  # the pairs' rows go missing as often as the stack's sections do (`LateralPairs`)
+            pair_noise["gaps"] = len(missing) / len(volume)
 
     torch.manual_seed(rt.seed)
     in_channels = 2 if cfg.kind == "conditional" else 1
@@ -323,7 +325,7 @@ def _objective(
 
 
 def _pairs(data, acquisition, patch: int, axial_blur: float | None, pair_noise: dict) -> LateralPairs:
-    degradation = {k: pair_noise.get(k, 0.0) for k in ("noise", "jitter", "flicker")}
+    degradation = {k: pair_noise.get(k, 0.0) for k in ("noise", "jitter", "flicker", "gaps")}
     return LateralPairs(data, acquisition, patch, axial_blur or 0.0, **degradation)
 
 
