@@ -10,10 +10,12 @@
     python benchmarks/bad_sections.py assemble          # results/bad_sections.md from the parts
 
 Each knocked-out EM case gets, in one stack of 16 sections, a blank section, a duplicated one, a saturated
-one and two adjacent blank ones (`synthetic.knock_out_sections`). Rows: `cubic-blind` (cubic that takes the
+one and two adjacent blank ones (`synthetic.knock_out_sections`). Rows: `cubic-clean` (cubic on the stack
+without defects), `cubic-blind` (cubic that takes the
 defects as data, as a method without detection does), `cubic-bridged` (cubic across the gap: the sections
 found are bridged from their neighbours), `lateral` (`run`'s defaults on the damaged stack: detection, a
-regressor trained without the bad sections, the gap bridged then restored, the projection without them),
+regressor trained without the bad sections and with rows missing as often, the gap bridged then restored,
+the projection without them),
 `lateral-clean` (the same on the stack without defects: what the rest of the volume should match), and
 `care-blind` (CSBDeep CARE, fair settings as in the quality benchmark, on the damaged stack as it is).
 PSNR against the truth over the knocked-out slabs (`gap`), over the slabs beside them (`beside`: their own
@@ -259,7 +261,8 @@ def real_figure() -> None:
 
 
 def assemble() -> None:
-    lines = ["# Missing and damaged sections", "", (__doc__ or "").split("\n\n", 1)[1].strip(), ""]
+    about = (__doc__ or "")[(__doc__ or "").index("Each knocked-out") :].strip()
+    lines = ["# Missing and damaged sections", "", about, ""]
     detect_path = RESULTS / "bad_sections_detect.json"
     if detect_path.exists():
         detected = json.loads(detect_path.read_text())

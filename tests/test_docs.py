@@ -88,6 +88,20 @@ def test_site_builds_with_strict(tmp_path):
     for name in ("restore", "run", "train_prior", "validate", "acquisition_for", "bad_sections_for"):
         assert f'id="axialsr.api.{name}"' in api_page, name
     assert (tmp_path / "site" / "figures" / "real_em_xz.png").is_file()
+    import inspect
+    from importlib import import_module
+
+    for page, module in (("settings", "axialsr.settings"), ("methods", "axialsr.methods"), ("io", "axialsr.io")):
+        html = (tmp_path / "site" / "reference" / page / "index.html").read_text()
+        mod = import_module(module)
+        exported = getattr(mod, "__all__", None)
+        names = exported or [n for n in vars(mod) if not n.startswith("_")]
+        for name in names:
+            obj = getattr(mod, name)
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            if obj.__module__.startswith(module) if exported else obj.__module__ == module:
+                assert f'id="{module}.{name}"' in html, f"{module}.{name} is missing from the reference"
 
 
 def test_the_api_reference_covers_every_public_name():
