@@ -266,12 +266,13 @@ def assemble() -> None:
     detect_path = RESULTS / "bad_sections_detect.json"
     if detect_path.exists():
         detected = json.loads(detect_path.read_text())
-        columns = ("case", "seed", "sections", "false_positives", "knocked_out", "found", "all_found", "extra")
-        lines += ["## Detection", "", markdown_table(detected["rows"], columns), ""]
+        columns = ("seed", "sections", "false_positives", "knocked_out", "found", "all_found", "extra")
+        rows = [{"method": r["case"], **r} for r in detected["rows"]]
+        lines += ["## Detection", "", markdown_table(rows, columns), ""]
     parts = sorted(RESULTS.glob("bad_sections_row_*.json"))
     if parts:
         rows = [r for p in parts for r in json.loads(p.read_text())["rows"]]
-        columns = ("case", "method", "psnr_gap", "psnr_beside", "psnr_far", "psnr_3d", "mean_gap_offset", "seconds")
+        columns = ("case", "psnr_gap", "psnr_beside", "psnr_far", "psnr_3d", "mean_gap_offset", "train_s", "seconds")
         lines += ["## Restoration of knocked-out sections", "", markdown_table(rows, columns), ""]
         for p in parts:
             part = json.loads(p.read_text())
