@@ -77,6 +77,8 @@ ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     "lateral-flicker": ("lateral", {"lateral": {"axial_blur": 0.0, "flicker": 0.03}}, {}),
     "lateral-k5": ("lateral", {"lateral": {"axial_blur": 0.0, "unet": {"channels": (32, 64), "kernel": 5}}}, {}),
     "lateral-l1": ("lateral", {"lateral": {"axial_blur": 0.0, "loss": "l1"}}, {}),
+    "lateral-lr3e-3": ("lateral", {"lateral": {"lr": 3e-3}}, {}),
+    "lateral-patch96": ("lateral", {"lateral": {"patch": 96, "batch": 8}}, {}),
 }
 COLUMNS = ("psnr", "psnr_cubic_gain", "detail_r2", "ssim", "train_s", "seconds", "total_s")
 
