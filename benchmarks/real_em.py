@@ -78,6 +78,8 @@ ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     "lateral-k5": ("lateral", {"lateral": {"axial_blur": 0.0, "unet": {"channels": (32, 64), "kernel": 5}}}, {}),
     "lateral-l1": ("lateral", {"lateral": {"axial_blur": 0.0, "loss": "l1"}}, {}),
     "lateral-lr3e-3": ("lateral", {"lateral": {"lr": 3e-3}}, {}),
+    "lateral-3600-noflip": ("lateral", {"lateral": {"steps": 3600}}, {"lateral": LateralConfig(flips=False)}),
+    "lateral-4800-noflip": ("lateral", {"lateral": {"steps": 4800}}, {"lateral": LateralConfig(flips=False)}),
     "lateral-patch96": ("lateral", {"lateral": {"patch": 96, "batch": 8}}, {}),
 }
 COLUMNS = ("psnr", "psnr_cubic_gain", "detail_r2", "ssim", "train_s", "seconds", "total_s")

@@ -343,7 +343,8 @@ def restore(
     method : str
         A registered method (`methods()`; default `DEFAULT_METHOD`).
     acquisition : Acquisition, optional
-        How z was measured; default: the average model at the factor given by the voxel size.
+        How z was measured; default: the average model at the factor given by the voxel size, with the
+        sections found missing or damaged in the data (`bad_sections_for`).
     priors : Prior, folder, or a sequence of them
         The trained priors the method needs (matched by type).
     config : RestoreConfig, optional
