@@ -77,16 +77,7 @@ class Acquisition:
     def present(self, depth_measured: int) -> np.ndarray:
         """Boolean mask of the measured sections that exist (not `missing`) in a stack of `depth_measured`;
         AxialSRError when a missing index is outside the stack or no section is left."""
-        if self.missing and self.missing[-1] >= depth_measured:
-            raise AxialSRError(
-                f"bad section {self.missing[-1]} is outside the stack (sections 0-{depth_measured - 1})",
-                setting="bad_sections",
-            )
-        mask = np.ones(depth_measured, dtype=bool)
-        mask[list(self.missing)] = False
-        if not mask.any():
-            raise AxialSRError("every section is marked missing: nothing is left to restore from")
-        return mask
+        return present_sections(self.missing, depth_measured)
 
     def fill_missing(self, measured: np.ndarray) -> np.ndarray:
         """The stack (Z_lr, ...) with its missing sections bridged from their neighbours: linear along z
@@ -169,6 +160,27 @@ class Acquisition:
             indices[k, nz.size :] = nz[-1]
             weights[k, : nz.size] = row[nz]
         return indices, weights
+
+
+def present_sections(missing: tuple[int, ...], depth_measured: int) -> np.ndarray:
+    """Boolean mask of the sections of a stack of `depth_measured` that are not among the sorted `missing`
+    ones; AxialSRError when one of those is outside the stack or none is left.
+
+    Examples
+    --------
+    >>> present_sections((1,), 3).tolist()
+    [True, False, True]
+    """
+    if missing and missing[-1] >= depth_measured:
+        raise AxialSRError(
+            f"bad section {missing[-1]} is outside the stack (sections 0-{depth_measured - 1})",
+            setting="bad_sections",
+        )
+    mask = np.ones(depth_measured, dtype=bool)
+    mask[list(missing)] = False
+    if not mask.any():
+        raise AxialSRError("every section is marked bad: nothing is left to restore from", setting="bad_sections")
+    return mask
 
 
 def bridge_sections(stack: np.ndarray, missing: np.ndarray) -> np.ndarray:

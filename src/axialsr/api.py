@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from axialsr.acquisition import Acquisition, simulate
+from axialsr.acquisition import Acquisition, present_sections, simulate
 from axialsr.bad_sections import BadSection
 from axialsr.consistency import DEFAULT_PROJECTION, PROJECTIONS
 from axialsr.errors import AxialSRError
@@ -169,8 +169,10 @@ def bad_sections_for(
 
     data = volume if isinstance(volume, VolumeSource) else volume.data
     depth = data.shape[0]
-    if bad_sections is not None and not isinstance(bad_sections, str) and all(
-        isinstance(b, BadSection) for b in bad_sections
+    if (
+        bad_sections is not None
+        and not isinstance(bad_sections, str)
+        and all(isinstance(b, BadSection) for b in bad_sections)
     ):
         found = list(bad_sections)
     else:
@@ -181,13 +183,7 @@ def bad_sections_for(
                 warnings.warn(describe_bad_sections(found), stacklevel=2)
         else:
             found = [BadSection(k, "named") for k in chosen]
-    outside = [b.index for b in found if b.index >= depth]
-    if outside:
-        raise AxialSRError(
-            f"bad section {outside[0]} is outside the stack (sections 0-{depth - 1})", setting="bad_sections"
-        )
-    if depth and len(found) >= depth:
-        raise AxialSRError("every section is marked bad: nothing is left to restore from", setting="bad_sections")
+    present_sections(tuple(sorted({b.index for b in found})), depth)  # every index inside, one left
     return found
 
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from axialsr.errors import AxialSRError
+from axialsr.io import VolumeSource, check_finite
 
 BAD_SECTION_KINDS = ("blank", "saturated", "duplicate", "intensity")
 BLANK_SPREAD = 0.02
@@ -70,44 +71,48 @@ def _strides(shape: tuple[int, ...], max_pixels: int) -> tuple[slice, slice]:
 
 
 def _section(stack, k: int, rows: slice, cols: slice) -> np.ndarray:
-    if hasattr(stack, "read") and hasattr(stack, "spec"):  # an io.VolumeSource
+    if isinstance(stack, VolumeSource):
         image = stack.read((slice(k, k + 1), slice(0, stack.shape[1]), slice(0, stack.shape[2])))[0]
-        return np.asarray(image[rows, cols], np.float64)
-    return np.asarray(stack[k][rows, cols], np.float64)
+    else:
+        image = np.asarray(stack[k])
+    check_finite(image, f"section {k}")
+    return np.asarray(image[rows, cols], np.float64)
 
 
-def _statistics(stack, max_pixels: int) -> tuple[dict[str, np.ndarray], slice, slice]:
+def _statistics(stack, max_pixels: int) -> dict[str, np.ndarray]:
+    """Per-section statistics in one pass: mean, 1st/99th percentiles and their spread, minimum and maximum
+    with the fraction of pixels at each, and the rms difference to the section before."""
     depth = stack.shape[0]
     rows, cols = _strides(tuple(stack.shape), max_pixels)
-    values = {name: np.full(depth, np.nan) for name in ("mean", "spread", "low", "high", "minimum", "maximum", "step")}
+    names = ("mean", "spread", "low", "high", "minimum", "maximum", "at_minimum", "at_maximum", "step")
+    values = {name: np.full(depth, np.nan) for name in names}
     previous = None
     for k in range(depth):
         image = _section(stack, k, rows, cols)
-        if not np.all(np.isfinite(image)):
-            raise AxialSRError(f"section {k} holds NaN or infinite values")
         low, high = np.percentile(image, [1, 99])
         values["mean"][k], values["spread"][k] = image.mean(), high - low
         values["low"][k], values["high"][k] = low, high
         values["minimum"][k], values["maximum"][k] = image.min(), image.max()
+        values["at_minimum"][k] = np.mean(image == values["minimum"][k])
+        values["at_maximum"][k] = np.mean(image == values["maximum"][k])
         if previous is not None:
             values["step"][k] = np.sqrt(np.mean((image - previous) ** 2))
         previous = image
-    return values, rows, cols
+    return values
 
 
 def find_bad_sections(stack, max_pixels: int = 1_000_000) -> list[BadSection]:
     """The sections of a (Z, Y, X) stack that look missing or damaged, by index (see the module docstring
-    for the kinds and thresholds). Reads one section at a time, at most `max_pixels` pixels of each."""
+    for the kinds and thresholds). Reads each section once, at most `max_pixels` pixels of it."""
     depth = stack.shape[0]
     if depth < 3:
         return []
-    values, rows, cols = _statistics(stack, max_pixels)
+    values = _statistics(stack, max_pixels)
     darkest, brightest = float(np.min(values["minimum"])), float(np.max(values["maximum"]))
-    at_min, at_max = np.zeros(depth), np.zeros(depth)
-    if brightest > darkest:  # a second pass for the fractions at the stack's extremes
-        for k in range(depth):
-            image = _section(stack, k, rows, cols)
-            at_min[k], at_max[k] = np.mean(image <= darkest), np.mean(image >= brightest)
+    # the fraction of a section at the stack's darkest (brightest) value: its own extreme's, where that is
+    # the stack's (none in a constant stack)
+    at_min = np.where(values["minimum"] == darkest, values["at_minimum"], 0.0) * (brightest > darkest)
+    at_max = np.where(values["maximum"] == brightest, values["at_maximum"], 0.0) * (brightest > darkest)
     spread = values["spread"]
     typical_spread = float(np.median(spread))
     found: dict[int, BadSection] = {}

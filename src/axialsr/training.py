@@ -145,10 +145,10 @@ def train_prior(
     # the acquisition's missing sections are no training data; the axial-blur estimate, which needs
     # sections evenly spaced along z, sees them bridged from their neighbours
     missing = () if acquisition is None else acquisition.missing
-    sections, bridged = volume, volume
+    along_z = acquisition.fill_missing if missing else None  # bridged only where the blur is estimated
+    sections = volume
     if missing:
         sections = np.asarray(volume)[acquisition.present(len(volume))]
-        bridged = acquisition.fill_missing(volume)
         acquisition = replace(acquisition, missing=())  # from here on applied along y and x: none missing
     normalization = Normalization.fit(sections)
     data = normalization.forward(sections)
@@ -156,8 +156,8 @@ def train_prior(
     pair_noise = {}
     if pair:
         if cfg.axial_blur is None:
-            along_z = normalization.forward(bridged) if missing else data
-            axial_blur = estimate_axial_blur(along_z, acquisition)
+            stack = normalization.forward(along_z(volume)) if along_z else data
+            axial_blur = estimate_axial_blur(stack, acquisition)
         else:
             axial_blur = cfg.axial_blur
         pair_noise = _pair_noise(cfg, data, normalization, acquisition)
