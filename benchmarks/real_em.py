@@ -81,6 +81,14 @@ ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     "lateral-3600-noflip": ("lateral", {"lateral": {"steps": 3600}}, {"lateral": LateralConfig(flips=False)}),
     "lateral-4800-noflip": ("lateral", {"lateral": {"steps": 4800}}, {"lateral": LateralConfig(flips=False)}),
     "lateral-patch96": ("lateral", {"lateral": {"patch": 96, "batch": 8}}, {}),
+    "lateral-slab": ("lateral", {"lateral": {"unet": {"slab": 10.0}}}, {}),
+    "lateral-deep": ("lateral", {"lateral": {"unet": {"channels": (32, 64, 128, 256)}}}, {}),
+    # from here on the regressor sees each row's place in its slab by default (`PriorConfig.slab_phase`)
+    "lateral-slab-noflip": ("lateral", {"lateral": {"unet": {"slab": 10.0}}}, {"lateral": LateralConfig(flips=False)}),
+    "lateral-slab-noise": ("lateral", {"lateral": {"section_noise": None}}, {}),
+    "lateral-slab-jitter": ("lateral", {"lateral": {"jitter": 0.5}}, {}),
+    "lateral-slab-3600": ("lateral", {"lateral": {"steps": 3600}}, {}),
+    "lateral-slab-deep": ("lateral", {"lateral": {"unet": {"channels": (32, 64, 128, 256)}}}, {}),
 }
 COLUMNS = ("psnr", "psnr_cubic_gain", "detail_r2", "ssim", "train_s", "seconds", "total_s")
 

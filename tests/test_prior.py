@@ -127,6 +127,27 @@ def test_lateral_regressor_learns_to_undo_the_degradation(measured):
         prior.check_acquisition(Acquisition(8))
 
 
+def test_lateral_regressor_sees_each_rows_place_in_its_slab(measured):
+    from axialsr.networks import LateralUNet
+
+    acq = Acquisition(4)
+    prior = train_prior(measured, _cfg(kind="lateral", steps=1), acquisition=acq, runtime=QUIET)
+    assert prior.meta["unet"]["slab"] == 4.0
+    blind = train_prior(measured, _cfg(kind="lateral", steps=1, slab_phase=False), acquisition=acq, runtime=QUIET)
+    assert "slab" not in blind.meta["unet"]
+    torch.manual_seed(0)
+    uniform = torch.ones(1, 1, 48, 48)
+    inner = slice(10, 38)  # beyond the receptive field's reach of the image edges
+    with torch.no_grad():
+        seeing = LateralUNet((8, 16), slab=4.0)(uniform)[0, 0, :, inner]
+        plain = LateralUNet((8, 16))(uniform)[0, 0, :, inner]
+    # a uniform plane: the plain network's output is the same on every inner row; the slab-aware one's
+    # changes within a slab and repeats with the slab
+    assert torch.allclose(plain[10:14], plain[14:18], atol=1e-6)
+    assert (seeing[10:14] - seeing[11:15]).abs().max() > 1e-3
+    assert torch.allclose(seeing[10:34], seeing[14:38], atol=1e-5)
+
+
 def test_conditional_prior_uses_its_condition_and_guidance_mixes(measured):
     acq = Acquisition(4)
     prior = train_prior(measured, _cfg(kind="conditional", steps=30), acquisition=acq, runtime=QUIET)

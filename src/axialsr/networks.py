@@ -10,11 +10,18 @@ class LateralUNet(torch.nn.Module):
     """CARE-style residual UNet for one-channel images: per level two convolutions (`kernel`, same
     padding) with ReLU, 2x2 max-pooling down, nearest upsampling and a 1x1 projection up, skip
     connections by concatenation; the output is added to the input. Image sides must be multiples of
-    2 ** (len(channels) - 1)."""
+    2 ** (len(channels) - 1).
 
-    def __init__(self, channels: tuple[int, ...] = (32, 64, 128), kernel: int = 3) -> None:
+    With `slab` > 0 (rows per measured slab, the factor), the network also sees where each row lies in its
+    slab, as two more input channels (cosine and sine of the phase 2 pi (row + 1/2) / slab, rows counted
+    from the image's first row, which must be a slab boundary): a convolution cannot otherwise tell a slab's
+    boundary from its middle, except from the image itself.
+    """
+
+    def __init__(self, channels: tuple[int, ...] = (32, 64, 128), kernel: int = 3, slab: float = 0.0) -> None:
         super().__init__()
         nn = torch.nn
+        self.slab = float(slab)
 
         def block(c_in: int, c_out: int) -> torch.nn.Module:
             return nn.Sequential(
@@ -25,7 +32,7 @@ class LateralUNet(torch.nn.Module):
             )
 
         self.down = nn.ModuleList()
-        width = 1
+        width = 3 if self.slab > 0 else 1
         for c in channels[:-1]:
             self.down.append(block(width, c))
             width = c
@@ -39,9 +46,16 @@ class LateralUNet(torch.nn.Module):
             width = c
         self.out = nn.Conv2d(width, 1, 1)
 
+    def slab_phase(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2, H, W): cosine and sine of each row's phase in its slab."""
+        rows = torch.arange(x.shape[-2], device=x.device, dtype=torch.float32)
+        angle = (2 * torch.pi / self.slab) * (rows + 0.5)
+        phase = torch.stack([angle.cos(), angle.sin()])[None, :, :, None].to(x.dtype)
+        return phase.expand(x.shape[0], 2, x.shape[-2], x.shape[-1])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
-        h = x
+        h = torch.cat([x, self.slab_phase(x)], 1) if self.slab > 0 else x
         for down in self.down:
             h = down(h)
             skips.append(h)

@@ -405,6 +405,13 @@ class PriorConfig:
     loss: str = field(
         default="l2", metadata=_help("Lateral kind: the regression loss, l2 (the posterior mean) or l1 (its median).")
     )
+    slab_phase: bool = field(
+        default=True,
+        metadata=_help(
+            "Lateral kind: the regressor also sees where each row lies in its slab (two position channels), "
+            "which a convolution cannot tell from the image alone where the sections are noisy."
+        ),
+    )
     projection: str | None = field(
         default=None,
         metadata=_help(

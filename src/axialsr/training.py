@@ -140,6 +140,8 @@ def train_prior(
     pair = cfg.kind in PAIR_KINDS
     if pair and acquisition is None:
         raise AxialSRError(f"a {cfg.kind} prior learns to undo the acquisition: give the acquisition (factor, model)")
+    if cfg.kind == "lateral" and cfg.slab_phase and "slab" not in cfg.unet:
+        cfg = replace(cfg, unet={**cfg.unet, "slab": float(acquisition.factor)})
     out_path = Path(out_dir) if out_dir is not None else None
 
     # the acquisition's missing sections are no training data; the axial-blur estimate, which needs
