@@ -1,4 +1,4 @@
-"""Flipped copies at inference: what the 4x passes of `LateralConfig.flips` buy, on a synthetic case with its
+"""Flipped copies at inference: what the passes of `LateralConfig.flips` buy, on a synthetic case with its
 truth (the real crop's rows are in real_em_dev.md). The regressor is the case's default one from the quality
 benchmark's cache (trained there, or here when missing); only the restoration differs. One process per case,
 one torch thread, CPU.
@@ -28,7 +28,11 @@ from axialsr.settings import LateralConfig, RestoreConfig, Runtime  # noqa: E402
 from axialsr.tables import markdown_table  # noqa: E402
 
 CPU = Runtime(device="cpu", seed=0, progress=False)
-VARIANTS = {"flips (4 passes a plane)": True, "no flips (1 pass)": False}
+VARIANTS = {
+    "all: up-down and left-right (4 passes a plane)": "all",
+    "z: up-down (2 passes, default)": "z",
+    "none (1 pass)": "none",
+}
 
 
 def run(name: str) -> None:

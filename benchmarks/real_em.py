@@ -63,7 +63,8 @@ ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     "cubic": ("cubic", {}, {}),
     "inr": ("inr", {}, {}),
     "lateral": ("lateral", {"lateral": {}}, {}),  # run's defaults
-    "lateral-before": ("lateral", {"lateral": {"axial_blur": 1.47}}, {}),  # 0.3.0's: the blur estimate said 1.47
+    # 0.2's defaults (600 steps, no slab phase), where the blur estimate said 1.47
+    "lateral-before": ("lateral", {"lateral": {"axial_blur": 1.47, "steps": 600, "slab_phase": False}}, {}),
     "lateral-blur0": ("lateral", {"lateral": {"axial_blur": 0.0}}, {}),
     "lateral-2400": ("lateral", {"lateral": {"axial_blur": 0.0, "steps": 2400}}, {}),
     "lateral-2400-noflip": (
@@ -88,7 +89,6 @@ ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     "lateral-slab-noise": ("lateral", {"lateral": {"section_noise": None}}, {}),
     "lateral-slab-jitter": ("lateral", {"lateral": {"jitter": 0.5}}, {}),
     "lateral-slab-3600": ("lateral", {"lateral": {"steps": 3600}}, {}),
-    "lateral-slab-deep": ("lateral", {"lateral": {"unet": {"channels": (32, 64, 128, 256)}}}, {}),
 }
 COLUMNS = ("psnr", "psnr_cubic_gain", "detail_r2", "ssim", "train_s", "seconds", "total_s")
 

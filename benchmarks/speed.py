@@ -66,7 +66,7 @@ def one(case: str, config: dict) -> dict:
     if config.get("precision"):
         runtime_kwargs["precision"] = config["precision"]
     lateral = PriorConfig(kind="lateral", preset="small", steps=config.get("steps"))
-    restore = RestoreConfig(lateral=LateralConfig(flips=config.get("flips", True)))
+    restore = RestoreConfig(lateral=LateralConfig(flips=config.get("flips", "z")))
     run_config = api.RunConfig(lateral_prior=lateral, restore=restore)
     start = time.perf_counter()
     result = api.run(lr, run_config, acquisition=acquisition, runtime=api.Runtime(**runtime_kwargs))
@@ -189,7 +189,7 @@ def main() -> None:
 
 def write_markdown(payload: dict, tag: str = "") -> None:
     """results/speed{tag}.md from the JSON payload."""
-    from axialsr.settings import PRESETS
+    from axialsr.settings import PRESETS, LateralConfig
     from axialsr.tables import markdown_table
 
     flops = payload["flops"]
@@ -212,7 +212,8 @@ def write_markdown(payload: dict, tag: str = "") -> None:
     for row in payload["rows"]:
         precision = "bf16" if "bf16" in row["config"] else "fp32"
         steps = CONFIGS[row["config"]].get("steps") or PRESETS["small"]["steps"]["lateral"]
-        views = 8 if CONFIGS[row["config"]].get("flips", True) else 2
+        flips = LateralConfig(flips=CONFIGS[row["config"]].get("flips", "z")).flips
+        views = 2 * {"all": 4, "z": 2, "none": 1}[flips]
         train_rate = flops["train_gflop_per_step"] * steps / row["train_s"]
         restore_rate = flops["flop_per_output_voxel"] / 8 * views * row["output_voxels"] / row["restore_s"] / 1e9
         lines.append(

@@ -15,6 +15,7 @@ from axialsr.prior import DiffusionPrior, LateralRegressor
 from axialsr.restore import restore_array as restore
 from axialsr.settings import (
     FieldConfig,
+    LateralConfig,
     PriorConfig,
     ReconstructionConfig,
     RestoreConfig,
@@ -138,6 +139,17 @@ def test_planes_are_restored_and_views_averaged():
     # a map that is not flip-equivariant is averaged over the flips
     ramp = restore_planes(lambda x: x + torch.arange(x.shape[-1], dtype=x.dtype), volume, planes=("xz",))
     np.testing.assert_allclose(ramp - volume, (volume.shape[2] - 1) / 2, atol=1e-5)
+
+    # 'z' flips only upside down: a ramp along the rows is averaged, one along the columns kept
+    def rows_and_columns(x):
+        return x + torch.arange(x.shape[-2], dtype=x.dtype)[:, None] + 10 * torch.arange(x.shape[-1], dtype=x.dtype)
+
+    z_only = restore_planes(rows_and_columns, volume, planes=("xz",), flips="z") - volume
+    expected = np.broadcast_to((volume.shape[0] - 1) / 2 + 10 * np.arange(volume.shape[2]), volume.shape)
+    np.testing.assert_allclose(z_only, expected, atol=1e-4)
+    assert LateralConfig().flips == "z" and LateralConfig(flips=True).flips == "all"
+    with pytest.raises(AxialSRError, match="flips"):
+        LateralConfig(flips="x")
 
 
 def test_lateral_method_reproduces_the_measurements_in_input_units(measured, lateral_prior):

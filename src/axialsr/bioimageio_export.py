@@ -84,7 +84,9 @@ CARE-isotropic idea): it restores the axial resolution of an anisotropic stack m
 
 - Interpolate the stack along z onto the isotropic grid (cubic interpolation, factor {acquisition.factor:g}:
   `round(Z x {acquisition.factor:g})` slices), then take its XZ planes (and/or YZ planes) as 2D images whose
-  **rows are z**. Sides must be multiples of {size_multiple(prior.meta)} pixels.
+  **rows are z**. Sides must be multiples of {size_multiple(prior.meta)} pixels. Each plane starts at the top
+  of the interpolated stack (at an integer factor, of any measured slice): the model knows where each row
+  lies in its slab from its row index.
 - Run the model on each plane (deepImageJ in Fiji, ilastik's neural-network workflow, or `bioimageio.core`
   in Python). The intensity normalisation is part of the package (a fixed linear scaling from the
   training volume); inputs and outputs are in the data's own units.

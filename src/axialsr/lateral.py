@@ -287,21 +287,27 @@ def restore_planes(
     regress: Callable[[torch.Tensor], torch.Tensor],
     volume: np.ndarray,
     planes: tuple[str, ...] = PLANES,
-    flips: bool = True,
+    flips: str | bool = "all",
     batch: int = 8,
     device: torch.device | str = "cpu",
     progress: bool = False,
     spread: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Run `regress` (images (B, 1, Z, L) -> same) on every XZ and/or YZ plane of `volume` (Z, Y, X;
-    the cubic interpolation, normalised) and average the restored views; with `flips`, each plane is also
-    restored flipped up-down and left-right (4 passes) and the results averaged. Returns float32 (Z, Y, X);
+    the cubic interpolation, normalised) and average the restored views; with `flips` 'all' (or True), each
+    plane is also restored flipped up-down and left-right (4 passes), with 'z' flipped up-down (2 passes),
+    and the results averaged. Returns float32 (Z, Y, X);
     with `spread`, also the per-voxel standard deviation of the views (2 plane families x 4 flips): where
     the views disagree, the restoration is less certain."""
     unknown = set(planes) - set(PLANES)
     if unknown or not planes:
         raise AxialSRError(f"planes must be among {PLANES}, got {planes}")
-    variants = [(False, False), (True, False), (False, True), (True, True)] if flips else [(False, False)]
+    flips = {True: "all", False: "none"}.get(flips, flips)
+    variants = {
+        "all": [(False, False), (True, False), (False, True), (True, True)],
+        "z": [(False, False), (True, False)],
+        "none": [(False, False)],
+    }[flips]
     total = np.zeros(volume.shape, np.float64)
     squares = np.zeros(volume.shape, np.float64) if spread else None
     order = {"xz": (1, 0, 2), "yz": (2, 0, 1)}

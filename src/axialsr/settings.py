@@ -34,6 +34,8 @@ DEVICES = ("auto", "cpu", "cuda")
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
+FLIPS = ("all", "z", "none")  # the flipped copies of each plane that the lateral regressor also restores
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -282,14 +284,25 @@ class SlicewiseConfig:
 @dataclass
 class LateralConfig:
     """How the lateral regressor is applied: the plane families it restores (their views are averaged),
-    whether flipped copies are restored too (test-time augmentation, 4x the passes; +0.01 dB on real EM at
-    x10 but up to +0.24 dB on synthetic EM, so on by default, and always on for the uncertainty, which is the
-    views' spread) and the batch."""
+    which flipped copies are restored too and averaged (test-time augmentation: `z`, each plane also
+    upside down, 2 passes; `all`, also left-right, 4 passes; `none`) and the batch. On real EM at x10 the
+    flips are worth 0.01 dB; on synthetic EM `z` is worth 0.11-0.18 dB and `all` another 0.06 dB for twice the
+    passes (`benchmarks/results/flips.md`), so `z` is the default. The uncertainty, the spread of the views,
+    always uses all of them.
+
+    Examples
+    --------
+    >>> LateralConfig().flips, LateralConfig(flips=False).flips, LateralConfig(flips=True).flips
+    ('z', 'none', 'all')
+    """
 
     planes: tuple[str, ...] = field(default=PLANES, metadata={"help": "Planes the regressor restores: xz, yz."})
-    flips: bool = field(
-        default=True,
-        metadata={"help": "Also restore flipped copies and average them (4x the passes; always with --uncertainty)."},
+    flips: str = field(
+        default="z",
+        metadata={
+            "help": "Flipped copies restored too and averaged: z (upside down, 2x the passes), all (also "
+            "left-right, 4x) or none; always all with --uncertainty."
+        },
     )
     batch: int = field(default=8, metadata={"help": "Planes per forward pass.", "runtime": True})
 
@@ -297,6 +310,10 @@ class LateralConfig:
         self.planes = tuple(self.planes)
         if not self.planes or set(self.planes) - set(PLANES):
             raise AxialSRError(f"lateral planes must be among {PLANES}, got {self.planes}")
+        if isinstance(self.flips, bool):  # the earlier on/off setting
+            self.flips = "all" if self.flips else "none"
+        if self.flips not in FLIPS:
+            raise AxialSRError(f"lateral flips must be one of {FLIPS}, got '{self.flips}'")
         if self.batch < 1:
             raise AxialSRError(f"lateral batch must be >= 1, got {self.batch}")
 

@@ -25,7 +25,7 @@ def lateral_volume(inputs: MethodInputs, spread: bool) -> tuple[np.ndarray, np.n
             prior.regress,
             cubic,
             settings.planes,
-            settings.flips or spread,  # the uncertainty is the spread of all 8 views
+            "all" if spread else settings.flips,  # the uncertainty is the spread of all 8 views
             settings.batch,
             prior.device,
             inputs.runtime.progress,
