@@ -94,7 +94,7 @@ CARE-isotropic idea): it restores the axial resolution of an anisotropic stack m
 
 ## What these tools do not do
 
-axialsr restores both plane families, each also flipped, averages the eight views and projects the result
+axialsr restores both plane families, each also upside down, averages the four views and projects the result
 onto the measurements so that it reproduces every measured slice exactly (`axialsr reconstruct in.tif
 --prior PRIOR_DIR`). A single pass of this package over XZ planes is close to, not equal to, that result.
 

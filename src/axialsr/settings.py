@@ -286,9 +286,9 @@ class LateralConfig:
     """How the lateral regressor is applied: the plane families it restores (their views are averaged),
     which flipped copies are restored too and averaged (test-time augmentation: `z`, each plane also
     upside down, 2 passes; `all`, also left-right, 4 passes; `none`) and the batch. On real EM at x10 the
-    flips are worth 0.01 dB; on synthetic EM `z` is worth 0.11-0.18 dB and `all` another 0.06 dB for twice the
-    passes (`benchmarks/results/flips.md`), so `z` is the default. The uncertainty, the spread of the views,
-    always uses all of them.
+    flips are worth 0.01 dB; on synthetic EM `z` is worth 0.11-0.18 dB over `none` and `all` another
+    0.04-0.08 dB for twice the passes (`benchmarks/results/flips.md`), so `z` is the default. The uncertainty,
+    the spread of the views, always uses all of them.
 
     Examples
     --------
