@@ -1,7 +1,8 @@
-"""The slab phase (`PriorConfig.slab_phase`) with and without, on a synthetic case, for one seed: what it costs
-where it was measured to cost (`fluoaxial_x4`, whose truth has an axial blur). The regressor is trained with
-the quality benchmark's settings (preset small, default steps) and restored with `run`'s defaults; PSNR of
-the volume, banding and boundary step (`axialsr.metrics`). One process per row, one torch thread, CPU.
+"""The slab phase (`PriorConfig.slab_phase`) with and without, on a synthetic case, per seed: what it costs where
+it was measured to cost (`fluoaxial_x4`, whose truth has an axial blur; fluo x4, where it raises banding). The
+regressor is trained with the quality benchmark's settings (preset small, default steps) and restored with
+`run`'s defaults; PSNR of the volume, banding and boundary step (`axialsr.metrics`). One process per row,
+one torch thread, CPU.
 
     python benchmarks/slab_phase.py fluoaxial_x4_average 1 0   # case, slab phase on (1) / off (0), seed
     python benchmarks/slab_phase.py assemble                   # -> results/slab_phase.md
@@ -56,9 +57,9 @@ def run(name: str, slab_phase: bool, seed: int) -> None:
 
 def assemble() -> None:
     parts = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("slab_phase_*.json"))]
-    rows = [p["row"] for p in parts]
+    rows = [{"method": f"slab phase {'on' if p['row']['slab_phase'] else 'off'}", **p["row"]} for p in parts]
     text = ["# The slab phase, with and without", "", (__doc__ or "").split("\n\n")[0], ""]
-    text += [markdown_table(rows, ("case", "slab_phase", "seed", "psnr_3d", "banding", "step", "axial_blur")), ""]
+    text += [markdown_table(rows, ("case", "seed", "psnr_3d", "banding", "step", "axial_blur")), ""]
     machines = sorted({f"{p['machine'].get('cpu')}, commit {p['machine'].get('commit')}" for p in parts})
     text += [f"Machine: {', '.join(machines)}.", ""]
     (RESULTS / "slab_phase.md").write_text("\n".join(text))
