@@ -20,7 +20,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_header import RESULTS, machine_header  # noqa: E402
+from bench_header import RESULTS, machine_header, write_json  # noqa: E402
 from quality import case_data, ensure_prior, parse_case  # noqa: E402
 
 from axialsr import api  # noqa: E402
@@ -48,8 +48,7 @@ def run(name: str) -> None:
         row.update(train_s=float(prior.meta.get("seconds", 0.0)), seconds=info.seconds)
         rows.append(row)
         print(row, flush=True)
-    payload = {"rows": rows, "machine": machine_header()}
-    (RESULTS / f"flips_{name}.json").write_text(json.dumps(payload, indent=2))
+    write_json(RESULTS / f"flips_{name}.json", {"rows": rows, "machine": machine_header()})
 
 
 def assemble() -> None:

@@ -87,8 +87,6 @@ ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     # from here on the regressor sees each row's place in its slab by default (`PriorConfig.slab_phase`)
     "lateral-slab-noflip": ("lateral", {"lateral": {"unet": {"slab": 10.0}}}, {"lateral": LateralConfig(flips=False)}),
     "lateral-slab-noise": ("lateral", {"lateral": {"section_noise": None}}, {}),
-    "lateral-slab-jitter": ("lateral", {"lateral": {"jitter": 0.5}}, {}),
-    "lateral-slab-3600": ("lateral", {"lateral": {"steps": 3600}}, {}),
 }
 COLUMNS = ("psnr", "psnr_cubic_gain", "detail_r2", "ssim", "train_s", "seconds", "total_s")
 

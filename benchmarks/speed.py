@@ -189,7 +189,7 @@ def main() -> None:
 
 def write_markdown(payload: dict, tag: str = "") -> None:
     """results/speed{tag}.md from the JSON payload."""
-    from axialsr.settings import PRESETS, LateralConfig
+    from axialsr.settings import FLIPS, PRESETS, flips_setting
     from axialsr.tables import markdown_table
 
     flops = payload["flops"]
@@ -212,8 +212,7 @@ def write_markdown(payload: dict, tag: str = "") -> None:
     for row in payload["rows"]:
         precision = "bf16" if "bf16" in row["config"] else "fp32"
         steps = CONFIGS[row["config"]].get("steps") or PRESETS["small"]["steps"]["lateral"]
-        flips = LateralConfig(flips=CONFIGS[row["config"]].get("flips", "z")).flips
-        views = 2 * {"all": 4, "z": 2, "none": 1}[flips]
+        views = 2 * len(FLIPS[flips_setting(CONFIGS[row["config"]].get("flips", "z"))])
         train_rate = flops["train_gflop_per_step"] * steps / row["train_s"]
         restore_rate = flops["flop_per_output_voxel"] / 8 * views * row["output_voxels"] / row["restore_s"] / 1e9
         lines.append(

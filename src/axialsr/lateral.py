@@ -30,7 +30,7 @@ from axialsr.baselines import interpolation_matrix
 from axialsr.errors import AxialSRError
 from axialsr.interrupts import report_step
 from axialsr.metrics import power_spectrum, profile_segments
-from axialsr.settings import PLANES
+from axialsr.settings import FLIPS, PLANES, flips_setting
 
 
 def interpolation_back(rows: int, acquisition: Acquisition) -> np.ndarray:
@@ -302,12 +302,7 @@ def restore_planes(
     unknown = set(planes) - set(PLANES)
     if unknown or not planes:
         raise AxialSRError(f"planes must be among {PLANES}, got {planes}")
-    flips = {True: "all", False: "none"}.get(flips, flips)
-    variants = {
-        "all": [(False, False), (True, False), (False, True), (True, True)],
-        "z": [(False, False), (True, False)],
-        "none": [(False, False)],
-    }[flips]
+    variants = FLIPS[flips_setting(flips)]
     total = np.zeros(volume.shape, np.float64)
     squares = np.zeros(volume.shape, np.float64) if spread else None
     order = {"xz": (1, 0, 2), "yz": (2, 0, 1)}

@@ -34,7 +34,20 @@ DEVICES = ("auto", "cpu", "cuda")
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
-FLIPS = ("all", "z", "none")  # the flipped copies of each plane that the lateral regressor also restores
+# the flipped copies of each plane that the lateral regressor also restores: (flip rows, flip columns) per pass
+FLIPS: dict[str, tuple[tuple[bool, bool], ...]] = {
+    "all": ((False, False), (True, False), (False, True), (True, True)),
+    "z": ((False, False), (True, False)),
+    "none": ((False, False),),
+}
+
+
+def flips_setting(flips: str | bool) -> str:
+    """The name in `FLIPS` of a flips setting (True and False, the earlier on/off setting: 'all', 'none')."""
+    name = {True: "all", False: "none"}.get(flips, flips) if isinstance(flips, bool) else flips
+    if name not in FLIPS:
+        raise AxialSRError(f"lateral flips must be one of {tuple(FLIPS)}, got '{flips}'")
+    return name
 
 
 @dataclass(frozen=True)
@@ -310,10 +323,7 @@ class LateralConfig:
         self.planes = tuple(self.planes)
         if not self.planes or set(self.planes) - set(PLANES):
             raise AxialSRError(f"lateral planes must be among {PLANES}, got {self.planes}")
-        if isinstance(self.flips, bool):  # the earlier on/off setting
-            self.flips = "all" if self.flips else "none"
-        if self.flips not in FLIPS:
-            raise AxialSRError(f"lateral flips must be one of {FLIPS}, got '{self.flips}'")
+        self.flips = flips_setting(self.flips)
         if self.batch < 1:
             raise AxialSRError(f"lateral batch must be >= 1, got {self.batch}")
 
