@@ -40,6 +40,7 @@ Per case also results/quality{tag}_<case>_xz.png: one XZ crop per method at 2x z
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -57,7 +58,7 @@ from axialsr.io import Volume  # noqa: E402
 from axialsr.membranes import MembraneSettings, membrane_scores, segmentation_scores, settings_from_truth  # noqa: E402
 from axialsr.metrics import axial_power_ratio, banding_index, boundary_step_index  # noqa: E402
 from axialsr.prior import Prior  # noqa: E402
-from axialsr.settings import PriorConfig, RestoreConfig, Runtime, SlicewiseConfig  # noqa: E402
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime, SlicewiseConfig, identity  # noqa: E402
 from axialsr.synthetic import em_neuropil_with_labels, section_artifacts  # noqa: E402
 from axialsr.tables import format_value, markdown_table, print_table  # noqa: E402
 
@@ -150,6 +151,11 @@ def case_data(kind: str, factor: float, model: str, seed: int = 0) -> tuple[Volu
     return gt, lr, None if labels is None else labels[:depth]
 
 
+def config_digest(config: PriorConfig) -> str:
+    """Eight hex digits of the config's identity: cached priors are found only under the settings they had."""
+    return hashlib.sha1(json.dumps(identity(config), sort_keys=True).encode()).hexdigest()[:8]
+
+
 def ensure_prior(case: tuple[str, float, str], spec: str, preset: str = "small", steps: int | None = None) -> Prior:
     """The case's prior `spec` ('kind', or 'lateral:projection'), from the cache or trained now (one torch
     thread, CPU, default settings: a plain 'lateral' learns for the default projection); `steps` overrides
@@ -161,6 +167,7 @@ def ensure_prior(case: tuple[str, float, str], spec: str, preset: str = "small",
     folder = CACHE / case_name(*case) / (f"{kind}-{config.projection}" if kind == "lateral" else kind)
     if steps is not None:
         folder = folder.with_name(f"{folder.name}-{steps}steps")
+    folder = folder.with_name(f"{folder.name}-{config_digest(config)}")  # a changed default trains anew
     if not api.is_prior_folder(folder):
         _, lr, _ = case_data(*case)
         api.train_prior(lr, config, folder, api.Acquisition(case[1], case[2]), resume=True, runtime=CPU)

@@ -40,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
+from quality import config_digest  # noqa: E402
 
 from axialsr import api  # noqa: E402
 from axialsr.io import Volume  # noqa: E402
@@ -87,6 +88,18 @@ ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     # from here on the regressor sees each row's place in its slab by default (`PriorConfig.slab_phase`)
     "lateral-slab-noflip": ("lateral", {"lateral": {"unet": {"slab": 10.0}}}, {"lateral": LateralConfig(flips=False)}),
     "lateral-slab-noise": ("lateral", {"lateral": {"section_noise": None}}, {}),
+    # the time CARE takes, spent on training instead of flipped copies at inference
+    "lateral-3600-noise-noflip": (
+        "lateral",
+        {"lateral": {"steps": 3600, "section_noise": None}},
+        {"lateral": LateralConfig(flips="none")},
+    ),
+    # width against steps at about the same compute
+    "lateral-w40-1800-noflip": (
+        "lateral",
+        {"lateral": {"steps": 1800, "unet": {"channels": (40, 80, 160)}}},
+        {"lateral": LateralConfig(flips="none")},
+    ),
 }
 COLUMNS = ("psnr", "psnr_cubic_gain", "detail_r2", "ssim", "train_s", "seconds", "total_s")
 
@@ -124,10 +137,11 @@ def paired() -> tuple[np.ndarray, api.Acquisition, np.ndarray]:
 def ensure_prior(row: str, kind: str, overrides: dict) -> tuple[api.Prior, float]:
     """The row's prior of `kind`, trained on the paired stack (cached per row), and its training seconds."""
     key = json.dumps(overrides, sort_keys=True, default=str)
-    folder = CACHE / kind / (key.strip("{}").replace('"', "").replace(": ", "=").replace(", ", "_") or "defaults")
+    name = key.strip("{}").replace('"', "").replace(": ", "=").replace(", ", "_") or "defaults"
+    config = PriorConfig(kind=kind, preset="small", **overrides)
+    folder = CACHE / kind / f"{name}-{config_digest(config)}"  # a changed default trains anew
     if not api.is_prior_folder(folder):
         stack, acquisition, _ = paired()
-        config = PriorConfig(kind=kind, preset="small", **overrides)
         api.train_prior(Volume(stack), config, folder, acquisition, resume=True, runtime=CPU)
     (prior,) = api.load_priors(folder, "cpu")
     return prior, float(prior.meta.get("seconds", 0.0))

@@ -135,6 +135,13 @@ def test_lateral_regressor_sees_each_rows_place_in_its_slab(measured):
     assert prior.meta["unet"]["slab"] == 4.0
     blind = train_prior(measured, _cfg(kind="lateral", steps=1, slab_phase=False), acquisition=acq, runtime=QUIET)
     assert "slab" not in blind.meta["unet"]
+    # auto: none where the pairs use an axial blur (a truth smooth at the slab scale), unless asked for
+    blurred = train_prior(measured, _cfg(kind="lateral", steps=1, axial_blur=1.5), acquisition=acq, runtime=QUIET)
+    assert "slab" not in blurred.meta["unet"]
+    asked = _cfg(kind="lateral", steps=1, axial_blur=1.5, slab_phase="on")
+    assert train_prior(measured, asked, acquisition=acq, runtime=QUIET).meta["unet"]["slab"] == 4.0
+    with pytest.raises(AxialSRError, match="slab phase"):
+        _cfg(kind="lateral", slab_phase="sometimes")
     torch.manual_seed(0)
     uniform = torch.ones(1, 1, 48, 48)
     inner = slice(10, 38)  # beyond the receptive field's reach of the image edges

@@ -50,6 +50,33 @@ def flips_setting(flips: str | bool) -> str:
     return name
 
 
+SLAB_PHASES = ("auto", "on", "off")
+
+
+def slab_phase_setting(value: str | bool) -> str:
+    """The name in `SLAB_PHASES` of a slab-phase setting (True and False, the earlier on/off setting)."""
+    name = {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+    if name not in SLAB_PHASES:
+        raise AxialSRError(f"the slab phase must be one of {SLAB_PHASES}, got '{value}'")
+    return name
+
+
+def uses_slab_phase(setting: str | bool, axial_blur: float) -> bool:
+    """Whether a lateral regressor sees the slab phase: `on`, or `auto` where its pairs use no axial blur.
+
+    A truth with an axial blur (sigma, output pixels, estimated or given) is smooth at the scale of a
+    slab, and there the phase was measured to cost (fluoaxial_x4: -0.34 and -0.11 dB over two seeds,
+    benchmarks/results/slab_phase.md); without one it gains (+0.14 dB on real EM, +0.15 on fluo x4).
+
+    Examples
+    --------
+    >>> uses_slab_phase("auto", 0.0), uses_slab_phase("auto", 2.2), uses_slab_phase(True, 2.2)
+    (True, False, True)
+    """
+    name = slab_phase_setting(setting)
+    return name == "on" or (name == "auto" and not axial_blur > 0)
+
+
 @dataclass(frozen=True)
 class Runtime:
     """How a job runs, beside what it computes: the device ('auto', 'cpu', 'cuda' or 'cuda:N'), the random
@@ -432,11 +459,12 @@ class PriorConfig:
     loss: str = field(
         default="l2", metadata=_help("Lateral kind: the regression loss, l2 (the posterior mean) or l1 (its median).")
     )
-    slab_phase: bool = field(
-        default=True,
+    slab_phase: str = field(
+        default="auto",
         metadata=_help(
-            "Lateral kind: the regressor also sees where each row lies in its slab (two position channels), "
-            "which a convolution cannot tell from the image alone where the sections are noisy."
+            "Lateral kind: whether the regressor also sees where each row lies in its slab (two position "
+            "channels), which a convolution cannot tell from the image alone where the sections are noisy: "
+            "on, off, or auto (on unless the pairs use an axial blur, where it was measured to cost)."
         ),
     )
     projection: str | None = field(
@@ -476,6 +504,7 @@ class PriorConfig:
             raise AxialSRError(f"condition_dropout must be in [0, 1), got {self.condition_dropout}")
         if self.projection is not None:
             check_projection(self.projection)
+        self.slab_phase = slab_phase_setting(self.slab_phase)
 
     def resolved(self, gpu: bool = False) -> PriorConfig:
         """A copy with every None replaced: the preset by the machine's (`base` when `gpu`, else `small`),

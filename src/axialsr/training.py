@@ -35,7 +35,7 @@ from axialsr.lateral import LateralPairs, estimate_axial_blur
 from axialsr.networks import make_scheduler, make_unet
 from axialsr.noise import stack_noise
 from axialsr.prior import PRIOR_FORMAT, PRIOR_FORMAT_VERSION, Prior, prior_type
-from axialsr.settings import PAIR_KINDS, PriorConfig, Runtime, identity
+from axialsr.settings import PAIR_KINDS, PriorConfig, Runtime, identity, uses_slab_phase
 from axialsr.trainer import Trainer
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -140,8 +140,6 @@ def train_prior(
     pair = cfg.kind in PAIR_KINDS
     if pair and acquisition is None:
         raise AxialSRError(f"a {cfg.kind} prior learns to undo the acquisition: give the acquisition (factor, model)")
-    if cfg.kind == "lateral" and cfg.slab_phase and "slab" not in cfg.unet:
-        cfg = replace(cfg, unet={**cfg.unet, "slab": float(acquisition.factor)})
     out_path = Path(out_dir) if out_dir is not None else None
 
     # the acquisition's missing sections are no training data; the axial-blur estimate, which needs
@@ -165,6 +163,8 @@ def train_prior(
         pair_noise = _pair_noise(cfg, data, normalization, acquisition)
         if missing:  # the pairs' rows go missing as often as the stack's sections do (`LateralPairs`)
             pair_noise["gaps"] = len(missing) / len(volume)
+    if cfg.kind == "lateral" and "slab" not in cfg.unet and uses_slab_phase(cfg.slab_phase, axial_blur):
+        cfg = replace(cfg, unet={**cfg.unet, "slab": float(acquisition.factor)})
 
     torch.manual_seed(rt.seed)
     in_channels = 2 if cfg.kind == "conditional" else 1
