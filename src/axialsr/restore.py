@@ -27,7 +27,7 @@ from axialsr.settings import RestoreConfig, Runtime
 # One standard deviation of the error per unit of spread of the lateral views (the 2 plane families x 4
 # flips disagree where the restoration is uncertain), fitted on one synthetic case and tested on the others
 # by benchmarks/uncertainty.py.
-UNCERTAINTY_SCALE = 1.52
+UNCERTAINTY_SCALE = 1.24
 
 
 @dataclass
