@@ -42,12 +42,17 @@ FLIPS: dict[str, tuple[tuple[bool, bool], ...]] = {
 }
 
 
+def _named_setting(value: str | bool, names: tuple[str, ...], on: str, off: str, what: str) -> str:
+    """The name among `names` of a setting that was once on/off (True and False mean `on` and `off`)."""
+    name = (on if value else off) if isinstance(value, bool) else value
+    if name not in names:
+        raise AxialSRError(f"{what} must be one of {names}, got '{value}'")
+    return name
+
+
 def flips_setting(flips: str | bool) -> str:
     """The name in `FLIPS` of a flips setting (True and False, the earlier on/off setting: 'all', 'none')."""
-    name = {True: "all", False: "none"}.get(flips, flips) if isinstance(flips, bool) else flips
-    if name not in FLIPS:
-        raise AxialSRError(f"lateral flips must be one of {tuple(FLIPS)}, got '{flips}'")
-    return name
+    return _named_setting(flips, tuple(FLIPS), "all", "none", "lateral flips")
 
 
 SLAB_PHASES = ("auto", "on", "off")
@@ -55,10 +60,7 @@ SLAB_PHASES = ("auto", "on", "off")
 
 def slab_phase_setting(value: str | bool) -> str:
     """The name in `SLAB_PHASES` of a slab-phase setting (True and False, the earlier on/off setting)."""
-    name = {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
-    if name not in SLAB_PHASES:
-        raise AxialSRError(f"the slab phase must be one of {SLAB_PHASES}, got '{value}'")
-    return name
+    return _named_setting(value, SLAB_PHASES, "on", "off", "the slab phase")
 
 
 def uses_slab_phase(setting: str | bool, axial_blur: float) -> bool:
