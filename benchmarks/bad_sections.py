@@ -282,7 +282,13 @@ def assemble() -> None:
         lines += ["## Restoration of knocked-out sections", "", markdown_table(rows, columns), ""]
         for p in parts:
             part = json.loads(p.read_text())
-            lines.append(f"- {part['case']}: knocked out {part['knocked_out']}; found {part['found']}")
+            machine = part["machine"]
+            carried = [f"{r['method']} ({r['measured']})" for r in part["rows"] if "measured" in r]
+            lines.append(
+                f"- {part['case']}: knocked out {part['knocked_out']}; found {part['found']}; ran "
+                f"{machine['date']} on {machine['cpu']}, commit {machine['commit']}"
+                + (f"; the peer's row kept from its earlier run: {', '.join(carried)}" if carried else "")
+            )
         lines.append("")
     real_path = RESULTS / "bad_sections_real.json"
     if real_path.exists():

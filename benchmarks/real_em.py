@@ -46,7 +46,7 @@ from quality import config_digest  # noqa: E402
 
 from axialsr import api  # noqa: E402
 from axialsr.io import Volume  # noqa: E402
-from axialsr.settings import LateralConfig, PriorConfig, RestoreConfig, Runtime  # noqa: E402
+from axialsr.settings import LateralConfig, PriorConfig, RefineConfig, RestoreConfig, Runtime  # noqa: E402
 from axialsr.tables import markdown_table, print_table  # noqa: E402
 from axialsr.validate import pair_sections, score_sections  # noqa: E402
 
@@ -69,6 +69,11 @@ ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     "inr-lateral": ("inr-lateral", {"lateral": {}}, {}),
     # the generative methods, their priors trained for the steps of the synthetic benchmark (quality.py)
     "lateral-diffusion": ("lateral-diffusion", {"lateral": {}, "conditional": {"steps": 1500}}, {}),
+    "lateral-diffusion-r0.25": (
+        "lateral-diffusion",
+        {"lateral": {}, "conditional": {"steps": 1500}},
+        {"refine": RefineConfig(realism=0.25)},
+    ),
     "inr-sds": ("inr-sds", {"diffusion": {"steps": 2500}}, {}),
     # 0.2's defaults (600 steps, no slab phase), where the blur estimate said 1.47
     "lateral-before": ("lateral", {"lateral": {"axial_blur": 1.47, "steps": 600, "slab_phase": False}}, {}),
