@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
-from quality import config_digest  # noqa: E402
+from quality import PRIOR_STEPS, config_digest  # noqa: E402
 
 from axialsr import api  # noqa: E402
 from axialsr.io import Volume  # noqa: E402
@@ -61,20 +61,18 @@ BLANK = 14  # the crop's lost section
 SECTIONS = 24  # sections 0-23: 12 pairs
 CPU = Runtime(device="cpu", seed=0)
 
+# the generative methods' priors train for the steps of the synthetic benchmark (quality.PRIOR_STEPS)
+LATERAL_AND_CONDITIONAL = {"lateral": {}, "conditional": {"steps": PRIOR_STEPS["conditional"]}}
+
 # row -> (registry method, {prior kind: PriorConfig overrides}, RestoreConfig overrides)
 ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     "cubic": ("cubic", {}, {}),
     "inr": ("inr", {}, {}),
     "lateral": ("lateral", {"lateral": {}}, {}),  # run's defaults
     "inr-lateral": ("inr-lateral", {"lateral": {}}, {}),
-    # the generative methods, their priors trained for the steps of the synthetic benchmark (quality.py)
-    "lateral-diffusion": ("lateral-diffusion", {"lateral": {}, "conditional": {"steps": 1500}}, {}),
-    "lateral-diffusion-r0.25": (
-        "lateral-diffusion",
-        {"lateral": {}, "conditional": {"steps": 1500}},
-        {"refine": RefineConfig(realism=0.25)},
-    ),
-    "inr-sds": ("inr-sds", {"diffusion": {"steps": 2500}}, {}),
+    "lateral-diffusion": ("lateral-diffusion", LATERAL_AND_CONDITIONAL, {}),
+    "lateral-diffusion-r0.25": ("lateral-diffusion", LATERAL_AND_CONDITIONAL, {"refine": RefineConfig(realism=0.25)}),
+    "inr-sds": ("inr-sds", {"diffusion": {"steps": PRIOR_STEPS["diffusion"]}}, {}),
     # 0.2's defaults (600 steps, no slab phase), where the blur estimate said 1.47
     "lateral-before": ("lateral", {"lateral": {"axial_blur": 1.47, "steps": 600, "slab_phase": False}}, {}),
     "lateral-blur0": ("lateral", {"lateral": {"axial_blur": 0.0}}, {}),
