@@ -51,6 +51,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
+from real_data import real_stack  # noqa: E402
 
 from axialsr import api  # noqa: E402
 from axialsr.figures import orthogonal_views, xz_crops  # noqa: E402
@@ -71,6 +72,8 @@ SHAPES = {("em", 10.0): (160, 128, 128), ("emreal", 10.0): (160, 128, 128)}
 # `emreal`: synthetic EM acquired like a real serial-section stack (scored against the clean truth)
 REAL_ARTIFACTS = {"noise": 8 / 255, "jitter": 0.7, "flicker": 0.03}  # 16 slabs, like the x4 cases
 AXIAL_PSF_SIGMA = 2.5
+# real fluorescence stacks (`real_data`) whose own sections are the truth: each is acquired at the case's factor
+REAL_KINDS = ("confocal", "lightsheet")
 CASES_FULL = [
     ("em", 4.0, "average"),
     ("em", 8.0, "average"),
@@ -80,6 +83,8 @@ CASES_FULL = [
     ("fluo", 8.0, "average"),
     ("fluoaxial", 4.0, "average"),
     ("emreal", 10.0, "average"),
+    ("confocal", 4.0, "average"),
+    ("lightsheet", 4.0, "average"),
 ]
 CASES_EXTRA = [("em", 4.0, "gaussian")]
 COLUMNS = (
@@ -136,7 +141,9 @@ def case_data(kind: str, factor: float, model: str, seed: int = 0) -> tuple[Volu
     shape = SHAPES.get((kind, factor), SHAPE)
     acquisition = api.Acquisition(factor, model)
     labels = None
-    if kind in ("em", "emreal"):
+    if kind in REAL_KINDS:
+        gt = Volume(real_stack(kind), None)
+    elif kind in ("em", "emreal"):
         data, labels = em_neuropil_with_labels(shape, seed=seed)
         gt = Volume(data, (api.DEFAULT_SYNTH_VOXEL_NM,) * 3, "nm")  # as api.synth writes it
     else:
@@ -149,6 +156,19 @@ def case_data(kind: str, factor: float, model: str, seed: int = 0) -> tuple[Volu
     depth = acquisition.output_depth(lr.data.shape[0])
     gt = Volume(gt.data[:depth], gt.voxel_size)
     return gt, lr, None if labels is None else labels[:depth]
+
+
+def case_acquisition(case: tuple[str, float, str], lr: Volume) -> api.Acquisition:
+    """The case's acquisition as `run` finds it: its factor and model, and the bad sections found in the
+    measured stack (a healthy case has none; any found is named in a warning and costs the case)."""
+    return api.acquisition_for(lr, case[1], case[2])
+
+
+def acquisition_digest(acquisition: api.Acquisition) -> str:
+    """'' for a case's plain acquisition, else '-' and eight hex digits of what was found in its sections."""
+    if acquisition == api.Acquisition(acquisition.factor, acquisition.model):
+        return ""
+    return "-" + hashlib.sha1(repr(acquisition).encode()).hexdigest()[:8]
 
 
 def config_digest(config: PriorConfig) -> str:
@@ -167,10 +187,12 @@ def ensure_prior(case: tuple[str, float, str], spec: str, preset: str = "small",
     folder = CACHE / case_name(*case) / (f"{kind}-{config.projection}" if kind == "lateral" else kind)
     if steps is not None:
         folder = folder.with_name(f"{folder.name}-{steps}steps")
-    folder = folder.with_name(f"{folder.name}-{config_digest(config)}")  # a changed default trains anew
+    _, lr, _ = case_data(*case)
+    acquisition = case_acquisition(case, lr)
+    # a changed default, or other sections found bad, trains anew
+    folder = folder.with_name(f"{folder.name}-{config_digest(config)}{acquisition_digest(acquisition)}")
     if not api.is_prior_folder(folder):
-        _, lr, _ = case_data(*case)
-        api.train_prior(lr, config, folder, api.Acquisition(case[1], case[2]), resume=True, runtime=CPU)
+        api.train_prior(lr, config, folder, acquisition, resume=True, runtime=CPU)
     (prior,) = api.load_priors(folder, "cpu")
     return prior
 
@@ -193,7 +215,7 @@ def run_case(
 ) -> list[dict]:
     gt, lr, labels = case_data(*case)
     name = case_name(*case)
-    acquisition = api.Acquisition(case[1], case[2])
+    acquisition = case_acquisition(case, lr)
     print(f"\n== {name}: ground truth {gt.data.shape}, measured {lr.data.shape}")
     settings = None if labels is None else settings_from_truth(gt.data, labels)
     outputs: dict[str, np.ndarray] = {}

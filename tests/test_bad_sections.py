@@ -15,7 +15,7 @@ from axialsr.consistency import consistency_operator, measurement_residual
 from axialsr.errors import AxialSRError
 from axialsr.restore import restore_array
 from axialsr.settings import BlockConfig, PriorConfig, RestoreConfig, Runtime
-from axialsr.synthetic import knock_out_sections
+from axialsr.synthetic import INTENSITY_TRENDS, intensity_trend, knock_out_sections
 
 QUIET = Runtime(device="cpu", progress=False)
 
@@ -42,6 +42,7 @@ def test_no_section_is_flagged_on_clean_stacks(kind, factor, shape):
         ({5: "saturated"}, [(5, "saturated")]),
         ({5: "duplicate"}, [(5, "duplicate")]),
         ({5: "dark"}, [(5, "intensity")]),
+        ({5: "dim"}, [(5, "intensity")]),
         ({7: "blank", 8: "blank"}, [(7, "blank"), (8, "blank")]),
         ({0: "blank", 15: "duplicate"}, [(0, "blank"), (15, "duplicate")]),
     ],
@@ -58,6 +59,64 @@ def test_gain_flicker_and_noise_are_not_defects(em_stack):
     _, measured = em_stack
     real = section_artifacts(measured, noise=8 / 255, jitter=0.7, flicker=0.05, seed=0)
     assert find_bad_sections(real) == []
+
+
+@pytest.mark.parametrize("kind", ["em", "fluo"])
+@pytest.mark.parametrize("trend", INTENSITY_TRENDS)
+def test_a_trend_along_z_is_not_a_defect(kind, trend):
+    measured = simulate(api.synth(kind, (64, 64, 64), seed=2, dtype="float32").data, Acquisition(4))
+    assert find_bad_sections(intensity_trend(measured, trend, seed=1)) == []
+
+
+def test_a_specimen_that_ends_before_the_last_sections_is_not_a_defect():
+    measured = simulate(api.synth("fluo", (64, 64, 64), seed=4, dtype="float32").data, Acquisition(4))
+    rng = np.random.default_rng(0)
+    background = float(np.percentile(measured, 1))
+    ended = measured.copy()
+    # the last two sections hold only background and detector noise, the one before them half the signal
+    ended[-3] = background + 0.5 * (measured[-3] - background)
+    ended[-2:] = background + 0.01 * rng.standard_normal(ended[-2:].shape)
+    ended[:-2] += 0.01 * rng.standard_normal(ended[:-2].shape).astype(np.float32)
+    assert find_bad_sections(ended) == []
+
+
+def test_a_darker_section_in_the_middle_is_corrected_and_kept(em_stack):
+    _, measured = em_stack
+    darker = knock_out_sections(measured, {7: "dim"})
+    with pytest.warns(UserWarning, match="section 7 is off in brightness.*corrected to match its neighbours and kept"):
+        acquisition = api.acquisition_for(api.Volume(darker), 4.0)
+    assert acquisition.missing == () and [k for k, _, _ in acquisition.corrections] == [7]
+    corrected = acquisition.correct(darker)
+    assert abs(corrected[7].mean() - measured[7].mean()) < 0.2 * abs(darker[7].mean() - measured[7].mean())
+    assert np.array_equal(corrected[[6, 8]], darker[[6, 8]])  # its neighbours are left as they are
+    # kept: the restoration reproduces the corrected section exactly, and its structure is the truth's
+    out = restore_array(darker, "cubic", acquisition, config=RestoreConfig(consistency=True), runtime=QUIET).volume
+    seen = simulate(out, Acquisition(4))
+    assert np.abs(seen - corrected).max() < 1e-4
+    assert np.corrcoef(seen[7].ravel(), measured[7].ravel())[0, 1] > 0.99
+
+
+def test_a_blank_section_at_the_end_is_left_out_and_named(em_stack):
+    _, measured = em_stack
+    with pytest.warns(UserWarning, match=r"section 15 looks missing or damaged \(15 blank\); it is left out"):
+        acquisition = api.acquisition_for(api.Volume(knock_out_sections(measured, {15: "blank"})), 4.0)
+    assert acquisition.missing == (15,) and acquisition.corrections == ()
+
+
+def test_corrections_follow_a_block_and_are_applied_once(tmp_path, em_stack):
+    _, measured = em_stack
+    darker = knock_out_sections(measured, {3: "dim", 9: "dark"})
+    acq = Acquisition(4, corrections=((3, 1 / 0.6, 0.0), (9, 4.0, 0.0)))
+    assert acq.within(8, 16).corrections == ((1, 4.0, 0.0),)
+    path = tmp_path / "in.npy"
+    np.save(path, darker)
+    source = api.open_source(str(path), (4.0, 1.0, 1.0))
+    config = RestoreConfig(consistency=True)
+    whole = restore_array(darker, "cubic", acq, config=config, runtime=QUIET).volume
+    blocks = BlockConfig(blocks=(8, 64, 64), overlap=0, workers=0)
+    api.restore_blockwise(source, tmp_path / "out.zarr", "cubic", acq, None, config, blocks, "float32", runtime=QUIET)
+    assert np.abs(api.read_volume(str(tmp_path / "out.zarr")).data - whole).max() < 1e-4
+    assert np.abs(simulate(whole, Acquisition(4)) - acq.correct(darker)).max() < 1e-4
 
 
 def test_parse_bad_sections_and_its_errors():
@@ -198,7 +257,9 @@ def test_run_json_lists_the_bad_sections(tmp_path, em_stack, cli):
         )
     assert code == 0, err
     record = json.loads((tmp_path / "iso.axialsr" / "run.json").read_text())
-    assert record["bad_sections"] == [{"index": 2, "kind": "duplicate", "detail": "a copy of section 1"}]
+    assert record["bad_sections"] == [
+        {"index": 2, "kind": "duplicate", "detail": "a copy of section 1", "gain": 1.0, "offset": 0.0, "left_out": True}
+    ]
     assert record["acquisition"]["missing"] == [2]
     prior = json.loads((tmp_path / "iso.axialsr" / "lateral" / "prior.json").read_text())
     assert prior["bad_sections"] == [2]

@@ -16,7 +16,9 @@ The acquisition is also the one place that knows which sections exist: `missing`
 sections that carry no measurement (lost, blank, duplicated or damaged ones; see `axialsr.bad_sections`).
 Every consumer reads it from here: training pairs skip them, fidelity terms and the projection onto the
 measurements leave them out, and restorations start from the stack with them bridged from their
-neighbours (`fill_missing`).
+neighbours (`fill_missing`). Sections that are kept but off in brightness or contrast (a charging or
+flickering frame) have `corrections`, a gain and offset that match them to their neighbours, applied to
+the stack before anything trains or restores (`correct`; `measurements` does both).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ class Acquisition:
     """Axial acquisition model: factor s = dz/dx >= 1, model name, Gaussian FWHM (isotropic voxels;
     defaults to s), the box width of the `average` model (isotropic voxels; defaults to s: slabs that
     tile z; narrower boxes describe every K-th slab of a finer stack, as `validate --scheme holdout` needs)
-    and the indices of the measured sections that are `missing` (unmeasured: no fidelity, no training).
+    the indices of the measured sections that are `missing` (unmeasured: no fidelity, no training), and the
+    `corrections` (index, gain, offset) of sections kept but off in brightness or contrast (see `correct`).
 
     Examples
     --------
@@ -52,6 +55,8 @@ class Acquisition:
     [0.0, 1.0, 2.0, 3.0, 4.0]
     >>> acq.within(1, 4).missing                        # a block's view of the same sections
     (1,)
+    >>> Acquisition(4, corrections=((1, 2.0, -1.0),)).correct(stack)[:, 0, 0].tolist()   # matched, kept
+    [0.0, 1.0, 2.0, 3.0, 4.0]
     """
 
     factor: float
@@ -59,6 +64,7 @@ class Acquisition:
     fwhm: float | None = None
     width: float | None = None
     missing: tuple[int, ...] = ()
+    corrections: tuple[tuple[int, float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not (isinstance(self.factor, (int, float)) and math.isfinite(self.factor)) or self.factor < 1:
@@ -73,6 +79,13 @@ class Acquisition:
         if missing and missing[0] < 0:
             raise AxialSRError(f"a missing section's index must be >= 0, got {missing[0]}")
         object.__setattr__(self, "missing", missing)
+        corrections = tuple(sorted((int(k), float(g), float(o)) for k, g, o in self.corrections))
+        for k, gain, offset in corrections:
+            if k < 0 or not (math.isfinite(gain) and gain > 0 and math.isfinite(offset)):
+                raise AxialSRError(f"a section's correction needs an index >= 0 and a gain > 0: {(k, gain, offset)}")
+        if len({k for k, _, _ in corrections}) < len(corrections):
+            raise AxialSRError("a section is corrected twice", setting="bad_sections")
+        object.__setattr__(self, "corrections", corrections)
 
     def present(self, depth_measured: int) -> np.ndarray:
         """Boolean mask of the measured sections that exist (not `missing`) in a stack of `depth_measured`;
@@ -87,11 +100,36 @@ class Acquisition:
             return measured
         return bridge_sections(measured, ~self.present(len(measured)))
 
+    def correct(self, measured: np.ndarray) -> np.ndarray:
+        """The stack (Z_lr, ...) with its `corrections` applied (section k becomes `section * gain + offset`,
+        input units: a section off in brightness or contrast matched to its neighbours). Returns `measured`
+        itself when there are none, else a float32 copy."""
+        if not self.corrections:
+            return measured
+        out = np.array(measured, dtype=np.float32, copy=True)
+        for k, gain, offset in self.corrections:
+            if k >= len(out):
+                raise AxialSRError(
+                    f"corrected section {k} is outside the stack (sections 0-{len(out) - 1})", setting="bad_sections"
+                )
+            out[k] = out[k] * gain + offset
+        return out
+
+    def measurements(self, measured: np.ndarray) -> np.ndarray:
+        """The stack as the methods use it: corrected (`correct`), then its missing sections bridged
+        (`fill_missing`). Returns `measured` itself when neither applies, else a float32 copy."""
+        return self.fill_missing(self.correct(measured))
+
+    def as_corrected(self) -> Acquisition:
+        """The same acquisition for a stack that `correct` has already corrected (no corrections left)."""
+        return replace(self, corrections=())
+
     def within(self, start: int, stop: int) -> Acquisition:
         """The same acquisition for the measured sections [start, stop) of the stack (a block's view):
-        its missing sections renumbered from `start`."""
+        its missing and corrected sections renumbered from `start`."""
         inside = tuple(k - start for k in self.missing if start <= k < stop)
-        return replace(self, missing=inside)
+        corrected = tuple((k - start, g, o) for k, g, o in self.corrections if start <= k < stop)
+        return replace(self, missing=inside, corrections=corrected)
 
     @property
     def sigma(self) -> float:

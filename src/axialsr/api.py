@@ -78,6 +78,7 @@ __all__ = [
     "VolumeSource",
     "acquisition_for",
     "bad_sections_for",
+    "sections_of",
     "check_dtype",
     "check_output",
     "default_preset",
@@ -161,7 +162,7 @@ def bad_sections_for(
     ...     warnings.simplefilter("always")
     ...     found = bad_sections_for(stack)
     >>> [(b.index, b.kind) for b in found], str(caught[0].message)
-    ([(2, 'blank')], 'section 2 looks missing or damaged (2 blank); it is restored from its neighbours')
+    ([(2, 'blank')], 'section 2 looks missing or damaged (2 blank); it is left out and restored from its neighbours')
     >>> [b.index for b in bad_sections_for(stack, "1,4")], bad_sections_for(stack, "none")
     ([1, 4], [])
     """
@@ -221,8 +222,22 @@ def acquisition_for(
         )
     if factor is None or not np.isfinite(factor) or factor < 1:
         raise AxialSRError(f"the axial factor must be >= 1 (z sampled more coarsely than x), got {factor}")
-    missing = tuple(b.index for b in bad_sections_for(volume, bad_sections))
-    return Acquisition(float(factor), model, fwhm, missing=missing)
+    return Acquisition(float(factor), model, fwhm, **sections_of(bad_sections_for(volume, bad_sections)))
+
+
+def sections_of(found: Sequence[BadSection]) -> dict[str, tuple]:
+    """What bad sections make of an acquisition: `missing` (those left out) and `corrections` (those
+    matched to their neighbours and kept), as keyword arguments of `Acquisition`.
+
+    Examples
+    --------
+    >>> sections_of([BadSection(3, "blank"), BadSection(5, "intensity", gain=1.5, offset=-10.0)])
+    {'missing': (3,), 'corrections': ((5, 1.5, -10.0),)}
+    """
+    return {
+        "missing": tuple(b.index for b in found if b.excluded),
+        "corrections": tuple((b.index, b.gain, b.offset) for b in found if not b.excluded),
+    }
 
 
 def output_voxel_size(volume: Volume | VolumeSource, factor: float) -> tuple[float, float, float] | None:
@@ -505,8 +520,12 @@ def run_blockwise(
     priors: list[Prior] = []
     dirs: list[Path] = []
     if cfg.prior_configs():
-        sample = Volume(training_sample(source, seed=rt.seed), source.voxel_size, source.unit)
-        priors, dirs = _run_priors(sample, cfg, work_dir, acquisition, resume, rt)
+        data = training_sample(source, seed=rt.seed, acquisition=acquisition)
+        # tiles of a larger volume number their sections anew: read corrected and bridged, none left to mark
+        tiled = data.shape[0] != source.shape[0]
+        sample = Volume(data, source.voxel_size, source.unit)
+        sampled = replace(acquisition, missing=(), corrections=()) if tiled else acquisition
+        priors, dirs = _run_priors(sample, cfg, work_dir, sampled, resume, rt)
     summary = restore_blockwise(
         source, out, cfg.method, acquisition, priors, cfg.restore, block_config, dtype, force, rt
     )

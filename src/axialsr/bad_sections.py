@@ -46,23 +46,40 @@ from axialsr.errors import AxialSRError
 from axialsr.io import VolumeSource, check_finite
 
 BAD_SECTION_KINDS = ("blank", "saturated", "duplicate", "intensity")
+EXCLUDED_KINDS = ("blank", "saturated", "duplicate", "named")  # left out; an `intensity` one is corrected
 BLANK_SPREAD = 0.02
 FLAT_FRACTION = 0.25
 DUPLICATE_FRACTION = 0.1
 OUTLIER_RANGE = 0.15
 OUTLIER_SPREAD = 8.0
 CONTRAST_RATIO = 2.5
-NEIGHBOURS = 3  # sections on each side that an intensity outlier is compared with
+NEIGHBOURS = 3  # sections on each side whose median is the trend a section is compared with
+END_EVIDENCE = 2.0  # how much further a section with neighbours on one side only must depart
 
 
 @dataclass(frozen=True)
 class BadSection:
-    """A measured section that carries no information: its index (z, from 0), what is wrong with it (one
-    of `BAD_SECTION_KINDS`) and the numbers that showed it, in words."""
+    """A measured section that is damaged: its index (z, from 0), what is wrong with it (one of
+    `BAD_SECTION_KINDS`, or `named` by the user), the numbers that showed it, in words, and for an
+    `intensity` one the `gain` and `offset` (input units) that match it to the trend of its neighbours
+    (`section * gain + offset`). `excluded` sections carry no information and are left out; the others
+    are corrected and kept.
+
+    Examples
+    --------
+    >>> BadSection(3, "blank").excluded, BadSection(5, "intensity", gain=1.6, offset=-2.0).excluded
+    (True, False)
+    """
 
     index: int
     kind: str
     detail: str = ""
+    gain: float = 1.0
+    offset: float = 0.0
+
+    @property
+    def excluded(self) -> bool:
+        return self.kind in EXCLUDED_KINDS
 
 
 def _strides(shape: tuple[int, ...], max_pixels: int) -> tuple[slice, slice]:
@@ -101,6 +118,38 @@ def _statistics(stack, max_pixels: int) -> dict[str, np.ndarray]:
     return values
 
 
+@dataclass(frozen=True)
+class _Departure:
+    """How far a value departs from the trend of its neighbours (signed; 0 where they do not agree that it
+    does), the trend's value there, and whether neighbours on both sides were seen."""
+
+    amount: float
+    trend: float
+    both_sides: bool
+
+
+def _departure(values: np.ndarray, good: np.ndarray, k: int) -> _Departure | None:
+    """A spike, not a trend: `values[k]` departs from the median of up to `NEIGHBOURS` good sections on each
+    side, in the same direction on both (a step departs from one side only, a monotone change in opposite
+    directions). With neighbours on one side only (the ends of a stack, or of the good sections), it must
+    depart from that side's median and from its nearest neighbour alike. None without good neighbours."""
+    depth = len(values)
+    before = [j for j in range(k - 1, -1, -1) if good[j]][:NEIGHBOURS]
+    after = [j for j in range(k + 1, depth) if good[j]][:NEIGHBOURS]
+    if not before and not after:
+        return None
+    if before and after:
+        references = (float(np.median(values[before])), float(np.median(values[after])))
+        trend = 0.5 * (references[0] + references[1])
+    else:
+        side = before or after
+        references = (float(np.median(values[side])), float(values[side[0]]))
+        trend = references[0]
+    offs = [values[k] - r for r in references]
+    amount = 0.0 if offs[0] * offs[1] <= 0 else float(np.sign(offs[0]) * min(abs(offs[0]), abs(offs[1])))
+    return _Departure(amount, trend, bool(before and after))
+
+
 def find_bad_sections(stack, max_pixels: int = 1_000_000) -> list[BadSection]:
     """The sections of a (Z, Y, X) stack that look missing or damaged, by index (see the module docstring
     for the kinds and thresholds). Reads each section once, at most `max_pixels` pixels of it."""
@@ -117,8 +166,8 @@ def find_bad_sections(stack, max_pixels: int = 1_000_000) -> list[BadSection]:
     typical_spread = float(np.median(spread))
     found: dict[int, BadSection] = {}
 
-    def flag(k: int, kind: str, detail: str) -> None:
-        found.setdefault(k, BadSection(k, kind, detail))
+    def flag(k: int, kind: str, detail: str, gain: float = 1.0, offset: float = 0.0) -> None:
+        found.setdefault(k, BadSection(k, kind, detail, gain, offset))
 
     def flat(fractions: np.ndarray, kind: str, word: str) -> None:
         usual = float(np.median(fractions))
@@ -136,22 +185,40 @@ def find_bad_sections(stack, max_pixels: int = 1_000_000) -> list[BadSection]:
         for k in np.flatnonzero(step[1:] <= DUPLICATE_FRACTION * typical_step) + 1:
             if int(k) not in found and int(k) - 1 not in found:
                 flag(int(k), "duplicate", f"a copy of section {k - 1}")
-    stack_range = float(np.median(values["high"]) - np.median(values["low"])) or 1.0
-    good = np.array([k not in found for k in range(depth)])
-    mean_off, ratio = np.zeros(depth), np.ones(depth)
-    for k in range(depth):
-        near = [j for j in range(k - NEIGHBOURS, k + NEIGHBOURS + 1) if 0 <= j < depth and j != k and good[j]]
-        if near:
-            mean_off[k] = values["mean"][k] - np.median(values["mean"][near])
-            ratio[k] = (spread[k] + 1e-12) / (np.median(spread[near]) + 1e-12)
-    robust = 1.4826 * float(np.median(np.abs(mean_off[good]))) if good.any() else 0.0
-    for k in np.flatnonzero(good):
-        if abs(mean_off[k]) > max(OUTLIER_RANGE * stack_range, OUTLIER_SPREAD * robust):
-            word = "darker" if mean_off[k] < 0 else "brighter"
-            flag(int(k), "intensity", f"{abs(mean_off[k]) / stack_range:.0%} of the range {word} than its neighbours")
-        elif not 1 / CONTRAST_RATIO <= ratio[k] <= CONTRAST_RATIO:
-            flag(int(k), "intensity", f"{ratio[k]:.2g}x the contrast of its neighbours")
+    _find_intensity_outliers(values, found, flag)
     return [found[k] for k in sorted(found)]
+
+
+def _find_intensity_outliers(values: dict[str, np.ndarray], found: dict, flag) -> None:
+    """Flag, with the gain and offset that match them to their neighbours' trend, the sections whose mean
+    or contrast is a spike in that trend (`_departure`): the mean further than `OUTLIER_RANGE` of the
+    stack's intensity range and `OUTLIER_SPREAD` typical changes between neighbours, or the contrast off by
+    more than `CONTRAST_RATIO`; `END_EVIDENCE` times that with neighbours on one side only."""
+    depth = len(values["mean"])
+    mean, spread = values["mean"], values["spread"]
+    good = np.array([k not in found for k in range(depth)])
+    stack_range = float(np.median(values["high"]) - np.median(values["low"])) or 1.0
+    changes = np.abs(np.diff(mean[good]))
+    typical_change = 1.4826 * float(np.median(changes)) if len(changes) else 0.0
+    mean_limit = max(OUTLIER_RANGE * stack_range, OUTLIER_SPREAD * typical_change)
+    log_spread = np.log(np.maximum(spread, 1e-12))
+    for k in np.flatnonzero(good):
+        by_mean, by_contrast = _departure(mean, good, k), _departure(log_spread, good, k)
+        if by_mean is None or by_contrast is None:
+            continue
+        evidence = 1.0 if by_mean.both_sides else END_EVIDENCE
+        off_mean = abs(by_mean.amount) > evidence * mean_limit
+        off_contrast = abs(by_contrast.amount) > evidence * np.log(CONTRAST_RATIO)
+        if not (off_mean or off_contrast):
+            continue
+        gain = float(np.exp(by_contrast.trend - log_spread[k]))
+        offset = float(by_mean.trend - gain * mean[k])
+        if off_mean:
+            word = "darker" if by_mean.amount < 0 else "brighter"
+            detail = f"{abs(by_mean.amount) / stack_range:.0%} of the range {word} than its neighbours"
+        else:
+            detail = f"{np.exp(by_contrast.amount):.2g}x the contrast of its neighbours"
+        flag(int(k), "intensity", detail, gain, offset)
 
 
 def parse_bad_sections(text: str | Sequence[int] | None) -> str | tuple[int, ...]:
@@ -190,18 +257,36 @@ def parse_bad_sections(text: str | Sequence[int] | None) -> str | tuple[int, ...
 
 
 def describe_bad_sections(found: Sequence[BadSection]) -> str:
-    """One line naming the bad sections and what is wrong with them.
+    """One line naming the bad sections: those left out (restored from their neighbours) and those
+    corrected (their gain and offset matched to their neighbours, and kept).
 
     Examples
     --------
     >>> print(describe_bad_sections([BadSection(14, "blank"), BadSection(27, "duplicate", "a copy of section 26")]))
-    sections 14, 27 look missing or damaged (14 blank; 27 duplicate: a copy of section 26); they are restored ...
+    sections 14, 27 look missing or damaged (14 blank; 27 duplicate: a copy of section 26); they are left out ...
+    >>> print(describe_bad_sections([BadSection(5, "intensity", "20% of the range darker than its neighbours", 1.3)]))
+    section 5 is off in brightness or contrast (20% of the range darker than its neighbours); it is corrected ...
     """
     if not found:
         return "no section looks missing or damaged"
-    names = ", ".join(str(b.index) for b in found)
-    what = "; ".join(f"{b.index} {b.kind}" + (f": {b.detail}" if b.kind == "duplicate" else "") for b in found)
-    noun = "section" if len(found) == 1 else "sections"
-    verb = "looks" if len(found) == 1 else "look"
-    restored = "it is restored from its" if len(found) == 1 else "they are restored from their"
-    return f"{noun} {names} {verb} missing or damaged ({what}); {restored} neighbours"
+    parts = []
+    excluded = [b for b in found if b.excluded]
+    corrected = [b for b in found if not b.excluded]
+    if excluded:
+        names = ", ".join(str(b.index) for b in excluded)
+        what = "; ".join(f"{b.index} {b.kind}" + (f": {b.detail}" if b.kind == "duplicate" else "") for b in excluded)
+        one = len(excluded) == 1
+        parts.append(
+            f"{'section' if one else 'sections'} {names} {'looks' if one else 'look'} missing or damaged ({what}); "
+            f"{'it is' if one else 'they are'} left out and restored from {'its' if one else 'their'} neighbours"
+        )
+    if corrected:
+        names = ", ".join(str(b.index) for b in corrected)
+        what = "; ".join((f"{b.index}: " if len(corrected) > 1 else "") + b.detail for b in corrected)
+        one = len(corrected) == 1
+        parts.append(
+            f"{'section' if one else 'sections'} {names} {'is' if one else 'are'} off in brightness or contrast "
+            f"({what}); {'it is' if one else 'they are'} corrected to match {'its' if one else 'their'} "
+            "neighbours and kept"
+        )
+    return "; ".join(parts)

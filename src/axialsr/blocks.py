@@ -105,12 +105,13 @@ def restore_block(task: BlockTask, block: Block, priors: Sequence[Prior] = ()) -
 
 
 def read_bridged(source: VolumeSource, acquisition: Acquisition, region: tuple[tuple[int, int], ...]) -> np.ndarray:
-    """Read `region` ((start, stop) per axis, measured voxels) with its missing sections bridged exactly as
-    in the whole volume: a gap at the region's edge is bridged from the nearest sections that exist
-    beyond it (read as well, then cut off). Returns the file's dtype, or float32 when something was bridged."""
+    """Read `region` ((start, stop) per axis, measured voxels) corrected and with its missing sections
+    bridged exactly as in the whole volume (`Acquisition.measurements`): a gap at the region's edge is
+    bridged from the nearest sections that exist beyond it (read as well, then cut off). Returns the file's
+    dtype, or float32 when something was corrected or bridged."""
     (z0, z1), rest = region[0], tuple(slice(a, b) for a, b in region[1:])
     if not acquisition.missing:
-        return source.read((slice(z0, z1), *rest))
+        return acquisition.within(z0, z1).correct(source.read((slice(z0, z1), *rest)))
     present = acquisition.present(source.shape[0])
     lo, hi = z0, z1
     while lo > 0 and not present[lo]:
@@ -118,21 +119,27 @@ def read_bridged(source: VolumeSource, acquisition: Acquisition, region: tuple[t
     while hi < len(present) and not present[hi - 1]:
         hi += 1
     wide = source.read((slice(lo, hi), *rest))
-    return acquisition.within(lo, hi).fill_missing(wide)[z0 - lo : z1 - lo]
+    return acquisition.within(lo, hi).measurements(wide)[z0 - lo : z1 - lo]
 
 
 TRAINING_VOXELS = 2**25  # 32 Mvoxel (128 MiB as float32): what the priors of a blockwise run train on
 
 
 def training_sample(
-    source: VolumeSource, max_voxels: int = TRAINING_VOXELS, tile: tuple[int, int, int] = (32, 256, 256), seed: int = 0
+    source: VolumeSource,
+    max_voxels: int = TRAINING_VOXELS,
+    tile: tuple[int, int, int] = (32, 256, 256),
+    seed: int = 0,
+    acquisition: Acquisition | None = None,
 ) -> np.ndarray:
     """The measured voxels the priors of a blockwise run train on, read tile by tile across the volume.
 
     A volume of at most `max_voxels` is read whole. A larger one gives `max_voxels // prod(tile)` tiles of
     `tile` measured voxels (Z, Y, X; cut to the volume), at random places spread over the whole volume
     (deterministic in `seed`), stacked along z: every slice of the result is a measured XY slice and runs of
-    `tile[0]` slices are contiguous in z (the axial-blur estimate needs them). Returns the file's dtype."""
+    `tile[0]` slices are contiguous in z (the axial-blur estimate needs them). Tiles are read through
+    `acquisition` where given (`read_bridged`: its sections corrected and bridged), since their sections
+    are numbered anew. Returns the file's dtype (float32 where something was corrected or bridged)."""
     shape = source.shape
     if int(np.prod(shape)) <= max_voxels:
         return source.read(tuple(slice(0, n) for n in shape))
@@ -146,7 +153,9 @@ def training_sample(
         axis = [int(rng.integers(int(a), max(int(a), int(b)) + 1)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
         starts.append(rng.permutation(axis))
     tiles = [
-        source.read(tuple(slice(int(a), int(a) + t) for a, t in zip(corner, size, strict=True)))
+        read_bridged(source, acquisition, tuple((int(a), int(a) + t) for a, t in zip(corner, size, strict=True)))
+        if acquisition is not None
+        else source.read(tuple(slice(int(a), int(a) + t) for a, t in zip(corner, size, strict=True)))
         for corner in zip(*starts, strict=True)
     ]
     return np.concatenate(tiles, axis=0)

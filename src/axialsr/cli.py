@@ -467,7 +467,7 @@ def train_prior(
     volume = _read(input_spec, voxel_size, channel)
     if config.kind == "diffusion" and factor is None and volume.anisotropy is None:
         # a diffusion prior needs no factor: the acquisition only says which sections to leave out
-        acquisition = api.Acquisition(1.0, missing=tuple(b.index for b in api.bad_sections_for(volume, bad_sections)))
+        acquisition = api.Acquisition(1.0, **api.sections_of(api.bad_sections_for(volume, bad_sections)))
     else:
         acquisition = api.acquisition_for(volume, factor, model, fwhm, bad_sections)
     prior = api.train_prior(volume, config, out_path, acquisition, resume, runtime)
@@ -640,7 +640,7 @@ def _write_run_json(
         "output": out,
         "method": method,
         "acquisition": asdict(acquisition),
-        "bad_sections": [asdict(b) for b in found],
+        "bad_sections": [asdict(b) | {"left_out": b.excluded} for b in found],
         "restoration_seconds": seconds,
         "measurement_rms": rms,
     }

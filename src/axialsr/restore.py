@@ -103,9 +103,9 @@ def restore_array(
     method : str
         A registered method's name (`axialsr.methods`).
     acquisition : Acquisition
-        How z was measured (factor, model, PSF width) and which sections are missing: those are bridged
-        from their neighbours before the method runs (`Acquisition.fill_missing`) and left out of the
-        projection onto the measurements.
+        How z was measured (factor, model, PSF width), which sections are missing (bridged from their
+        neighbours before the method runs and left out of the projection onto the measurements) and which
+        are corrected (`Acquisition.measurements` does both).
     priors : Prior or sequence of Prior, optional
         The trained priors the method needs (matched by type; moved to the runtime's device).
     config : RestoreConfig, optional
@@ -117,8 +117,8 @@ def restore_array(
     runtime : Runtime, optional
         Device, seed, progress bars, checkpoint cadence.
     bridged : bool
-        The missing sections of `measured` are bridged already (a block bridges those at its edges from
-        sections outside it).
+        `measured` is corrected and its missing sections bridged already (a block bridges those at its
+        edges from sections outside it).
 
     Returns
     -------
@@ -145,7 +145,8 @@ def restore_array(
         device = resolve_device(rt.device)
         by_type = {kind: prior.to(device) for kind, prior in by_type.items()}
     if not bridged:
-        measured = acquisition.fill_missing(measured)
+        measured = acquisition.measurements(measured)
+    acquisition = acquisition.as_corrected()
     norm = normalization_for(measured, spec, by_type, normalization)
     start = time.perf_counter()
     data = norm.forward(measured)

@@ -18,6 +18,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
+from axialsr.noise import stack_noise
+
 
 def _grids(shape: tuple[int, int, int]) -> np.ndarray:
     return np.stack(np.meshgrid(*(np.arange(n, dtype=np.float32) for n in shape), indexing="ij"))
@@ -209,14 +211,14 @@ def section_artifacts(
     return out.astype(np.float32)
 
 
-SECTION_DEFECTS = ("blank", "saturated", "duplicate", "dark")
+SECTION_DEFECTS = ("blank", "saturated", "duplicate", "dark", "dim")
 
 
 def knock_out_sections(measured: np.ndarray, defects: dict[int, str]) -> np.ndarray:
     """A copy of the stack (Z_lr, Y, X) with sections ruined as a real stack's are: `blank` (a lost section:
     every pixel at the stack's minimum), `saturated` (every pixel at its maximum: a burnt-out frame),
-    `duplicate` (the section before it imaged twice) or `dark` (a quarter of its brightness: a charging or
-    failing frame). Same dtype.
+    `duplicate` (the section before it imaged twice), `dark` (a quarter of its brightness: a charging or
+    failing frame) or `dim` (60% of its brightness). Same dtype.
 
     Examples
     --------
@@ -237,5 +239,45 @@ def knock_out_sections(measured: np.ndarray, defects: dict[int, str]) -> np.ndar
         elif kind == "duplicate":
             out[k] = out[k - 1]
         else:
-            out[k] = (data[k] * 0.25).astype(data.dtype)
+            out[k] = (data[k] * (0.25 if kind == "dark" else 0.6)).astype(data.dtype)
     return out
+
+
+INTENSITY_TRENDS = ("bleaching", "entering", "boundary", "flicker")
+
+
+def intensity_trend(measured: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
+    """A copy of a healthy stack (Z_lr, Y, X) whose brightness changes along z as real stacks' do, with no
+    section damaged: `bleaching` (the signal above the background decays to a quarter from first to last
+    section), `entering` (the specimen enters and leaves the field: the signal ramps up over the first
+    quarter of the stack and down over the last, to a tenth at both ends), `boundary` (a tissue
+    boundary: the signal drops to 60% from the middle section on) or `flicker` (each section's gain off by
+    5%, drawn from `seed`). The background is the stack's 1st percentile; the noise the scaling removes
+    (`noise.stack_noise`) is added back, drawn from `seed`. Returns float32.
+
+    Examples
+    --------
+    >>> stack = np.full((8, 4, 4), 100.0, np.float32)
+    >>> stack[:, :2] = 10.0
+    >>> intensity_trend(stack, "boundary")[:, 3, 0].tolist()          # a noiseless stack gets no noise
+    [100.0, 100.0, 100.0, 100.0, 64.0, 64.0, 64.0, 64.0]
+    """
+    data = np.asarray(measured, np.float32)
+    depth = len(data)
+    z = np.arange(depth) / max(1, depth - 1)
+    if kind == "bleaching":
+        signal = 0.25**z
+    elif kind == "entering":
+        signal = np.clip(np.minimum(z, 1 - z) * 4, 0.1, 1)
+    elif kind == "boundary":
+        signal = np.where(np.arange(depth) >= depth // 2, 0.6, 1.0)
+    elif kind == "flicker":
+        signal = 1 + 0.05 * np.random.default_rng(seed).standard_normal(depth)
+    else:
+        raise ValueError(f"unknown intensity trend '{kind}'; choose one of {INTENSITY_TRENDS}")
+    background = float(np.percentile(data, 1))
+    out = background + (data - background) * signal[:, None, None]
+    # the detector's noise does not fade with the signal: what the scaling took of it is added back
+    lost = np.sqrt(np.clip(1 - signal**2, 0, None)) * stack_noise(data)
+    out += lost[:, None, None] * np.random.default_rng(seed).standard_normal(data.shape)
+    return out.astype(np.float32)

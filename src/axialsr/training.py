@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -137,6 +138,8 @@ def train_prior(
     rt = runtime or Runtime()
     device = resolve_device(rt.device)
     cfg = (config or PriorConfig()).resolved(gpu=device.type == "cuda")
+    if config is None or config.patch is None:  # the preset's patch: smaller where the slices are
+        cfg = patch_within(cfg, tuple(volume.shape), acquisition if cfg.kind in PAIR_KINDS else None)
     pair = cfg.kind in PAIR_KINDS
     if pair and acquisition is None:
         raise AxialSRError(f"a {cfg.kind} prior learns to undo the acquisition: give the acquisition (factor, model)")
@@ -144,6 +147,9 @@ def train_prior(
 
     # the acquisition's missing sections are no training data; the axial-blur estimate, which needs
     # sections evenly spaced along z, sees them bridged from their neighbours
+    if acquisition is not None:  # sections off in brightness are matched to their neighbours first
+        volume = acquisition.correct(volume)
+        acquisition = acquisition.as_corrected()
     missing = () if acquisition is None else acquisition.missing
     along_z = acquisition.fill_missing if missing else None  # bridged only where the blur is estimated
     sections = volume
@@ -242,6 +248,36 @@ def train_prior(
         prior.save(out_path)
     prior.losses = losses
     return prior
+
+
+def patch_within(cfg: PriorConfig, shape: tuple[int, ...], acquisition: Acquisition | None = None) -> PriorConfig:
+    """`cfg` (resolved) with its patch cut to what XY slices of a (Z, Y, X) `shape` hold, with a warning:
+    the largest size the UNet takes (a multiple of 2^(levels - 1)) within the (binned) slices, or for the
+    pair kinds within the rows of their whole slabs. Unchanged where the slices hold the patch.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> cfg = PriorConfig(kind="lateral", preset="small").resolved()
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     patch_within(cfg, (15, 60, 50), Acquisition(4)).patch, patch_within(cfg, (15, 256, 256)).patch
+    (48, 64)
+    """
+    size = min(shape[1], shape[2]) // cfg.bin_xy
+    if acquisition is not None:
+        size = min(size, acquisition.output_depth(acquisition.measured_depth(size)))
+    levels = len(cfg.unet.get("block_out_channels") or cfg.unet["channels"])
+    unit = 2 ** (levels - 1)
+    patch = size // unit * unit
+    if size >= cfg.patch or patch < 2 * unit:  # holds the patch, or too small for any: the error comes later
+        return cfg
+    warnings.warn(
+        f"the XY slices ({shape[1]} x {shape[2]} pixels) are smaller than the {cfg.patch}-pixel training patch: "
+        f"training on {patch}-pixel patches",
+        stacklevel=3,
+    )
+    return replace(cfg, patch=patch)
 
 
 def _pair_noise(cfg: PriorConfig, data: np.ndarray, normalization: Normalization, acquisition: Acquisition) -> dict:

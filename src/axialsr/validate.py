@@ -89,7 +89,8 @@ def validate(
     given = as_prior_list(priors)
     for method in cfg.methods if cfg.scheme != "sections" else ():  # sections trains its own
         get_method(method).assign(given)
-    data = np.asarray(measured, dtype=np.float32)
+    data = np.asarray(acquisition.correct(measured), dtype=np.float32)
+    acquisition = acquisition.as_corrected()
     if cfg.scheme == "lateral":
         return _lateral(data, acquisition, given, cfg, rt)
     if cfg.scheme == "sections":

@@ -80,8 +80,7 @@ class _Worker(Container):
     def acquisition(self, volume: api.Volume) -> api.Acquisition:
         """The layer's acquisition: the factor, and the bad sections as the field says (found ones are
         named in a warning, which napari shows)."""
-        found = api.bad_sections_for(volume, self.bad_sections.value)
-        return api.Acquisition(float(self.factor.value), missing=tuple(b.index for b in found))
+        return api.acquisition_for(volume, float(self.factor.value), bad_sections=self.bad_sections.value)
 
     def _image_names(self, _widget=None) -> list[str]:
         from napari.layers import Image
