@@ -14,10 +14,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine_header() -> dict:
-    """CPU model, cores, GPU (if any), library versions, git commit, date."""
+    """CPU model (and whether it computes bf16 natively), cores, GPU (if any), library versions, git commit,
+    date."""
     import diffusers
     import numpy
     import torch
+
+    from axialsr.device import cpu_has_native_bf16
 
     cpu = platform.processor() or "unknown"
     try:
@@ -48,6 +51,7 @@ def machine_header() -> dict:
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu,
+        "native_bf16": cpu_has_native_bf16(),  # the lateral regressor then runs in bf16 by default
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

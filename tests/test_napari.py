@@ -151,6 +151,7 @@ def test_screenshot_of_the_widget_over_a_restored_volume(make_napari_viewer, qtb
     assert out.stat().st_size > 20_000
 
 
+@needs_display
 def test_the_widgets_bad_sections_field_reaches_the_acquisition(make_napari_viewer, measured):
     import warnings
 

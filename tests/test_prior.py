@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from axialsr import api
 from axialsr.acquisition import Acquisition, simulate
 from axialsr.consistency import projection_error_operator
 from axialsr.errors import AxialSRError
@@ -140,6 +141,10 @@ def test_lateral_regressor_sees_each_rows_place_in_its_slab(measured):
     assert "slab" not in blurred.meta["unet"]
     asked = _cfg(kind="lateral", steps=1, axial_blur=1.5, slab_phase="on")
     assert train_prior(measured, asked, acquisition=acq, runtime=QUIET).meta["unet"]["slab"] == 4.0
+    # auto: none on sparse fluorescence (bright objects on a dark background), where it made steps
+    fluo = simulate(api.synth("fluo", (32, 48, 48), seed=1, dtype="float32").data, acq)
+    sparse = train_prior(fluo, _cfg(kind="lateral", steps=1, axial_blur=0.0), acquisition=acq, runtime=QUIET)
+    assert "slab" not in sparse.meta["unet"]
     with pytest.raises(AxialSRError, match="slab phase"):
         _cfg(kind="lateral", slab_phase="sometimes")
     torch.manual_seed(0)
@@ -153,6 +158,20 @@ def test_lateral_regressor_sees_each_rows_place_in_its_slab(measured):
     assert torch.allclose(plain[10:14], plain[14:18], atol=1e-6)
     assert (seeing[10:14] - seeing[11:15]).abs().max() > 1e-3
     assert torch.allclose(seeing[10:34], seeing[14:38], atol=1e-5)
+
+
+def test_patches_start_on_slab_boundaries_only_for_a_regressor_that_sees_the_phase():
+    from axialsr.lateral import LateralPairs
+
+    rows = np.broadcast_to(np.arange(64, dtype=np.float32)[None, :, None], (4, 64, 64))  # each pixel: its y
+
+    def starts(pairs) -> set[int]:  # the row each patch degraded along y starts at, within its slab
+        _, targets = pairs(np.random.default_rng(1), 64)
+        return {int(t[:, 0].min()) % 4 for t in targets if np.ptp(t[:, 0]) > 0}
+
+    aligned = LateralPairs(rows, Acquisition(4), patch=16)
+    blind = LateralPairs(rows, Acquisition(4), patch=16, aligned=False)
+    assert starts(aligned) == {0} and starts(blind) == {0, 1, 2, 3}
 
 
 def test_conditional_prior_uses_its_condition_and_guidance_mixes(measured):

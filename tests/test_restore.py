@@ -23,7 +23,7 @@ from axialsr.settings import (
 )
 from axialsr.training import train_prior
 
-QUIET = Runtime(device="cpu", progress=False)
+QUIET = Runtime(device="cpu", progress=False, precision="fp32")  # the same numbers on every CPU
 
 ACQ = Acquisition(4)
 

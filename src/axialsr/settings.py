@@ -63,20 +63,27 @@ def slab_phase_setting(value: str | bool) -> str:
     return _named_setting(value, SLAB_PHASES, "on", "off", "the slab phase")
 
 
-def uses_slab_phase(setting: str | bool, axial_blur: float) -> bool:
-    """Whether a lateral regressor sees the slab phase: `on`, or `auto` where its pairs use no axial blur.
+def uses_slab_phase(setting: str | bool, axial_blur: float, sparse: bool = False) -> bool:
+    """Whether a lateral regressor sees the slab phase: `on`, or `auto` where the structure fills the
+    sections (not `sparse`: bright objects on a dark background, as in fluorescence, see
+    `lateral.is_sparse`) and its pairs use no axial blur.
 
-    A truth with an axial blur (sigma, output pixels, estimated or given) is smooth at the scale of a
-    slab, and there the phase was measured to cost (fluoaxial_x4: -0.34 and -0.11 dB over two seeds,
-    benchmarks/results/slab_phase.md); without one it gains (+0.14 dB on real EM, +0.15 on fluo x4).
+    Where the structure fills the sections (EM), the phase lets the regressor find the slab boundaries in
+    noisy sections (+0.14 dB on real EM). A truth with an axial blur (sigma, output pixels, estimated or
+    given) is smooth at the scale of a slab, and there the phase was measured to cost (fluoaxial_x4: -0.34
+    and -0.11 dB over two seeds, benchmarks/results/slab_phase.md). On sparse fluorescence it makes steps at
+    the slab boundaries (real confocal x4: step index 1.34 against 1.10 without it, at the same PSNR;
+    benchmarks/results/stripes.md).
 
     Examples
     --------
-    >>> uses_slab_phase("auto", 0.0), uses_slab_phase("auto", 2.2), uses_slab_phase(True, 2.2)
-    (True, False, True)
+    >>> uses_slab_phase("auto", 0.0), uses_slab_phase("auto", 2.2), uses_slab_phase("auto", 0.0, sparse=True)
+    (True, False, False)
+    >>> uses_slab_phase(True, 2.2, sparse=True)
+    True
     """
     name = slab_phase_setting(setting)
-    return name == "on" or (name == "auto" and not axial_blur > 0)
+    return name == "on" or (name == "auto" and not axial_blur > 0 and not sparse)
 
 
 @dataclass(frozen=True)
@@ -466,7 +473,8 @@ class PriorConfig:
         metadata=_help(
             "Lateral kind: whether the regressor also sees where each row lies in its slab (two position "
             "channels), which a convolution cannot tell from the image alone where the sections are noisy: "
-            "on, off, or auto (on unless the pairs use an axial blur, where it was measured to cost)."
+            "on, off, or auto (on where the structure fills the sections, as in EM, and the pairs use no "
+            "axial blur; off on sparse fluorescence, where it makes steps at the slab boundaries)."
         ),
     )
     projection: str | None = field(

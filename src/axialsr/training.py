@@ -32,7 +32,7 @@ from axialsr.consistency import projection_error_operator
 from axialsr.device import autocast, resolve_device
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
-from axialsr.lateral import LateralPairs, estimate_axial_blur
+from axialsr.lateral import LateralPairs, estimate_axial_blur, is_sparse
 from axialsr.networks import make_scheduler, make_unet
 from axialsr.noise import stack_noise
 from axialsr.prior import PRIOR_FORMAT, PRIOR_FORMAT_VERSION, Prior, prior_type
@@ -169,7 +169,8 @@ def train_prior(
         pair_noise = _pair_noise(cfg, data, normalization, acquisition)
         if missing:  # the pairs' rows go missing as often as the stack's sections do (`LateralPairs`)
             pair_noise["gaps"] = len(missing) / len(volume)
-    if cfg.kind == "lateral" and "slab" not in cfg.unet and uses_slab_phase(cfg.slab_phase, axial_blur):
+    phase = cfg.kind == "lateral" and uses_slab_phase(cfg.slab_phase, axial_blur, is_sparse(data))
+    if phase and "slab" not in cfg.unet:
         cfg = replace(cfg, unet={**cfg.unet, "slab": float(acquisition.factor)})
 
     torch.manual_seed(rt.seed)
@@ -317,7 +318,8 @@ def _objective(
     (patches) and `gen` (noise, timesteps, condition dropout); the network's forward pass in `precision`
     (`device.autocast`; the loss itself in fp32)."""
     if cfg.kind == "lateral":
-        pairs = _pairs(data, acquisition, cfg.patch, axial_blur, pair_noise)
+        # a regressor that does not see the slab phase does not learn it from where its patches start either
+        pairs = _pairs(data, acquisition, cfg.patch, axial_blur, pair_noise, aligned=bool(cfg.unet.get("slab")))
         null_space = None
         if cfg.consistent_loss:  # (I - P A) along rows: the part of the error the projection leaves
             operator = projection_error_operator(acquisition, cfg.patch, cfg.projection)
@@ -362,9 +364,11 @@ def _objective(
     return denoising_loss
 
 
-def _pairs(data, acquisition, patch: int, axial_blur: float | None, pair_noise: dict) -> LateralPairs:
+def _pairs(
+    data, acquisition, patch: int, axial_blur: float | None, pair_noise: dict, aligned: bool = True
+) -> LateralPairs:
     degradation = {k: pair_noise.get(k, 0.0) for k in ("noise", "jitter", "flicker", "gaps")}
-    return LateralPairs(data, acquisition, patch, axial_blur or 0.0, **degradation)
+    return LateralPairs(data, acquisition, patch, axial_blur or 0.0, aligned=aligned, **degradation)
 
 
 def loss_trend(losses: list[float], window: int = 10) -> tuple[float, float]:
