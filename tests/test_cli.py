@@ -249,3 +249,10 @@ def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path):
     assert scores["cubic"] > scores["nearest"]
     for name in ("views.png", "prior_lateral.png", "prior_diffusion.png", "scores.json", "inr-sds.tif"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_version_is_printed(cli):
+    from axialsr import __version__
+
+    code, out, _ = cli("--version")
+    assert code == 0 and out.strip() == f"axialsr {__version__}"

@@ -40,6 +40,24 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: typer's rich help shows flags as '--force <bool>'
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from axialsr import __version__
+
+        typer.echo(f"axialsr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _app_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Reference-free axial super-resolution of anisotropic 3D microscopy volumes."""
+
 INR_PANEL = "INR reconstruction (methods inr, inr-sds, inr-lateral)"
 BLOCK_PANEL = "Blockwise (volumes larger than memory)"
 PRIOR_PANEL = "Prior training"
