@@ -261,6 +261,9 @@ def test_run_json_lists_the_bad_sections(tmp_path, em_stack, cli):
         {"index": 2, "kind": "duplicate", "detail": "a copy of section 1", "gain": 1.0, "offset": 0.0, "left_out": True}
     ]
     assert record["acquisition"]["missing"] == [2]
+    # the time of each stage: 3 steps are too few to time, so no estimate
+    assert record["training_seconds"]["lateral"] > 0 and record["restoration_seconds"] > 0
+    assert record["training_estimated_seconds"] == {"lateral": None}
     prior = json.loads((tmp_path / "iso.axialsr" / "lateral" / "prior.json").read_text())
     assert prior["bad_sections"] == [2]
 

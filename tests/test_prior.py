@@ -202,3 +202,17 @@ def test_pair_priors_record_the_estimated_axial_blur(em_small):
     fixed = train_prior(measured, _cfg(kind="lateral", steps=1, axial_blur=1.5), acquisition=acq, runtime=QUIET)
     assert fixed.axial_blur == 1.5
     assert Normalization(**fixed.meta["normalization"]) == Normalization.fit(measured)
+
+
+def test_training_says_how_long_the_rest_will_take(measured, monkeypatch, capsys):
+    from axialsr import trainer
+
+    monkeypatch.setattr(trainer, "ESTIMATE_MIN_SECONDS", 0.0)  # a tiny prior: announce even a short rest
+    cfg = _cfg(kind="lateral", steps=30)
+    prior = train_prior(measured, cfg, acquisition=Acquisition(4), runtime=Runtime(device="cpu", precision="fp32"))
+    said = capsys.readouterr()
+    line = next(x for x in (said.out + said.err).splitlines() if "more on this machine" in x)
+    assert line.startswith("training lateral prior: 30 steps on cpu (fp32), about ") and "quicker first look" in line
+    # the estimate is the pace of steps 4-23 times the 7 steps left: within a factor of the time they took
+    estimate = prior.meta["estimated_seconds"]
+    assert 0 < estimate < prior.meta["seconds"]

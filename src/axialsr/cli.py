@@ -620,11 +620,11 @@ def run(
     if blocks is not None:
         shape = _parse_shape(blocks, minimum=1)
         block_config = RUN_BLOCK_GROUP.build(block_options, blocks=shape, work_dir=str(work / "parts"))
-        summary, _, _ = api.run_blockwise(
+        summary, priors, _ = api.run_blockwise(
             volume, out, config, work, acquisition, block_config, resume, dtype, force, runtime
         )
         _say_blockwise(summary, out, acquisition)
-        _write_run_json(work, input_spec, out, method, acquisition, found, summary.seconds, None)
+        _write_run_json(work, input_spec, out, method, acquisition, found, summary.seconds, None, priors)
         return
     result = api.run(volume, config, work, acquisition, resume, dtype, runtime)
     volume_out = result.volume
@@ -639,7 +639,9 @@ def run(
         f"{_voxel_text(out_volume.voxel_size, out_volume.unit)} ({method}, s={acquisition.factor:g}, "
         f"{info.seconds:.0f} s after training)"
     )
-    _write_run_json(work, input_spec, out, method, acquisition, found, info.seconds, info.measurement_rms)
+    _write_run_json(
+        work, input_spec, out, method, acquisition, found, info.seconds, info.measurement_rms, result.priors
+    )
     if report:
         from axialsr.html_report import run_report
 
@@ -648,9 +650,11 @@ def run(
 
 
 def _write_run_json(
-    work: Path, source: str, out: str, method: str, acquisition, found, seconds: float, rms: float | None
+    work: Path, source: str, out: str, method: str, acquisition, found, seconds: float, rms: float | None, priors=()
 ) -> None:
-    """`<work-dir>/run.json`: what a run did, for the record (the bad sections with what was wrong)."""
+    """`<work-dir>/run.json`: what a run did, for the record (the bad sections with what was wrong, the
+    seconds of each stage: each prior's training, as estimated after its first steps and as it took, and
+    the restoration)."""
     from dataclasses import asdict
 
     payload = {
@@ -659,6 +663,8 @@ def _write_run_json(
         "method": method,
         "acquisition": asdict(acquisition),
         "bad_sections": [asdict(b) | {"left_out": b.excluded} for b in found],
+        "training_seconds": {p.kind: p.meta.get("seconds") for p in priors},
+        "training_estimated_seconds": {p.kind: p.meta.get("estimated_seconds") for p in priors},
         "restoration_seconds": seconds,
         "measurement_rms": rms,
     }

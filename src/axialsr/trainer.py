@@ -30,6 +30,25 @@ from axialsr.interrupts import RunInterruptedError, deferred_interrupt, report_s
 from axialsr.io.atomic import atomic_write, write_text_atomic
 from axialsr.settings import Runtime
 
+WARM_UP_STEPS = 3  # not timed: the first steps of a loop are slower (allocation, kernel choice)
+ESTIMATE_AFTER = 20  # steps timed for the estimate of the rest
+ESTIMATE_MIN_SECONDS = 60.0  # a shorter rest is not announced
+
+
+def _duration(seconds: float) -> str:
+    """'45 s', '12 min', '1.5 h'.
+
+    Examples
+    --------
+    >>> _duration(45), _duration(720), _duration(5400)
+    ('45 s', '12 min', '1.5 h')
+    """
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400 - 1:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
 
 class Trainer:
     """The loop of `name` (shown in progress bars and interruption messages) over `total` steps of
@@ -55,6 +74,9 @@ class Trainer:
         The loss log (JSON lines, rewritten at each checkpoint).
     unit : str
         The word for one step.
+    where, quicker : str
+        For the time estimate (`ESTIMATE_AFTER`): where it runs ('on cpu (bf16)') and how to get a quicker
+        first look ('fewer steps: ...').
     """
 
     def __init__(
@@ -69,14 +91,29 @@ class Trainer:
         checkpoint: Path | None = None,
         log: Path | None = None,
         unit: str = "step",
+        where: str = "",
+        quicker: str = "",
     ) -> None:
         self.name, self.total, self.unit = name, total, unit
+        self.where, self.quicker = where, quicker
+        self.estimate_seconds: float | None = None
         self.state, self.identity = state, identity
         self.rng, self.gen = rng, gen
         self.runtime = runtime
         self.checkpoint, self.log = checkpoint, log
         self.step = 0
         self.history: list[dict] = []
+
+    def _estimate(self, bar, seconds_per_step: float) -> None:
+        """Say once, above the progress bar, how long the rest will take at the pace of the timed steps,
+        where that is more than `ESTIMATE_MIN_SECONDS`; kept as `estimate_seconds`."""
+        self.estimate_seconds = seconds_per_step * (self.total - self.step)
+        if self.estimate_seconds < ESTIMATE_MIN_SECONDS or not self.runtime.progress:
+            return
+        line = f"{self.name}: {self.total} {self.unit}s{' ' + self.where if self.where else ''}, "
+        pace = f"{1 / seconds_per_step:.3g} {self.unit}s/s"
+        line += f"about {_duration(self.estimate_seconds)} more on this machine ({pace})"
+        bar.write(line + (f"; {self.quicker}" if self.quicker else ""))
 
     def resume(self, device: torch.device) -> None:
         """Continue from the checkpoint when there is one (AxialSRError when it was written with another
@@ -135,12 +172,17 @@ class Trainer:
             mininterval=2.0,
         )
         last_save = time.monotonic()
+        timed_from, timed_at = self.step, time.monotonic()
         with deferred_interrupt() as stop:
             while self.step < end:
                 record = step_fn(self.step)
                 self.step += 1
                 self.history.append(record)
                 bar.update(1)
+                if self.step == timed_from + WARM_UP_STEPS:
+                    timed_at = time.monotonic()
+                elif self.step == timed_from + WARM_UP_STEPS + ESTIMATE_AFTER:
+                    self._estimate(bar, (time.monotonic() - timed_at) / ESTIMATE_AFTER)
                 report_step(self.name, self.step, self.total)
                 if postfix is not None and self.step % postfix_every == 0:
                     bar.set_postfix(postfix(self.history), refresh=False)

@@ -29,7 +29,7 @@ import torch
 
 from axialsr.acquisition import Acquisition
 from axialsr.consistency import projection_error_operator
-from axialsr.device import autocast, resolve_device
+from axialsr.device import autocast, resolve_device, resolve_precision
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
 from axialsr.lateral import LateralPairs, estimate_axial_blur, is_sparse
@@ -194,6 +194,8 @@ def train_prior(
         rt,
         checkpoint=None if out_path is None else out_path / CHECKPOINT_FILE,
         log=None if out_path is None else out_path / LOSS_FILE,
+        where=f"on {device.type} ({'bf16' if resolve_precision(rt.precision, device) == torch.bfloat16 else 'fp32'})",
+        quicker=f"fewer steps give a quicker first look ({cfg.kind} prior steps, e.g. {max(1, cfg.steps // 4)})",
     )
     if resume:
         trainer.resume(device)
@@ -239,6 +241,7 @@ def train_prior(
         "libraries": _library_versions(),
         "steps_trained": trainer.step,
         "seconds": time.perf_counter() - started,
+        "estimated_seconds": trainer.estimate_seconds,
     }
     if cfg.kind == "lateral" and losses:
         # RMS error (normalised units) on the training pairs, after the projection with the consistent loss:
