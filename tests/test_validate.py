@@ -230,3 +230,15 @@ def test_cli_validate_never_overwrites_without_force(cli, tmp_path, measured_fil
     code, _, err = cli(*base, "--json", tmp_path / "v.json", "--force")
     assert code == 0, err
     assert json.loads((tmp_path / "v.json").read_text())["rows"][0]["method"] == "cubic"
+
+
+def test_validate_scores_what_run_does_by_default(em_case):
+    from axialsr.settings import PriorConfig
+
+    _, lr = em_case
+    quick = PriorConfig(kind="lateral", preset="tiny", steps=3)
+    result = validate(lr.data, S2, None, ValidationConfig(lateral_prior=quick), runtime=QUIET)
+    assert [r["method"] for r in result.rows] == ["linear", "cubic", "lateral"]
+    assert "trained here" in result.note and "optimistic" in result.note
+    with pytest.raises(AxialSRError, match="holdout scheme restores at 3 x the factor"):
+        validate(lr.data, S2, None, ValidationConfig(scheme="holdout", lateral_prior=quick), runtime=QUIET)

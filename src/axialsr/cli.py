@@ -58,6 +58,7 @@ def _app_options(
 ) -> None:
     """Reference-free axial super-resolution of anisotropic 3D microscopy volumes."""
 
+
 INR_PANEL = "INR reconstruction (methods inr, inr-sds, inr-lateral)"
 BLOCK_PANEL = "Blockwise (volumes larger than memory)"
 PRIOR_PANEL = "Prior training"
@@ -696,7 +697,11 @@ def validate(
     ] = "lateral",
     holdout: Annotated[int, typer.Option(help="K for --scheme holdout (odd, >= 3).")] = 3,
     methods: Annotated[
-        str | None, typer.Option(help="Comma list of methods (default: every method the given priors allow).")
+        str | None,
+        typer.Option(
+            help="Comma list of methods (default: linear, cubic and what run does, lateral, its regressor trained "
+            "here; with --prior, every method the priors allow; holdout: those, without a regressor)."
+        ),
     ] = None,
     axial_blur: Annotated[
         float | None,
@@ -720,8 +725,8 @@ def validate(
     priors = api.load_priors(prior, runtime.device)
     if methods:
         chosen = tuple(m.strip() for m in methods.split(","))
-    elif scheme == "sections":
-        chosen = ("linear", "cubic", api.DEFAULT_METHOD)
+    elif scheme != "holdout" and not priors:
+        chosen = ("linear", "cubic", api.DEFAULT_METHOD)  # what `run` does: its regressor is trained here
     else:
         chosen = api.validation_methods(priors)
     values = {"recon_options": recon_options, "slicewise_options": slicewise_options}
@@ -747,7 +752,8 @@ def validate(
     print_table(result.rows, columns, title=title or f"axialsr validate ({scheme}), factor {s:g}")
     if result.note:
         typer.echo(f"note: {result.note}")
-    typer.echo(f"best by PSNR: {result.ranking()[0]}")
+    best = result.ranking()[0]
+    typer.echo(f"best by PSNR: {best} (axialsr run {input_spec} --out OUT --method {best})")
     if json_out:
         payload = {"scheme": scheme, "factor": s, "axial_blur": result.axial_blur, "rows": result.rows}
         api.write_text_atomic(json_out, json.dumps(payload, indent=2))

@@ -621,15 +621,16 @@ class BlockConfig:
 
 @dataclass
 class ValidationConfig:
-    """Scheme ('lateral', 'holdout' or 'sections'), K for 'holdout' (odd, >= 3), the methods to compare and
-    their settings. `axial_blur`: extra axial blur of the truth (Gaussian sigma, pixels) that the lateral scheme
-    gives its truth along the degraded axis; None estimates it from the data (0 turns it off).
-    `lateral_prior`: how the sections scheme trains the regressor of the methods that need one (on the
-    paired stack, as `run` would on the real one)."""
+    """Scheme ('lateral', 'holdout' or 'sections'), K for 'holdout' (odd, >= 3), the methods to compare
+    (default: what `run` does, `lateral`, beside the interpolations) and their settings. `axial_blur`: extra
+    axial blur of the truth (Gaussian sigma, pixels) that the lateral scheme gives its truth along the
+    degraded axis; None estimates it from the data (0 turns it off). `lateral_prior`: how the regressor of
+    the methods that need one is trained where none is given (the lateral scheme: on the stack itself, as
+    `run` trains it; the sections scheme: on the paired stack)."""
 
     scheme: str = "lateral"
     holdout: int = 3
-    methods: tuple[str, ...] = ("linear", "cubic", "inr")
+    methods: tuple[str, ...] = ("linear", "cubic", "lateral")
     restore: RestoreConfig = field(default_factory=RestoreConfig)
     axial_blur: float | None = None
     lateral_prior: PriorConfig = field(default_factory=lambda: PriorConfig(kind="lateral"))

@@ -87,15 +87,42 @@ def validate(
     cfg = config or ValidationConfig()
     rt = runtime or Runtime()
     given = as_prior_list(priors)
+    trained = _regressor_where_missing(measured, acquisition, given, cfg, rt)
+    given = [*given, *trained]
     for method in cfg.methods if cfg.scheme != "sections" else ():  # sections trains its own
         get_method(method).assign(given)
     data = np.asarray(acquisition.correct(measured), dtype=np.float32)
     acquisition = acquisition.as_corrected()
     if cfg.scheme == "lateral":
-        return _lateral(data, acquisition, given, cfg, rt)
+        result = _lateral(data, acquisition, given, cfg, rt)
+        if trained:
+            said = "the lateral regressor was trained here on the XY slices it is scored on: its score is optimistic"
+            result.note = "; ".join(n for n in (result.note, said) if n)
+        return result
     if cfg.scheme == "sections":
         return _sections(data, acquisition, cfg, rt)
     return _holdout(data, acquisition, given, cfg, rt)
+
+
+def _regressor_where_missing(measured, acquisition: Acquisition, given, cfg: ValidationConfig, rt: Runtime) -> list:
+    """The lateral regressor that the methods to compare need and were not given: trained on the stack as
+    `run` trains it (lateral scheme), none (sections: it trains its own), or AxialSRError in one line
+    (holdout: it restores at K times the factor, where a regressor of this stack does not apply)."""
+    from axialsr.prior import LateralRegressor
+    from axialsr.training import train_prior
+
+    wanting = [m for m in cfg.methods if LateralRegressor in get_method(m).needs]
+    if not wanting or cfg.scheme == "sections" or any(isinstance(p, LateralRegressor) for p in given):
+        return []
+    if cfg.scheme == "holdout":
+        raise AxialSRError(
+            f"the holdout scheme restores at {cfg.holdout} x the factor, where a regressor trained on this stack "
+            f"does not apply ({', '.join(wanting)}): give one trained at that factor, or use the lateral or "
+            "sections scheme",
+            setting="scheme",
+        )
+    template = replace(cfg.lateral_prior, projection=cfg.lateral_prior.projection or cfg.restore.projection)
+    return [train_prior(measured, template, acquisition=acquisition, runtime=rt)]
 
 
 def _lateral(data, acquisition: Acquisition, priors, cfg: ValidationConfig, rt: Runtime) -> ValidationResult:
