@@ -1,10 +1,13 @@
-"""Missing and damaged sections: finding the measured sections that carry no information.
+"""Missing and damaged sections: finding the measured sections that carry no information, and those off
+in brightness.
 
 Serial-section and FIB-SEM stacks have sections that are lost or folded (left blank), imaged twice (a
-copy of the neighbour), or ruined (a saturated or burnt-out frame, one far darker or flatter than its
-neighbours). Removing them would shift every slice below, so axialsr keeps them in place and marks them
-missing in the acquisition (`Acquisition.missing`): no training pair is cut from them, no fidelity term
-or projection trusts them, and the restoration bridges them from their neighbours.
+copy of the neighbour), or burnt out (saturated). Removing them would shift every slice below, so axialsr
+keeps them in place and marks them missing in the acquisition (`Acquisition.missing`): no training pair is
+cut from them, no fidelity term or projection trusts them, and the restoration bridges them from their
+neighbours. A section that is only darker, brighter or flatter than its neighbours (charging, a flickering
+source) still carries its structure: it is corrected, its gain and offset matched to the trend of its
+neighbours (`Acquisition.corrections`), and kept.
 
 `find_bad_sections` looks at each section's statistics on at most `max_pixels` evenly strided pixels,
 one section at a time (any stack that can be indexed along z: arrays, Dask arrays, `io.VolumeSource`).
@@ -16,13 +19,19 @@ A section is flagged, in this order, as
   `FLAT_FRACTION` of its pixels at the stack's darkest value where sections typically have few there;
 - `duplicate`: an exact or near-exact copy of the section before it (their rms difference below
   `DUPLICATE_FRACTION` of the stack's typical difference between neighbours);
-- `intensity`: its mean further than `OUTLIER_RANGE` of the stack's intensity range (1st to 99th
-  percentile) and `OUTLIER_SPREAD` robust deviations from its neighbours' median, or its contrast (spread)
-  off by more than `CONTRAST_RATIO` either way from theirs.
+- `intensity` (corrected, not left out): a spike in the trend of its neighbours, never a trend itself. Its
+  mean departs from the median of up to `NEIGHBOURS` sections on each side, in the same direction on both
+  sides, by more than `OUTLIER_RANGE` of the stack's intensity range (1st to 99th percentile) and
+  `OUTLIER_SPREAD` typical changes between neighbouring sections; or its contrast (spread) departs so by more
+  than `CONTRAST_RATIO`. Bleaching, a specimen entering or leaving the field and a step where the tissue
+  changes depart from one side only, or in opposite directions. At the ends of a stack (one side only) the
+  section must depart from that side's median and from its nearest neighbour alike, by `END_EVIDENCE`
+  times as much.
 
 "Typical" is the median over the stack, so a stack whose every section is like that (a fluorescence
 background of zeros) flags none. The thresholds were checked for false positives on every benchmark case
-(`benchmarks/bad_sections.py`): there were none; gain flicker of a few percent is far below them.
+and with intensity trends along z added to each (`synthetic.intensity_trend`), and on real EM, confocal and
+light-sheet stacks (`benchmarks/bad_sections.py`): there were none.
 
 Examples
 --------
