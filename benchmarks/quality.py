@@ -22,7 +22,10 @@ stack); factors 4 and 8, and for EM also 10 (serial-section EM such as CREMI, 4x
 non-integer 6.4; the `average` acquisition model (`--cases em_x4_gaussian` adds a Gaussian one); `emreal`
 at x10: the EM truth acquired like a real serial-section stack (`synthetic.section_artifacts`: detector noise
 of 8 grey levels in 255 after the slab average, 0.7 px section jitter, 3% contrast flicker), scored against
-the clean truth.
+the clean truth. Real fluorescence (`real_data`): `confocal` (a cells3d nucleus, 60 x 60 x 50) and
+`lightsheet` (a mesoSPIM crop, 124 x 86 x 94), each acquired at x4 by the `average` model and scored against
+its own sections, with their noise and their microscope's axial blur. Every case's acquisition is what
+`run` finds (`case_acquisition`: bad sections detected in the measured stack; none on these cases).
 
 What users see, on every row (the `truth` row gives the reference values):
 - `banding`: `metrics.banding_index` (change across slab boundaries over that within slabs; the truth

@@ -49,6 +49,9 @@ def parse(command: str) -> None:
     root = group.context_class(group, info_name="axialsr")
     if not args:
         return
+    if args[0].startswith("-"):  # the app's own options (--version, --help)
+        assert args[0] in {p.opts[0] for p in group.params} | {"--help"}, f"no option '{args[0]}': {command}"
+        return
     sub = group.get_command(root, args[0])  # type: ignore[attr-defined]
     assert sub is not None, f"no command '{args[0]}': {command}"
     sub.make_context(args[0], args[1:], parent=root)
