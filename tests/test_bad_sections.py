@@ -108,15 +108,21 @@ def test_corrections_follow_a_block_and_are_applied_once(tmp_path, em_stack):
     darker = knock_out_sections(measured, {3: "dim", 9: "dark"})
     acq = Acquisition(4, corrections=((3, 1 / 0.6, 0.0), (9, 4.0, 0.0)))
     assert acq.within(8, 16).corrections == ((1, 4.0, 0.0),)
+    whole, blockwise = _whole_and_blockwise(tmp_path, darker, acq)
+    assert np.abs(blockwise - whole).max() < 1e-4
+    assert np.abs(simulate(whole, Acquisition(4)) - acq.correct(darker)).max() < 1e-4
+
+
+def _whole_and_blockwise(tmp_path, stack: np.ndarray, acq: Acquisition) -> tuple[np.ndarray, np.ndarray]:
+    """Cubic with the projection on the whole stack, and the same from a file in blocks of 8 sections."""
     path = tmp_path / "in.npy"
-    np.save(path, darker)
+    np.save(path, stack)
     source = api.open_source(str(path), (4.0, 1.0, 1.0))
     config = RestoreConfig(consistency=True)
-    whole = restore_array(darker, "cubic", acq, config=config, runtime=QUIET).volume
+    whole = restore_array(stack, "cubic", acq, config=config, runtime=QUIET).volume
     blocks = BlockConfig(blocks=(8, 64, 64), overlap=0, workers=0)
     api.restore_blockwise(source, tmp_path / "out.zarr", "cubic", acq, None, config, blocks, "float32", runtime=QUIET)
-    assert np.abs(api.read_volume(str(tmp_path / "out.zarr")).data - whole).max() < 1e-4
-    assert np.abs(simulate(whole, Acquisition(4)) - acq.correct(darker)).max() < 1e-4
+    return whole, api.read_volume(str(tmp_path / "out.zarr")).data
 
 
 def test_parse_bad_sections_and_its_errors():
@@ -182,14 +188,7 @@ def test_blockwise_equals_whole_with_gaps_inside_a_block_and_on_its_boundary(tmp
     _, measured = em_stack
     damaged = knock_out_sections(measured, {3: "blank", 8: "blank", 9: "duplicate"})
     acq = Acquisition(4, missing=(3, 8, 9))  # 8 | 9 straddle the boundary of the 8-section blocks
-    path = tmp_path / "in.npy"
-    np.save(path, damaged)
-    source = api.open_source(str(path), (4.0, 1.0, 1.0))
-    config = RestoreConfig(consistency=True)
-    whole = restore_array(damaged, "cubic", acq, config=config, runtime=QUIET).volume
-    blocks = BlockConfig(blocks=(8, 64, 64), overlap=0, workers=0)
-    api.restore_blockwise(source, tmp_path / "out.zarr", "cubic", acq, None, config, blocks, "float32", runtime=QUIET)
-    blockwise = api.read_volume(str(tmp_path / "out.zarr")).data
+    whole, blockwise = _whole_and_blockwise(tmp_path, damaged, acq)
     assert np.abs(blockwise - whole).max() < 1e-4
 
 
