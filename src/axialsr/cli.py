@@ -76,7 +76,12 @@ FactorOpt = Annotated[
 ]
 ModelOpt = Annotated[str, typer.Option("--model", help="Acquisition model along z: average, gaussian or subsample.")]
 FwhmOpt = Annotated[
-    float | None, typer.Option("--fwhm", help="Gaussian PSF FWHM in output voxels (model gaussian; default s).")
+    float | None,
+    typer.Option(
+        "--fwhm",
+        help="Axial PSF FWHM in output voxels, i.e. FWHM in um divided by the lateral pixel in um (model gaussian; "
+        "default s).",
+    ),
 ]
 BadSectionsOpt = Annotated[
     str,
