@@ -4,6 +4,7 @@ run end to end on small stand-ins for their data, and the README's headline is w
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -198,3 +199,37 @@ def test_real_em_tutorial_runs_on_a_small_stand_in(cli, tmp_path, monkeypatch):
             exec(compile(block, "real-em.md", "exec"), namespace)
     assert namespace["acquisition"].missing == (6,)
     assert namespace["iso"].data.shape == (50, 128, 128)
+
+
+CITED = re.compile(r"(-?\d+(?:\.\d+)?)<!-- ([\w\-]+\.json):(.+?) -->")
+
+
+def cited_numbers(text: str) -> list[tuple[str, str, str]]:
+    """(number as written, results file, key) of each number in `text` followed by its source: a comment
+    `<!-- FILE.json:CASE/METHOD/FIELD -->` (rows with a case) or `<!-- FILE.json:METHOD/FIELD -->`."""
+    return CITED.findall(text)
+
+
+def cited_value(file: str, key: str) -> float:
+    rows = json.loads((ROOT / "benchmarks" / "results" / file).read_text())["rows"]
+    *where, field = key.split("/")
+    names = ("case", "method")[-len(where) :] if len(where) < 2 else ("case", "method")
+    (row,) = [r for r in rows if all(r.get(n) == w for n, w in zip(names, where, strict=True))]
+    return float(row[field])
+
+
+def test_numbers_quoted_in_prose_match_their_results():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    cited = [(page, *c) for page in pages for c in cited_numbers(page.read_text())]
+    assert len(cited) >= 10
+    for page, written, file, key in cited:
+        decimals = len(written.split(".")[1]) if "." in written else 0
+        actual = f"{cited_value(file, key):.{decimals}f}"
+        assert written == actual, f"{page.name} quotes {written} for {file}:{key}, which now holds {actual}"
+
+
+def test_a_changed_result_fails_its_quote():
+    (written, file, key), = cited_numbers("lateral 34.04<!-- quality.json:confocal_x4_average/lateral/psnr_3d -->")
+    assert f"{cited_value(file, key):.2f}" == written
+    (written, file, key), = cited_numbers("CARE 99.99<!-- quality.json:confocal_x4_average/care/psnr_3d -->")
+    assert f"{cited_value(file, key):.2f}" != written
