@@ -206,11 +206,16 @@ CITED = re.compile(r"(-?\d+(?:\.\d+)?)<!-- ([\w\-]+\.json):(.+?) -->")
 
 def cited_numbers(text: str) -> list[tuple[str, str, str]]:
     """(number as written, results file, key) of each number in `text` followed by its source: a comment
-    `<!-- FILE.json:CASE/METHOD/FIELD -->` (rows with a case) or `<!-- FILE.json:METHOD/FIELD -->`."""
+    `<!-- FILE.json:CASE/METHOD/FIELD -->` (rows with a case), `<!-- FILE.json:METHOD/FIELD -->`, or the
+    difference of two such keys, `<!-- FILE.json:KEY - KEY -->` (written without its sign)."""
     return CITED.findall(text)
 
 
 def cited_value(file: str, key: str) -> float:
+    """The value of `key` in the results file; `KEY - KEY` is the difference of two values of that file."""
+    if " - " in key:
+        first, second = key.split(" - ")
+        return cited_value(file, first) - cited_value(file, second)
     rows = json.loads((ROOT / "benchmarks" / "results" / file).read_text())["rows"]
     *where, field = key.split("/")
     names = ("case", "method")[-len(where) :] if len(where) < 2 else ("case", "method")
@@ -224,12 +229,16 @@ def test_numbers_quoted_in_prose_match_their_results():
     assert len(cited) >= 10
     for page, written, file, key in cited:
         decimals = len(written.split(".")[1]) if "." in written else 0
-        actual = f"{cited_value(file, key):.{decimals}f}"
+        value = cited_value(file, key)
+        actual = f"{abs(value) if ' - ' in key else value:.{decimals}f}"
         assert written == actual, f"{page.name} quotes {written} for {file}:{key}, which now holds {actual}"
 
 
 def test_a_changed_result_fails_its_quote():
-    (written, file, key), = cited_numbers("lateral 34.04<!-- quality.json:confocal_x4_average/lateral/psnr_3d -->")
+    ((written, file, key),) = cited_numbers("lateral 34.04<!-- quality.json:confocal_x4_average/lateral/psnr_3d -->")
     assert f"{cited_value(file, key):.2f}" == written
-    (written, file, key), = cited_numbers("CARE 99.99<!-- quality.json:confocal_x4_average/care/psnr_3d -->")
+    ((written, file, key),) = cited_numbers("CARE 99.99<!-- quality.json:confocal_x4_average/care/psnr_3d -->")
     assert f"{cited_value(file, key):.2f}" != written
+    gain = "+0.61<!-- quality.json:confocal_x4_average/lateral/psnr_3d - confocal_x4_average/care/psnr_3d -->"
+    ((written, file, key),) = cited_numbers(gain)
+    assert f"{cited_value(file, key):.2f}" == written == "0.61"
