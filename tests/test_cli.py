@@ -68,12 +68,23 @@ def test_every_user_facing_config_field_has_an_option():
         (Runtime, _options_of("validate"), ""),
         (PriorConfig, train, ""),
         (PriorConfig, _options_of("run"), "lateral-prior-"),
+        (PriorConfig, _options_of("run"), "diffusion-prior-"),
     ):
         for f in fields(cls):
             assert f.metadata.get("help"), f"{cls.__name__}.{f.name} has no help text"
             if f.metadata.get("internal") or f.metadata.get("nested"):
                 continue
             if prefix and f.name in ("kind", "preset", "projection"):  # run: --prior-preset, --projection
+                continue
+            # run's prior options are those of their kind: no --lateral-prior-bin, no --diffusion-prior-loss
+            if prefix == "lateral-prior-" and f.name in ("bin_xy", "condition_dropout"):
+                assert (
+                    "--lateral-prior-" + f.name.replace("_", "-") not in options
+                    and "--lateral-prior-bin" not in options
+                )
+                continue
+            if prefix == "diffusion-prior-" and f.name in ("consistent_loss", "loss", "slab_phase"):
+                assert "--diffusion-prior-" + f.name.replace("_", "-") not in options
                 continue
             flag = f.metadata.get("flag") or f.name
             flag = flag if flag.startswith("--") else "--" + prefix + flag.replace("_", "-")

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HELP_WIDTH = 100
+HELP_WIDTH = 80  # the widest code block the docs theme shows without scrolling
 
 
 def command_help(path: tuple[str, ...] = ()) -> str:

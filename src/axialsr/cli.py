@@ -134,7 +134,7 @@ LATERAL_PRIOR_GROUP = OptionGroup(
     PriorConfig,
     "lateral_prior_options",
     prefix="lateral-prior-",
-    skip=("kind", "preset", "projection"),
+    skip=("kind", "preset", "projection", "bin_xy", "condition_dropout"),  # the lateral kind's fields only
     fixed={"kind": "lateral"},
     panel=PRIOR_PANEL,
 )
@@ -142,7 +142,7 @@ DIFFUSION_PRIOR_GROUP = OptionGroup(
     PriorConfig,
     "diffusion_prior_options",
     prefix="diffusion-prior-",
-    skip=("preset", "projection"),
+    skip=("preset", "projection", "consistent_loss", "loss", "slab_phase"),  # the lateral kind's fields are not its
     defaults={"kind": "conditional"},
     panel=PRIOR_PANEL,
 )
