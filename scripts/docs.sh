@@ -9,11 +9,12 @@ export NO_MKDOCS_2_WARNING=1
 .venv/bin/mkdocs build --strict
 if [ "${1:-}" = "--screenshots" ]; then
     browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome)
-    for page in "home:index.html" "tutorial:tutorials/real-em/index.html"; do
+    for page in "home:index.html" "install:install/index.html" "getting-started:getting-started/index.html" \
+        "tutorial:tutorials/real-em/index.html" "light-microscopy:tutorials/light-microscopy/index.html"; do
         "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,900 \
             --screenshot="docs/screenshots/${page%%:*}.png" "file://$PWD/site/${page#*:}" 2>/dev/null
     done
-    echo "wrote docs/screenshots/home.png and tutorial.png"
+    echo "wrote docs/screenshots/{home,install,getting-started,tutorial,light-microscopy}.png"
     exit 0
 fi
 .venv/bin/mkdocs serve --dev-addr 127.0.0.1:8000
