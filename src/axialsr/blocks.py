@@ -110,8 +110,6 @@ def read_bridged(source: VolumeSource, acquisition: Acquisition, region: tuple[t
     bridged from the nearest sections that exist beyond it (read as well, then cut off). Returns the file's
     dtype, or float32 when something was corrected or bridged."""
     (z0, z1), rest = region[0], tuple(slice(a, b) for a, b in region[1:])
-    if not acquisition.missing:
-        return acquisition.within(z0, z1).correct(source.read((slice(z0, z1), *rest)))
     present = acquisition.present(source.shape[0])
     lo, hi = z0, z1
     while lo > 0 and not present[lo]:
@@ -152,13 +150,12 @@ def training_sample(
         edges = np.linspace(0, n - t, count + 1)
         axis = [int(rng.integers(int(a), max(int(a), int(b)) + 1)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
         starts.append(rng.permutation(axis))
-    tiles = [
-        read_bridged(source, acquisition, tuple((int(a), int(a) + t) for a, t in zip(corner, size, strict=True)))
-        if acquisition is not None
-        else source.read(tuple(slice(int(a), int(a) + t) for a, t in zip(corner, size, strict=True)))
-        for corner in zip(*starts, strict=True)
+    regions = [
+        tuple((int(a), int(a) + t) for a, t in zip(corner, size, strict=True)) for corner in zip(*starts, strict=True)
     ]
-    return np.concatenate(tiles, axis=0)
+    if acquisition is None:
+        return np.concatenate([source.read(tuple(slice(a, b) for a, b in r)) for r in regions], axis=0)
+    return np.concatenate([read_bridged(source, acquisition, r) for r in regions], axis=0)
 
 
 def peak_rss_mib() -> float:
