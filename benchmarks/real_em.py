@@ -98,6 +98,20 @@ ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
         {"lateral": {"steps": 3600, "section_noise": None}},
         {"lateral": LateralConfig(flips="none")},
     ),
+    # the stack's own sections, averaged in pairs, as a fraction of each batch (`PriorConfig.section_pairs`)
+    # bin 1: the pairs' planes measured at 2s (a scale gap); bin 2: at s, at twice the pixel
+    "lateral-sections0.25": ("lateral", {"lateral": {"section_pairs": 0.25, "section_bin": 1}}, {}),
+    "lateral-sections0.5": ("lateral", {"lateral": {"section_pairs": 0.5, "section_bin": 1}}, {}),
+    "lateral-sections-bin2-0.25": ("lateral", {"lateral": {"section_pairs": 0.25}}, {}),
+    "lateral-sections-bin2-0.5": ("lateral", {"lateral": {"section_pairs": 0.5}}, {}),
+    # fewer steps from scratch, and a start pretrained on ISBI 2012 ssTEM (scripts/pretrain_em.py) fine-tuned
+    "lateral-1200": ("lateral", {"lateral": {"steps": 1200}}, {}),
+    "lateral-start": ("lateral", {"lateral": {"start": str(HERE / "cache" / "starts" / "em_sstem_isbi2012.pt")}}, {}),
+    "lateral-start-lr3e-4": (
+        "lateral",
+        {"lateral": {"start": str(HERE / "cache" / "starts" / "em_sstem_isbi2012.pt"), "lr": 3e-4}},
+        {},
+    ),
     # width against steps at about the same compute
     "lateral-w40-1800-noflip": (
         "lateral",
@@ -133,7 +147,7 @@ def paired() -> tuple[np.ndarray, api.Acquisition, np.ndarray]:
 def ensure_prior(row: str, kind: str, overrides: dict) -> tuple[api.Prior, float]:
     """The row's prior of `kind`, trained on the paired stack (cached per row), and its training seconds."""
     key = json.dumps(overrides, sort_keys=True, default=str)
-    name = key.strip("{}").replace('"', "").replace(": ", "=").replace(", ", "_") or "defaults"
+    name = key.strip("{}").replace('"', "").replace(": ", "=").replace(", ", "_").replace("/", "_")[-80:] or "defaults"
     config = PriorConfig(kind=kind, preset="small", **overrides)
     folder = CACHE / kind / f"{name}-{config_digest(config)}"  # a changed default trains anew
     if not api.is_prior_folder(folder):

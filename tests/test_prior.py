@@ -216,3 +216,36 @@ def test_training_says_how_long_the_rest_will_take(measured, monkeypatch, capsys
     # the estimate is the pace of steps 4-23 times the 7 steps left: within a factor of the time they took
     estimate = prior.meta["estimated_seconds"]
     assert 0 < estimate < prior.meta["seconds"]
+
+
+def test_a_pretrained_start_is_where_fine_tuning_begins(tmp_path):
+    from axialsr.pretraining import load_start, pretrain_lateral, save_start
+    from axialsr.synthetic import em_neuropil, fluorescence_nuclei
+
+    quiet = Runtime(device="cpu", progress=False)
+    cfg = PriorConfig(kind="lateral", preset="tiny", steps=3)
+    start = pretrain_lateral([em_neuropil((8, 40, 40), seed=0)], (4.0, 5.0), cfg, runtime=quiet)
+    path = save_start(start, tmp_path / "start.pt")
+    assert load_start(path)["meta"]["factors"] == [4.0, 5.0]
+    acq = Acquisition(4.0)
+    stack = simulate(em_neuropil((48, 40, 40), seed=1), acq)
+    # no step: the prior is the start itself; a step moves it
+    tuned = train_prior(
+        stack, PriorConfig(kind="lateral", preset="tiny", steps=0, start=str(path)), acquisition=acq, runtime=quiet
+    )
+    for name, value in start["state"].items():
+        assert torch.equal(tuned.unet.state_dict()[name].cpu(), value), name
+    assert PriorConfig(kind="lateral", preset="tiny", start=str(path)).resolved().steps == 20  # fine_tune_steps
+    sparse = simulate(fluorescence_nuclei((48, 40, 40), seed=0), acq)
+    with pytest.raises(AxialSRError, match="slab phase"):
+        train_prior(
+            sparse, PriorConfig(kind="lateral", preset="tiny", steps=1, start=str(path)), acquisition=acq, runtime=quiet
+        )
+    with pytest.raises(AxialSRError, match="not a pretrained start"):
+        torch.save({"meta": {}}, tmp_path / "other.pt")
+        train_prior(
+            stack,
+            PriorConfig(kind="lateral", preset="tiny", start=str(tmp_path / "other.pt")),
+            acquisition=acq,
+            runtime=quiet,
+        )

@@ -3,6 +3,7 @@ estimate that says when it cannot tell, and training pairs that look like real s
 flicker)."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from scipy import ndimage
 from axialsr import api
 from axialsr.acquisition import Acquisition, simulate
 from axialsr.errors import AxialSRError
-from axialsr.lateral import LateralPairs, axial_blur_estimate
+from axialsr.lateral import LateralPairs, SectionPairs, axial_blur_estimate
 from axialsr.noise import section_noise, stack_noise
 from axialsr.settings import PriorConfig, Runtime, ValidationConfig
 from axialsr.synthetic import make_volume
@@ -148,3 +149,40 @@ def test_training_records_the_section_noise(sections):
     # a degraded row of s = 2 rows keeps half the noise variance: it gets the other half
     scale = 2.0 / (fixed.normalization.high - fixed.normalization.low)
     assert fixed.meta["pair_degradation"]["noise"] == pytest.approx(6.0 * scale * np.sqrt(0.5))
+
+
+@pytest.mark.parametrize("bin", [1, 2])
+def test_section_pairs_target_the_measured_sections_of_their_rows(bin):
+    """Every patch's targets are the sections its rows measure (a truth that varies along z only, so
+    any misplaced start shows; on the grid of the binned pixel), the input is the cubic of the pair means,
+    and a pair holding a missing section is no target."""
+    rows = np.sin(np.arange(96) / 3.0) + 0.1 * np.arange(96)
+    truth = np.broadcast_to(rows[:, None, None], (96, 80, 80)).astype(np.float32)
+    acq = Acquisition(4.0, missing=(5,))
+    measured = simulate(truth, acq)
+    pairs = SectionPairs(measured, acq, patch=32, bin=bin)
+    inputs, targets, valid = pairs(np.random.default_rng(0), 12)
+    grid = rows.reshape(-1, bin).mean(axis=1)  # the truth on the output grid of the binned pixel
+    matrix = pairs.matrix()
+    expected = {int(r0): matrix @ grid[r0 : r0 + pairs.rows] for r0 in pairs.starts}
+    for target, keep in zip(targets, valid, strict=True):
+        column = target[:, 0]
+        r0 = min(expected, key=lambda r: np.abs(expected[r] - column)[keep].max())
+        np.testing.assert_allclose(column[keep], expected[r0][keep], atol=1e-5)
+        first = int(round(r0 / (4 / bin)))
+        assert keep.tolist() == [(first + k) // 2 != 2 for k in range(len(keep))]  # sections 4, 5
+    assert np.ptp(inputs, axis=2).max() < 1e-5  # planes constant along their columns stay so
+    with pytest.raises(AxialSRError, match="too few"):
+        SectionPairs(measured[:3], Acquisition(4.0), patch=32, bin=bin)
+
+
+def test_training_with_section_pairs_uses_them():
+    truth = make_volume("em", (64, 48, 48), seed=1)
+    acq = Acquisition(4.0, missing=(3,))
+    measured = simulate(truth, acq)
+    base = PriorConfig(kind="lateral", preset="tiny", steps=4)
+    plain = api.train_prior(api.Volume(measured), base, acquisition=acq, runtime=QUIET)
+    mixed = api.train_prior(api.Volume(measured), replace(base, section_pairs=0.5), acquisition=acq, runtime=QUIET)
+    assert np.all(np.isfinite(mixed.losses)) and mixed.losses != plain.losses
+    with pytest.raises(AxialSRError, match="section_pairs"):
+        PriorConfig(kind="lateral", section_pairs=1.0)

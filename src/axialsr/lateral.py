@@ -176,6 +176,112 @@ class LateralPairs:
         return degraded, target
 
 
+class SectionPairs:
+    """(input, sections, valid) triples from the XZ and YZ planes of the measured stack itself.
+
+    The mean of two adjacent sections is what one section twice as thick measures (exactly, under the
+    `average` model). Averaging the sections in pairs and the pixels in `bin` x `bin` blocks gives planes
+    measured at factor 2s / bin: with `bin` 2, planes measured at the stack's own factor s (at twice its
+    pixel), like the planes a restoration sees; with `bin` 1, planes measured at 2s. Interpolated back (cubic,
+    as the z baseline) onto their output grid, such planes are the inputs; the measured sections (binned
+    alike) are what the average of each section's output rows should be. These planes are real axial
+    planes: their section noise, jitter, flicker, profile and the way membranes cross sections are the
+    stack's own, which lateral pairs cannot show.
+
+    Patches start on a section pair's boundary (multiples of the period of the input's factor), cover
+    `rows` output rows (`patch`, or fewer where the planes are shorter: the largest multiple of `multiple`)
+    and `patch` columns, and hold `sections` whole measured sections (an even number). `valid` is False for
+    a pair that holds a missing section (bridged in the input, no target). Each averaged row gets white noise
+    of `noise` (normalised units), drawn anew per patch.
+
+    Examples
+    --------
+    >>> stack = np.random.default_rng(0).normal(size=(16, 80, 80)).astype(np.float32)
+    >>> pairs = SectionPairs(stack, Acquisition(4), patch=32)
+    >>> inputs, sections, valid = pairs(np.random.default_rng(0), 3)
+    >>> inputs.shape, sections.shape, valid.shape
+    ((3, 32, 32), (3, 16, 32), (3, 16))
+    """
+
+    def __init__(
+        self,
+        measured: np.ndarray,
+        acquisition: Acquisition,
+        patch: int,
+        max_pixels: int = 16_000_000,
+        noise: float = 0.0,
+        bin: int = 2,
+        multiple: int = 4,
+    ) -> None:
+        factor = float(acquisition.factor)
+        coarse_factor, fine_factor = 2 * factor / bin, factor / bin
+        period = slab_period(coarse_factor)
+        if period is None or coarse_factor < 1:
+            raise AxialSRError(f"the sections at factor {factor} cannot be paired on a slab grid")
+        self.patch, self.noise = patch, float(noise)
+        z_n = measured.shape[0]
+        pairs = z_n // 2
+        present = acquisition.present(z_n)[: 2 * pairs]
+        stack = bin_stack(acquisition.fill_missing(measured)[: 2 * pairs].astype(np.float32), bin)
+        _, y_n, x_n = stack.shape
+        coarse = stack.reshape(pairs, 2, y_n, x_n).mean(axis=1)
+        coarse_acquisition = Acquisition(coarse_factor)
+        depth = coarse_acquisition.output_depth(pairs)
+        self.rows = min(patch, depth // multiple * multiple)
+        self.target_acquisition = Acquisition(fine_factor)
+        self.sections = 2 * (self.target_acquisition.measured_depth(self.rows) // 2)
+        if pairs < 2 or self.sections < 2 or min(y_n, x_n) < patch:
+            raise AxialSRError(f"too few sections ({z_n}) or pixels for patches of section pairs")
+        self.back = interpolation_matrix(pairs, depth, coarse_factor, "cubic").astype(np.float32)
+        self.starts = np.arange(0, depth - self.rows + 1, period[1])
+        self.valid = np.repeat(present.reshape(pairs, 2).all(axis=1), 2)
+        keep = max(1, min(max(y_n, x_n), max_pixels // max(1, 4 * z_n * max(y_n, x_n))))
+        self.coarse, self.fine = [], []
+        for axis, size in ((1, y_n), (2, x_n)):  # XZ planes (one per y), then YZ planes (one per x)
+            chosen = np.unique(np.linspace(0, size - 1, min(keep, size)).round().astype(int))
+            self.coarse.append(np.ascontiguousarray(np.moveaxis(np.take(coarse, chosen, axis), axis, 0)))
+            self.fine.append(np.ascontiguousarray(np.moveaxis(np.take(stack, chosen, axis), axis, 0)))
+
+    def matrix(self) -> np.ndarray:
+        """(sections, rows) float32: the acquisition on a patch's rows, for the sections it holds whole."""
+        return self.target_acquisition.matrix(self.rows)[: self.sections].astype(np.float32)
+
+    def __call__(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`n` random (input (n, rows, P), sections (n, S, P), valid (n, S)) patches, flipped left-right at
+        random."""
+        p, r, s = self.patch, self.rows, self.sections
+        inputs = np.empty((n, r, p), np.float32)
+        targets = np.empty((n, s, p), np.float32)
+        valid = np.empty((n, s), bool)
+        for i in range(n):
+            which = int(rng.integers(2))
+            coarse, fine = self.coarse[which], self.fine[which]
+            k = int(rng.integers(len(coarse)))
+            r0 = int(rng.choice(self.starts))
+            c0 = int(rng.integers(0, coarse.shape[2] - p + 1))
+            back = self.back[r0 : r0 + r]
+            used = np.flatnonzero(np.abs(back).sum(axis=0))
+            rows = coarse[k][used, c0 : c0 + p]
+            if self.noise:
+                rows = rows + self.noise * rng.standard_normal(rows.shape).astype(np.float32)
+            first = int(round(r0 / self.target_acquisition.factor))
+            a = back[:, used] @ rows
+            b = fine[k][first : first + s, c0 : c0 + p]
+            if rng.integers(2):
+                a, b = a[:, ::-1], b[:, ::-1]
+            inputs[i], targets[i], valid[i] = a, b, self.valid[first : first + s]
+        return inputs, targets, valid
+
+
+def bin_stack(stack: np.ndarray, factor: int) -> np.ndarray:
+    """Average (Z, Y, X) over `factor` x `factor` pixel blocks in Y and X (cropping the remainder)."""
+    if factor == 1:
+        return stack
+    z, y, x = stack.shape
+    y2, x2 = y // factor * factor, x // factor * factor
+    return stack[:, :y2, :x2].reshape(z, y2 // factor, factor, x2 // factor, factor).mean(axis=(2, 4))
+
+
 SPARSE_MEDIAN = 0.3  # of the 1st-99th percentile range: fluorescence 0.04-0.22, EM 0.47-0.76 (real CREMI)
 
 

@@ -180,6 +180,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "patch": 16,
         "lateral_patch": 16,
         "steps": {"diffusion": 60, "conditional": 60, "lateral": 60},
+        "fine_tune_steps": 20,
         "batch": 8,
         "lr": 2e-3,
         "unet": {
@@ -195,6 +196,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "patch": 32,
         "lateral_patch": 64,
         "steps": {"diffusion": 3000, "conditional": 3000, "lateral": 2400},
+        "fine_tune_steps": 600,
         "batch": 16,
         "lr": 1e-3,
         "unet": {
@@ -211,6 +213,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "patch": 64,
         "lateral_patch": 128,
         "steps": {"diffusion": 30000, "conditional": 30000, "lateral": 6000},
+        "fine_tune_steps": 1500,
         "batch": 32,
         "lr": 2e-4,
         "unet": {
@@ -468,6 +471,28 @@ class PriorConfig:
     loss: str = field(
         default="l2", metadata=_help("Lateral kind: the regression loss, l2 (the posterior mean) or l1 (its median).")
     )
+    start: str | None = field(
+        default=None,
+        metadata=_help(
+            "Lateral kind: a pretrained start (a file from axialsr.pretraining) to fine-tune from, for "
+            "fine_tune_steps of the preset unless steps are given; default: from scratch."
+        ),
+    )
+    section_pairs: float = field(
+        default=0.0,
+        metadata=_help(
+            "Lateral kind: fraction of each batch drawn from the stack's own XZ/YZ planes, its sections averaged "
+            "in pairs and restored back to the measured sections (real axial planes; see lateral.SectionPairs)."
+        ),
+    )
+    section_bin: int = field(
+        default=2,
+        metadata=_help(
+            "Lateral kind, section pairs: pixels averaged (bin x bin) in their planes; 2 makes them measured at "
+            "the stack's own factor, 1 at twice it.",
+            internal=True,
+        ),
+    )
     slab_phase: str = field(
         default="auto",
         metadata=_help(
@@ -510,6 +535,10 @@ class PriorConfig:
             raise AxialSRError(f"the regression loss must be 'l1' or 'l2', got '{self.loss}'")
         if (self.section_noise is not None and self.section_noise < 0) or min(self.jitter, self.flicker) < 0:
             raise AxialSRError("section_noise, jitter and flicker must be >= 0")
+        if self.start is not None and self.kind != "lateral":
+            raise AxialSRError("a pretrained start is for the lateral kind", setting="start")
+        if not 0 <= self.section_pairs < 1:
+            raise AxialSRError(f"section_pairs must be in [0, 1), got {self.section_pairs}")
         if not 0 <= self.condition_dropout < 1:
             raise AxialSRError(f"condition_dropout must be in [0, 1), got {self.condition_dropout}")
         if self.projection is not None:
@@ -526,7 +555,11 @@ class PriorConfig:
             preset=preset,
             projection=self.projection or DEFAULT_PROJECTION,
             patch=self.patch if self.patch is not None else p["lateral_patch" if self.kind == "lateral" else "patch"],
-            steps=self.steps if self.steps is not None else p["steps"][self.kind],
+            steps=self.steps
+            if self.steps is not None
+            else p["fine_tune_steps"]
+            if self.start and self.kind == "lateral"
+            else p["steps"][self.kind],
             batch=self.batch if self.batch is not None else p["batch"],
             lr=self.lr if self.lr is not None else p["lr"],
             unet={**p["lateral_unet" if self.kind == "lateral" else "unet"], **self.unet},

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from axialsr.errors import AxialSRError
 from axialsr.interrupts import RunInterruptedError, deferred_interrupt, report_step, stop_message
 from axialsr.io.atomic import atomic_write, write_text_atomic
-from axialsr.settings import Runtime
+from axialsr.settings import PriorConfig, Runtime
 
 WARM_UP_STEPS = 3  # not timed: the first steps of a loop are slower (allocation, kernel choice)
 ESTIMATE_AFTER = 20  # steps timed for the estimate of the rest
@@ -196,3 +196,34 @@ class Trainer:
                     raise RunInterruptedError(stop_message(self.unit, self.step, self.total, folder))
         bar.close()
         return self.history
+
+
+def learning_rate(step: int, cfg: PriorConfig) -> float:
+    """The learning rate of step `step`: a linear warm-up, then constant (`diffusion`) or a cosine decay."""
+    warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    if cfg.kind == "diffusion":
+        return cfg.lr * warm
+    return cfg.lr * warm * 0.5 * (1 + np.cos(np.pi * step / max(1, cfg.steps)))
+
+
+def optimizer_step(
+    loss: torch.Tensor,
+    index: int,
+    cfg: PriorConfig,
+    unet: torch.nn.Module,
+    ema: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+) -> dict:
+    """One step of the training loop on `loss`: the learning rate of step `index`, clipped gradients,
+    AdamW, the EMA of the weights. Returns the step's record."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(index, cfg)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+    optimizer.step()
+    decay = min(cfg.ema_decay, (1 + index) / (10 + index))
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), unet.parameters(), strict=True):
+            pe.lerp_(p, 1 - decay)
+    return {"step": index + 1, "loss": loss.item()}

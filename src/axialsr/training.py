@@ -32,12 +32,13 @@ from axialsr.consistency import projection_error_operator
 from axialsr.device import autocast, resolve_device, resolve_precision
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
-from axialsr.lateral import LateralPairs, estimate_axial_blur, is_sparse
+from axialsr.lateral import LateralPairs, SectionPairs, estimate_axial_blur, is_sparse
 from axialsr.networks import make_scheduler, make_unet
 from axialsr.noise import stack_noise
+from axialsr.pretraining import load_start
 from axialsr.prior import PRIOR_FORMAT, PRIOR_FORMAT_VERSION, Prior, prior_type
 from axialsr.settings import PAIR_KINDS, PriorConfig, Runtime, identity, uses_slab_phase
-from axialsr.trainer import Trainer
+from axialsr.trainer import Trainer, optimizer_step
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOSS_FILE = "loss.jsonl"
@@ -47,13 +48,6 @@ def _library_versions() -> dict[str, str]:
     import diffusers
 
     return {"torch": torch.__version__, "diffusers": diffusers.__version__, "numpy": np.__version__}
-
-
-def _learning_rate(step: int, cfg: PriorConfig) -> float:
-    warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-    if cfg.kind == "diffusion":
-        return cfg.lr * warm
-    return cfg.lr * warm * 0.5 * (1 + np.cos(np.pi * step / max(1, cfg.steps)))
 
 
 class _XYPatches:
@@ -153,6 +147,7 @@ def train_prior(
     missing = () if acquisition is None else acquisition.missing
     along_z = acquisition.fill_missing if missing else None  # bridged only where the blur is estimated
     sections = volume
+    stack_acquisition = acquisition  # along z, with its missing sections (the section pairs need them)
     if missing:
         sections = np.asarray(volume)[acquisition.present(len(volume))]
         acquisition = replace(acquisition, missing=())  # from here on applied along y and x: none missing
@@ -177,12 +172,30 @@ def train_prior(
     in_channels = 2 if cfg.kind == "conditional" else 1
     unet = make_unet(cfg.unet, cfg.patch, in_channels, cfg.kind).to(device)
     ema = make_unet(cfg.unet, cfg.patch, in_channels, cfg.kind).to(device)
+    if cfg.start:
+        _start_from(unet, cfg, phase)
     ema.load_state_dict(unet.state_dict())
     ema.requires_grad_(False)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=1e-4)
     rng = np.random.default_rng(rt.seed)
     gen = torch.Generator(device="cpu").manual_seed(rt.seed)
-    batch_loss = _objective(cfg, data, acquisition, axial_blur, pair_noise, unet, device, rng, gen, rt.precision)
+    section_pairs = None
+    if cfg.kind == "lateral" and cfg.section_pairs > 0:
+        stack = normalization.forward(np.asarray(volume, np.float32))
+        noise = pair_noise.get("section_noise", 0.0) * 2.0 / (normalization.high - normalization.low)
+        # a pair's mean over bin x bin pixels keeps 1 / (2 bin^2) of the noise variance of one section's pixel
+        levels = len(cfg.unet.get("block_out_channels") or cfg.unet["channels"])
+        section_pairs = SectionPairs(
+            stack,
+            stack_acquisition,
+            cfg.patch,
+            noise=noise * float(np.sqrt(1 - 0.5 / cfg.section_bin**2)),
+            bin=cfg.section_bin,
+            multiple=2 ** (levels - 1),
+        )
+    batch_loss = _objective(
+        cfg, data, acquisition, axial_blur, pair_noise, unet, device, rng, gen, rt.precision, section_pairs
+    )
 
     trainer = Trainer(
         f"training {cfg.kind} prior",
@@ -201,18 +214,7 @@ def train_prior(
         trainer.resume(device)
 
     def step(index: int) -> dict:
-        loss = batch_loss()
-        for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(index, cfg)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        optimizer.step()
-        decay = min(cfg.ema_decay, (1 + index) / (10 + index))
-        with torch.no_grad():
-            for pe, p in zip(ema.parameters(), unet.parameters(), strict=True):
-                pe.lerp_(p, 1 - decay)
-        return {"step": index + 1, "loss": loss.item()}
+        return optimizer_step(batch_loss(), index, cfg, unet, ema, optimizer)
 
     unet.train()
     started = time.perf_counter()
@@ -252,6 +254,22 @@ def train_prior(
         prior.save(out_path)
     prior.losses = losses
     return prior
+
+
+def _start_from(unet: torch.nn.Module, cfg: PriorConfig, phase: bool) -> None:
+    """Load the pretrained start `cfg.start` into `unet`: AxialSRError where its network differs."""
+    start = load_start(cfg.start)
+    meta = start["meta"]
+    if not phase:
+        raise AxialSRError(
+            "the pretrained start sees the slab phase, which is off for this stack (sparse, or an axial blur): "
+            "train from scratch",
+            setting="start",
+        )
+    ours = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.unet.items() if k != "slab"}
+    if meta["unet"] != ours:
+        raise AxialSRError(f"the pretrained start is a {meta['unet']} network, this prior a {ours} one", "start")
+    unet.load_state_dict(start["state"])
 
 
 def patch_within(cfg: PriorConfig, shape: tuple[int, ...], acquisition: Acquisition | None = None) -> PriorConfig:
@@ -316,6 +334,7 @@ def _objective(
     rng: np.random.Generator,
     gen: torch.Generator,
     precision: str = "fp32",
+    section_pairs: SectionPairs | None = None,
 ) -> Callable[[], torch.Tensor]:
     """The loss of one training batch for the prior's kind (see the module docstring), drawing from `rng`
     (patches) and `gen` (noise, timesteps, condition dropout); the network's forward pass in `precision`
@@ -328,15 +347,38 @@ def _objective(
             operator = projection_error_operator(acquisition, cfg.patch, cfg.projection)
             null_space = torch.from_numpy(operator.astype(np.float32)).to(device)
 
+        axial = round(cfg.batch * cfg.section_pairs) if section_pairs is not None else 0
+        lateral = cfg.batch - axial
+        if axial:
+            sections_of = torch.from_numpy(section_pairs.matrix()).to(device)
+
+        def error(residual: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+            values = residual.abs() if cfg.loss == "l1" else residual**2
+            if weights is None:
+                return values.mean()
+            return (values * weights).sum() / (weights.sum().clamp_min(1.0) * residual.shape[-1])
+
         def regression_loss() -> torch.Tensor:
-            degraded, target = pairs(rng, cfg.batch)
+            degraded, target = pairs(rng, lateral)
             x = torch.from_numpy(degraded).unsqueeze(1).to(device)
             with autocast(device, precision):
-                restored = unet(x)
-            residual = restored.float() - torch.from_numpy(target).unsqueeze(1).to(device)
+                restored = unet(x).float()
+            residual = restored - torch.from_numpy(target).unsqueeze(1).to(device)
             if null_space is not None:
                 residual = torch.einsum("rk,bckl->bcrl", null_space, residual)
-            return residual.abs().mean() if cfg.loss == "l1" else (residual**2).mean()
+            loss = error(residual)
+            if not axial:
+                return loss
+            # the sections each restored patch measures, against the real ones; the mean of each pair is
+            # what the coarse input already knows (and the projection restores), its difference is the detail
+            coarse, measured, valid = section_pairs(rng, axial)
+            with autocast(device, precision):
+                planes = unet(torch.from_numpy(coarse).unsqueeze(1).to(device)).float()
+            shown = torch.einsum("sr,bcrl->bcsl", sections_of, planes)
+            detail = shown - torch.from_numpy(measured).unsqueeze(1).to(device)
+            detail = detail - detail.unflatten(2, (-1, 2)).mean(dim=3).repeat_interleave(2, dim=2)
+            weights = torch.from_numpy(valid.astype(np.float32))[:, None, :, None].to(device)
+            return (1 - cfg.section_pairs) * loss + cfg.section_pairs * error(detail, weights)
 
         return regression_loss
 
