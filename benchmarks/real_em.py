@@ -52,8 +52,14 @@ HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache" / "priors" / "real_em"
 PEERS = HERE / "cache" / "peers"
 CASE = "real_cremi_x10"
-BLANK = 14  # the crop's lost section
+BLANK: int | None = 14  # the crop's lost section
 SECTIONS = 24  # sections 0-23: 12 pairs
+FACTOR = 10.0  # of the paired stack
+# `--stack isbi`: the ISBI 2012 training volume (ssTEM, 4 x 4 x 50 nm, 30 sections of 512 x 512), binned 2 x 2 to
+# 8 nm (factor 6.25), paired to x12.5; the PNGs of https://github.com/zhixuhao/unet (data/membrane/train/image)
+ISBI = {"CASE": "real_isbi_x12.5", "BLANK": None, "SECTIONS": 30, "FACTOR": 12.5}
+ISBI_URL = "https://raw.githubusercontent.com/zhixuhao/unet/master/data/membrane/train/image/{k}.png"
+STACK = "cremi"
 CPU = Runtime(device="cpu", seed=0)
 
 # the generative methods' priors train for the steps of the synthetic benchmark (quality.PRIOR_STEPS)
@@ -104,12 +110,34 @@ ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     "lateral-sections0.5": ("lateral", {"lateral": {"section_pairs": 0.5, "section_bin": 1}}, {}),
     "lateral-sections-bin2-0.25": ("lateral", {"lateral": {"section_pairs": 0.25}}, {}),
     "lateral-sections-bin2-0.5": ("lateral", {"lateral": {"section_pairs": 0.5}}, {}),
+    # the defaults before the start and the section pairs: 2400 steps from scratch on lateral pairs alone
+    "lateral-scratch": ("lateral", {"lateral": {"start": "none", "section_pairs": 0.0}}, {}),
     # fewer steps from scratch, and a start pretrained on ISBI 2012 ssTEM (scripts/pretrain_em.py) fine-tuned
     "lateral-1200": ("lateral", {"lateral": {"steps": 1200}}, {}),
     "lateral-start": ("lateral", {"lateral": {"start": str(HERE / "cache" / "starts" / "em_sstem_isbi2012.pt")}}, {}),
     "lateral-start-lr3e-4": (
         "lateral",
         {"lateral": {"start": str(HERE / "cache" / "starts" / "em_sstem_isbi2012.pt"), "lr": 3e-4}},
+        {},
+    ),
+    "lateral-start-sections": (
+        "lateral",
+        {"lateral": {"start": str(HERE / "cache" / "starts" / "em_sstem_isbi2012.pt"), "section_pairs": 0.25}},
+        {},
+    ),
+    "lateral-start-synthetic": (
+        "lateral",
+        {"lateral": {"start": str(HERE / "cache" / "starts" / "em_synthetic.pt")}},
+        {},
+    ),
+    "lateral-start-synthetic-sections": (
+        "lateral",
+        {"lateral": {"start": str(HERE / "cache" / "starts" / "em_synthetic.pt"), "section_pairs": 0.25}},
+        {},
+    ),
+    "lateral-start-synthetic-1200": (
+        "lateral",
+        {"lateral": {"start": str(HERE / "cache" / "starts" / "em_synthetic.pt"), "steps": 1200}},
         {},
     ),
     # width against steps at about the same compute
@@ -127,10 +155,30 @@ def crop_path() -> Path:
     return stack_path("cremi")
 
 
+def isbi_sections() -> np.ndarray:
+    """The ISBI 2012 training volume (30, 256, 256) float32, binned 2 x 2 (downloaded once into the cache)."""
+    import urllib.request
+
+    import imageio.v3 as iio
+
+    from axialsr.training import bin_xy
+
+    folder = HERE / "cache" / "real" / "isbi2012"
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(30):
+        path = folder / f"train_{k}.png"
+        if not path.exists():
+            path.write_bytes(urllib.request.urlopen(ISBI_URL.format(k=k), timeout=60).read())
+    stack = np.stack([iio.imread(folder / f"train_{k}.png") for k in range(30)]).astype(np.float32)
+    return bin_xy(stack, 2)
+
+
 def sections() -> np.ndarray:
-    """Sections 0-23 of the crop as float32, the blank one replaced by the mean of its neighbours."""
+    """The real sections as float32 (the crop's 0-23, its blank one replaced by the mean of its neighbours)."""
     import tifffile
 
+    if STACK == "isbi":
+        return isbi_sections()[:SECTIONS]
     data = tifffile.imread(crop_path()).astype(np.float32)[:SECTIONS]
     data[BLANK] = 0.5 * (data[BLANK - 1] + data[BLANK + 1])
     return data
@@ -140,8 +188,9 @@ def paired() -> tuple[np.ndarray, api.Acquisition, np.ndarray]:
     """(paired stack, its acquisition at factor 10, the mask of the sections that are scored)."""
     real = sections()
     scored = np.ones(len(real), bool)
-    scored[[BLANK, BLANK + 1]] = False
-    return pair_sections(real), api.Acquisition(10.0), scored
+    if BLANK is not None:
+        scored[[BLANK, BLANK + 1]] = False
+    return pair_sections(real), api.Acquisition(FACTOR), scored
 
 
 def ensure_prior(row: str, kind: str, overrides: dict) -> tuple[api.Prior, float]:
@@ -149,7 +198,9 @@ def ensure_prior(row: str, kind: str, overrides: dict) -> tuple[api.Prior, float
     key = json.dumps(overrides, sort_keys=True, default=str)
     name = key.strip("{}").replace('"', "").replace(": ", "=").replace(", ", "_").replace("/", "_")[-80:] or "defaults"
     config = PriorConfig(kind=kind, preset="small", **overrides)
-    folder = CACHE / kind / f"{name}-{config_digest(config)}"  # a changed default trains anew
+    precision = "" if CPU.precision == "auto" else f"-{CPU.precision}"  # timed in its own precision
+    stack_name = "" if STACK == "cremi" else f"{STACK}-"
+    folder = CACHE / kind / f"{stack_name}{name}-{config_digest(config)}{precision}"  # a changed default trains anew
     if not api.is_prior_folder(folder):
         stack, acquisition, _ = paired()
         api.train_prior(Volume(stack), config, folder, acquisition, resume=True, runtime=CPU)
@@ -197,6 +248,7 @@ def run_row(row: str, tag: str, crop: int | None = None) -> dict:
         "seconds": seconds,
         "total_s": train_s + seconds,
         "crop": crop,
+        "precision": CPU.precision,
         **info,
     }
     print(f"{row}: {scores['psnr']:.2f} dB, detail R2 {scores['detail_r2']:.3f}, {train_s + seconds:.0f} s", flush=True)
@@ -210,8 +262,10 @@ def assemble(tag: str) -> None:
     rows = [p["row"] for p in parts]
     write_json(RESULTS / f"real_em{tag}.json", {"case": CASE, "rows": rows, "parts": parts})
     md = [
-        "# Real serial-section EM (CREMI C crop), x10 from pairs of real sections\n\n",
-        "Each restored half-slab scored against the real 40 nm section it never saw (see benchmarks/real_em.py). ",
+        "# Real serial-section EM (CREMI C crop), x10 from pairs of real sections\n\n"
+        if STACK == "cremi"
+        else "# Real serial-section EM (ISBI 2012 training volume at 8 nm), x12.5 from pairs of real sections\n\n",
+        "Each restored half-slab scored against the real section it never saw (see benchmarks/real_em.py). ",
         "`psnr` over the real sections (dB, their data range); `detail_r2`: fraction of the between-section detail ",
         "recovered (ceiling from the sections' noise: `detail_r2_ceiling`); times in seconds on one torch thread.\n\n",
         markdown_table(rows, COLUMNS + ("detail_r2_ceiling",)),
@@ -219,10 +273,11 @@ def assemble(tag: str) -> None:
     ]
     for part in parts:
         md.append(f"\n### {part['row']['method']}\n\n{header_markdown(part['header'])}")
-    if (RESULTS / f"real_em{tag}_xz.png").exists():
+    if STACK == "cremi" and (RESULTS / f"real_em{tag}_xz.png").exists():
         md.append(f"\nXZ crops at 2x zoom beside the real sections:\n\n![XZ](real_em{tag}_xz.png)\n")
     (RESULTS / f"real_em{tag}.md").write_text("".join(md))
-    figure(tag, [p["row"]["method"] for p in parts], parts[0]["row"].get("crop") if parts else None)
+    if STACK == "cremi":  # the figure shows the crop's half-slabs (5 output slices each)
+        figure(tag, [p["row"]["method"] for p in parts], parts[0]["row"].get("crop") if parts else None)
     print_table(rows, COLUMNS, title=CASE)
 
 
@@ -251,7 +306,14 @@ def main() -> None:
     parser.add_argument("--export-peer-inputs", action="store_true")
     parser.add_argument("--assemble-only", action="store_true")
     parser.add_argument("--crop", type=int, default=None, help="restore and score the central CROPxCROP (quicker)")
+    parser.add_argument("--precision", default="auto", help="auto (bf16 where native), or fp32 (as without bf16)")
+    parser.add_argument("--stack", default="cremi", choices=("cremi", "isbi"), help="the real stack (see above)")
     args = parser.parse_args()
+    global CPU, STACK
+    CPU = replace(CPU, precision=args.precision)
+    STACK = args.stack
+    if STACK == "isbi":
+        globals().update(ISBI)
     if args.export_peer_inputs:
         stack, acquisition, _ = paired()
         PEERS.mkdir(parents=True, exist_ok=True)

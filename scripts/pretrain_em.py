@@ -38,15 +38,31 @@ def volumes(folder: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def synthetic_volumes(count: int = 4) -> dict[str, np.ndarray]:
+    """`count` synthetic EM volumes (axialsr.synthetic, seeds 100 on: none of the benchmark's), 16 x 256 x
+    256, at their pixel and binned 2 x 2."""
+    from axialsr.synthetic import em_neuropil
+
+    out = {}
+    for seed in range(100, 100 + count):
+        stack = em_neuropil((16, 256, 256), seed=seed)
+        out[f"synthetic-em-seed{seed}"] = stack
+        out[f"synthetic-em-seed{seed}-bin2"] = bin_xy(stack, 2)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path)
+    parser.add_argument("folder", type=Path, nargs="?", help="the ISBI 2012 sections (not with --synthetic)")
+    parser.add_argument("--synthetic", action="store_true", help="synthetic EM instead (licence-free)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    stacks = volumes(args.folder)
+    if args.synthetic == (args.folder is not None):
+        parser.error("give the ISBI folder or --synthetic")
+    stacks = synthetic_volumes() if args.synthetic else volumes(args.folder)
     config = PriorConfig(kind="lateral", preset="small", steps=args.steps)
     start = pretrain_lateral(
         list(stacks.values()), FACTORS, config, names=list(stacks), runtime=Runtime(device="cpu", seed=args.seed)

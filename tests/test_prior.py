@@ -249,3 +249,27 @@ def test_a_pretrained_start_is_where_fine_tuning_begins(tmp_path):
             acquisition=acq,
             runtime=quiet,
         )
+
+
+def test_the_packaged_start_is_used_where_it_applies(tmp_path, monkeypatch):
+    from axialsr import pretraining
+    from axialsr.pretraining import pretrain_lateral, save_start
+    from axialsr.synthetic import em_neuropil, fluorescence_nuclei
+
+    quiet = Runtime(device="cpu", progress=False)
+    start = pretrain_lateral(
+        [em_neuropil((8, 40, 40), seed=0)], (4.0,), PriorConfig(kind="lateral", preset="tiny", steps=2), runtime=quiet
+    )
+    path = save_start(start, tmp_path / "start.pt")
+    monkeypatch.setattr(pretraining, "packaged_start", lambda: path)
+    monkeypatch.setattr("axialsr.training.packaged_start", lambda: path)
+    acq = Acquisition(4.0)
+    em = simulate(em_neuropil((48, 40, 40), seed=1), acq)
+    fluo = simulate(fluorescence_nuclei((48, 40, 40), seed=0), acq)
+    auto = PriorConfig(kind="lateral", preset="tiny")
+    tuned = train_prior(em, auto, acquisition=acq, runtime=quiet)
+    assert tuned.meta["steps_trained"] == 20 and tuned.meta["start"] == "start.pt"  # the tiny fine_tune_steps
+    scratch = train_prior(em, PriorConfig(kind="lateral", preset="tiny", start="none"), acquisition=acq, runtime=quiet)
+    assert scratch.meta["steps_trained"] == 60 and scratch.meta["start"] is None
+    sparse = train_prior(fluo, auto, acquisition=acq, runtime=quiet)  # no slab phase: from scratch
+    assert sparse.meta["steps_trained"] == 60 and sparse.meta["start"] is None

@@ -180,7 +180,7 @@ def test_training_with_section_pairs_uses_them():
     truth = make_volume("em", (64, 48, 48), seed=1)
     acq = Acquisition(4.0, missing=(3,))
     measured = simulate(truth, acq)
-    base = PriorConfig(kind="lateral", preset="tiny", steps=4)
+    base = PriorConfig(kind="lateral", preset="tiny", steps=4, section_pairs=0.0)
     plain = api.train_prior(api.Volume(measured), base, acquisition=acq, runtime=QUIET)
     mixed = api.train_prior(api.Volume(measured), replace(base, section_pairs=0.5), acquisition=acq, runtime=QUIET)
     assert np.all(np.isfinite(mixed.losses)) and mixed.losses != plain.losses

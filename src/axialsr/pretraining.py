@@ -116,6 +116,15 @@ def pretrain_lateral(
     return {"state": {k: v.detach().cpu() for k, v in ema.state_dict().items()}, "meta": meta}
 
 
+PACKAGED_START = "em_lateral_small.pt"  # in axialsr/starts/: see docs/model-card.md
+
+
+def packaged_start() -> Path | None:
+    """The start that ships with axialsr (for the `small` preset's regressor), or None where none does."""
+    path = Path(__file__).resolve().parent / "starts" / PACKAGED_START
+    return path if path.is_file() else None
+
+
 def save_start(start: dict, path: str | os.PathLike) -> Path:
     """Write a start (from `pretrain_lateral`) to one file (torch format, weights and meta)."""
     path = Path(path)
@@ -132,4 +141,5 @@ def load_start(path: str | os.PathLike) -> dict:
     start = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(start, dict) or start.get("meta", {}).get("format") != START_FORMAT:
         raise AxialSRError(f"{path} is not a pretrained start of the lateral regressor", setting="start")
+    start["meta"]["file"] = path.name
     return start

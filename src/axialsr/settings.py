@@ -168,6 +168,7 @@ PLANES = ("xz", "yz")
 PRIOR_KINDS = ("diffusion", "conditional", "lateral")
 
 PAIR_KINDS = ("conditional", "lateral")
+START_CHOICES = ("auto", "none")  # `PriorConfig.start`, besides a file
 
 VALIDATION_SCHEMES = ("lateral", "holdout", "sections")
 
@@ -471,15 +472,17 @@ class PriorConfig:
     loss: str = field(
         default="l2", metadata=_help("Lateral kind: the regression loss, l2 (the posterior mean) or l1 (its median).")
     )
-    start: str | None = field(
-        default=None,
+    start: str = field(
+        default="auto",
         metadata=_help(
-            "Lateral kind: a pretrained start (a file from axialsr.pretraining) to fine-tune from, for "
-            "fine_tune_steps of the preset unless steps are given; default: from scratch."
+            "Lateral kind: where the regressor starts: auto (the start that ships with axialsr where it applies: "
+            "EM-like stacks, with the slab phase, at the preset's network size), none (from scratch: the stack "
+            "alone), or a file from axialsr.pretraining. From a start it trains the preset's fine_tune_steps "
+            "unless steps are given."
         ),
     )
     section_pairs: float = field(
-        default=0.0,
+        default=0.25,
         metadata=_help(
             "Lateral kind: fraction of each batch drawn from the stack's own XZ/YZ planes, its sections averaged "
             "in pairs and restored back to the measured sections (real axial planes; see lateral.SectionPairs)."
@@ -535,7 +538,7 @@ class PriorConfig:
             raise AxialSRError(f"the regression loss must be 'l1' or 'l2', got '{self.loss}'")
         if (self.section_noise is not None and self.section_noise < 0) or min(self.jitter, self.flicker) < 0:
             raise AxialSRError("section_noise, jitter and flicker must be >= 0")
-        if self.start is not None and self.kind != "lateral":
+        if self.start not in START_CHOICES and self.kind != "lateral":
             raise AxialSRError("a pretrained start is for the lateral kind", setting="start")
         if not 0 <= self.section_pairs < 1:
             raise AxialSRError(f"section_pairs must be in [0, 1), got {self.section_pairs}")
@@ -558,7 +561,7 @@ class PriorConfig:
             steps=self.steps
             if self.steps is not None
             else p["fine_tune_steps"]
-            if self.start and self.kind == "lateral"
+            if self.start not in START_CHOICES and self.kind == "lateral"
             else p["steps"][self.kind],
             batch=self.batch if self.batch is not None else p["batch"],
             lr=self.lr if self.lr is not None else p["lr"],

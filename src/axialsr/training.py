@@ -35,9 +35,9 @@ from axialsr.intensity import Normalization
 from axialsr.lateral import LateralPairs, SectionPairs, estimate_axial_blur, is_sparse
 from axialsr.networks import make_scheduler, make_unet
 from axialsr.noise import stack_noise
-from axialsr.pretraining import load_start
+from axialsr.pretraining import load_start, packaged_start
 from axialsr.prior import PRIOR_FORMAT, PRIOR_FORMAT_VERSION, Prior, prior_type
-from axialsr.settings import PAIR_KINDS, PriorConfig, Runtime, identity, uses_slab_phase
+from axialsr.settings import PAIR_KINDS, PRESETS, PriorConfig, Runtime, identity, uses_slab_phase
 from axialsr.trainer import Trainer, optimizer_step
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -168,12 +168,16 @@ def train_prior(
     if phase and "slab" not in cfg.unet:
         cfg = replace(cfg, unet={**cfg.unet, "slab": float(acquisition.factor)})
 
+    start = _start(cfg, phase)
+    if start is not None and cfg.start == "auto" and (config is None or config.steps is None):
+        cfg = replace(cfg, steps=PRESETS[cfg.preset]["fine_tune_steps"])
+
     torch.manual_seed(rt.seed)
     in_channels = 2 if cfg.kind == "conditional" else 1
     unet = make_unet(cfg.unet, cfg.patch, in_channels, cfg.kind).to(device)
     ema = make_unet(cfg.unet, cfg.patch, in_channels, cfg.kind).to(device)
-    if cfg.start:
-        _start_from(unet, cfg, phase)
+    if start is not None:
+        unet.load_state_dict(start["state"])
     ema.load_state_dict(unet.state_dict())
     ema.requires_grad_(False)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=1e-4)
@@ -183,16 +187,18 @@ def train_prior(
     if cfg.kind == "lateral" and cfg.section_pairs > 0:
         stack = normalization.forward(np.asarray(volume, np.float32))
         noise = pair_noise.get("section_noise", 0.0) * 2.0 / (normalization.high - normalization.low)
-        # a pair's mean over bin x bin pixels keeps 1 / (2 bin^2) of the noise variance of one section's pixel
         levels = len(cfg.unet.get("block_out_channels") or cfg.unet["channels"])
-        section_pairs = SectionPairs(
-            stack,
-            stack_acquisition,
-            cfg.patch,
-            noise=noise * float(np.sqrt(1 - 0.5 / cfg.section_bin**2)),
-            bin=cfg.section_bin,
-            multiple=2 ** (levels - 1),
-        )
+        try:  # a pair's mean over bin x bin pixels keeps 1 / (2 bin^2) of the noise variance of one pixel
+            section_pairs = SectionPairs(
+                stack,
+                stack_acquisition,
+                cfg.patch,
+                noise=noise * float(np.sqrt(1 - 0.5 / cfg.section_bin**2)),
+                bin=cfg.section_bin,
+                multiple=2 ** (levels - 1),
+            )
+        except AxialSRError:  # too few sections or pixels: lateral pairs alone
+            section_pairs = None
     batch_loss = _objective(
         cfg, data, acquisition, axial_blur, pair_noise, unet, device, rng, gen, rt.precision, section_pairs
     )
@@ -239,9 +245,11 @@ def train_prior(
         "axial_blur": axial_blur,
         "bad_sections": list(missing),
         "pair_degradation": pair_noise or None,
+        "section_pairs": section_pairs is not None,
         "training": asdict(cfg) | {"seed": rt.seed},
         "libraries": _library_versions(),
         "steps_trained": trainer.step,
+        "start": None if start is None else start["meta"].get("file"),
         "seconds": time.perf_counter() - started,
         "estimated_seconds": trainer.estimate_seconds,
     }
@@ -256,20 +264,31 @@ def train_prior(
     return prior
 
 
-def _start_from(unet: torch.nn.Module, cfg: PriorConfig, phase: bool) -> None:
-    """Load the pretrained start `cfg.start` into `unet`: AxialSRError where its network differs."""
-    start = load_start(cfg.start)
-    meta = start["meta"]
+def _start(cfg: PriorConfig, phase: bool) -> dict | None:
+    """The pretrained start the regressor begins from (`PriorConfig.start`), or None (from scratch): for
+    `auto`, the packaged start where it applies (a file, phase on, the same network), silently none where
+    not; for a file, that start, AxialSRError where it cannot apply."""
+    if cfg.kind != "lateral" or cfg.start == "none":
+        return None
+    path = packaged_start() if cfg.start == "auto" else cfg.start
+    if path is None:
+        return None
+    start = load_start(path)
+    ours = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.unet.items() if k != "slab"}
+    fits = phase and start["meta"]["unet"] == ours
+    if cfg.start == "auto":
+        return start if fits else None
     if not phase:
         raise AxialSRError(
             "the pretrained start sees the slab phase, which is off for this stack (sparse, or an axial blur): "
-            "train from scratch",
+            "train from scratch (start none)",
             setting="start",
         )
-    ours = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.unet.items() if k != "slab"}
-    if meta["unet"] != ours:
-        raise AxialSRError(f"the pretrained start is a {meta['unet']} network, this prior a {ours} one", "start")
-    unet.load_state_dict(start["state"])
+    if not fits:
+        raise AxialSRError(
+            f"the pretrained start is a {start['meta']['unet']} network, this prior a {ours} one", "start"
+        )
+    return start
 
 
 def patch_within(cfg: PriorConfig, shape: tuple[int, ...], acquisition: Acquisition | None = None) -> PriorConfig:
