@@ -43,6 +43,13 @@ def render() -> str:
             [real[method]["psnr"] for method in ("cubic", "care", "lateral")],
         ),
     ]
+    isbi = {r["method"]: r for r in json.loads((RESULTS / "real_em_isbi.json").read_text())["rows"]}
+    lines.append(
+        _row(
+            "**real ssTEM (ISBI 2012), x12.5 from pairs of sections, scored on the real sections**",
+            [isbi[method]["psnr"] for method in ("cubic", "care", "lateral")],
+        )
+    )
     for case, name in {**REAL_FLUORESCENCE, **SYNTHETIC}.items():
         lines.append(_row(name, [by_case[(case, method)]["psnr_3d"] for method in ("cubic", "care", "lateral")]))
     return "\n".join(lines)

@@ -268,7 +268,7 @@ def assemble(tag: str) -> None:
         "Each restored half-slab scored against the real section it never saw (see benchmarks/real_em.py). ",
         "`psnr` over the real sections (dB, their data range); `detail_r2`: fraction of the between-section detail ",
         "recovered (ceiling from the sections' noise: `detail_r2_ceiling`); times in seconds on one torch thread.\n\n",
-        markdown_table(rows, COLUMNS + ("detail_r2_ceiling",)),
+        markdown_table(rows, COLUMNS + ("detail_r2_ceiling", "precision")),
         "\nMachines (one process per row):\n\n",
     ]
     for part in parts:
@@ -293,7 +293,8 @@ def figure(tag: str, rows: list[str], crop: int | None = None) -> None:
         path = PEERS.parent / f"real_em{tag}_{row}.npy"
         if path.exists():
             crops[row] = np.load(path)
-    xz_crops(crops, RESULTS / f"real_em{tag}_xz.png", size=120)
+    # 8 nm pixels, 40 nm real sections: the output voxel is 8 nm (x10 from the 80 nm pairs)
+    xz_crops(crops, RESULTS / f"real_em{tag}_xz.png", size=120, ncols=len(crops), pixel=(8.0, "nm"))
 
 
 def main() -> None:

@@ -142,7 +142,8 @@ DIFFUSION_PRIOR_GROUP = OptionGroup(
     PriorConfig,
     "diffusion_prior_options",
     prefix="diffusion-prior-",
-    skip=("preset", "projection", "consistent_loss", "loss", "slab_phase"),  # the lateral kind's fields are not its
+    skip=("preset", "projection", "consistent_loss", "loss", "slab_phase", "start", "section_pairs", "section_bin"),
+    # the lateral kind's fields are not its
     defaults={"kind": "conditional"},
     panel=PRIOR_PANEL,
 )

@@ -77,10 +77,13 @@ def xz_crops(
     y: int | None = None,
     ncols: int = 4,
     intensity_range: tuple[float, float] | None = None,
+    pixel: tuple[float, str] | None = None,
 ) -> Path:
     """Write a PNG of one XZ crop (`size` x `size` voxels from the plane's top-left, at row `y`, default
     the middle) per volume, each voxel drawn as `zoom` x `zoom` pixels (no smoothing), in a grid of
-    `ncols`; z runs down. All share one grey range (0.5/99.5 percentiles of the first). Written atomically.
+    `ncols`; z runs down (an arrow on the first panel says so). All share one grey range (0.5/99.5
+    percentiles of the first). With `pixel` (size, unit) of the isotropic output voxel, the first panel gets
+    a scale bar of a round length near a quarter of its width. Written atomically.
 
     Examples
     --------
@@ -111,7 +114,9 @@ def xz_crops(
         image = np.repeat(np.repeat(vol[:size, row, :size], zoom, axis=0), zoom, axis=1)
         ax = axes.ravel()[i]
         ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
-        ax.set_title(name, fontsize=8)
+        ax.set_title(name, fontsize=11)
+        if i == 0:
+            _orientation(ax, image.shape, zoom, pixel)
     fig.subplots_adjust(left=0, right=1, bottom=0, top=1 - 0.3 / (nrows * (panel + 0.3)), wspace=0.02, hspace=0.15)
     try:  # not save_figure: tight_layout would rescale the panels and break the exact zoom
         with atomic_write(out) as tmp:
@@ -119,6 +124,28 @@ def xz_crops(
     finally:
         plt.close(fig)
     return Path(out)
+
+
+def _orientation(ax, shape: tuple[int, ...], zoom: int, pixel: tuple[float, str] | None) -> None:
+    """A 'z' arrow pointing down at the panel's left edge and, with `pixel` (size, unit), a scale bar."""
+    height, width = shape[:2]
+    box = {"facecolor": "black", "alpha": 0.6, "pad": 1.5, "edgecolor": "none"}
+    ax.annotate(
+        "",
+        xy=(0.05 * width, 0.35 * height),
+        xytext=(0.05 * width, 0.08 * height),
+        arrowprops={"arrowstyle": "->", "color": "yellow", "lw": 2},
+    )
+    ax.text(0.09 * width, 0.2 * height, "z", color="yellow", fontsize=11, va="center", bbox=box)
+    if pixel is None:
+        return
+    size, unit = pixel
+    target = width / zoom * size / 4
+    length = min((m * 10**e for e in range(-3, 7) for m in (1, 2, 5)), key=lambda v: abs(v - target))
+    bar = length / size * zoom
+    x0, y0 = width - bar - 0.05 * width, 0.92 * height
+    ax.plot([x0, x0 + bar], [y0, y0], color="yellow", lw=3)
+    ax.text(x0 + bar / 2, y0 - 0.04 * height, f"{length:g} {unit}", color="yellow", fontsize=10, ha="center", bbox=box)
 
 
 def image_grid(images: np.ndarray, out: str | os.PathLike, titles: list[str] | None = None, ncols: int = 8) -> Path:
