@@ -184,5 +184,11 @@ def test_training_with_section_pairs_uses_them():
     plain = api.train_prior(api.Volume(measured), base, acquisition=acq, runtime=QUIET)
     mixed = api.train_prior(api.Volume(measured), replace(base, section_pairs=0.5), acquisition=acq, runtime=QUIET)
     assert np.all(np.isfinite(mixed.losses)) and mixed.losses != plain.losses
+    assert mixed.meta["section_pairs"] and not plain.meta["section_pairs"]
+    # sparse fluorescence (no slab phase) trains on lateral pairs alone, exactly as without them
+    sparse = simulate(make_volume("fluo", (64, 48, 48), seed=1), acq)
+    alone = api.train_prior(api.Volume(sparse), base, acquisition=acq, runtime=QUIET)
+    asked = api.train_prior(api.Volume(sparse), replace(base, section_pairs=0.5), acquisition=acq, runtime=QUIET)
+    assert not asked.meta["section_pairs"] and asked.losses == alone.losses
     with pytest.raises(AxialSRError, match="section_pairs"):
         PriorConfig(kind="lateral", section_pairs=1.0)

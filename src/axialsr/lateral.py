@@ -208,9 +208,10 @@ class SectionPairs:
         measured: np.ndarray,
         acquisition: Acquisition,
         patch: int,
-        max_pixels: int = 16_000_000,
+        *,
         noise: float = 0.0,
         bin: int = 2,
+        max_pixels: int = 16_000_000,
         multiple: int = 4,
     ) -> None:
         factor = float(acquisition.factor)

@@ -485,7 +485,8 @@ class PriorConfig:
         default=0.25,
         metadata=_help(
             "Lateral kind: fraction of each batch drawn from the stack's own XZ/YZ planes, its sections averaged "
-            "in pairs and restored back to the measured sections (real axial planes; see lateral.SectionPairs)."
+            "in pairs and restored back to the measured sections (real axial planes; see lateral.SectionPairs), "
+            "where the regressor sees the slab phase (EM-like stacks)."
         ),
     )
     section_bin: int = field(

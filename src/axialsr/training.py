@@ -184,7 +184,9 @@ def train_prior(
     rng = np.random.default_rng(rt.seed)
     gen = torch.Generator(device="cpu").manual_seed(rt.seed)
     section_pairs = None
-    if cfg.kind == "lateral" and cfg.section_pairs > 0:
+    # on EM-like stacks only (the slab phase on): on fluorescence they moved nothing, and with an axial blur
+    # they cost 1.2 dB (benchmarks/results/quality.md, fluoaxial_x4)
+    if cfg.kind == "lateral" and cfg.section_pairs > 0 and phase:
         stack = normalization.forward(np.asarray(volume, np.float32))
         noise = pair_noise.get("section_noise", 0.0) * 2.0 / (normalization.high - normalization.low)
         levels = len(cfg.unet.get("block_out_channels") or cfg.unet["channels"])
