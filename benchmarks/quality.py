@@ -318,6 +318,11 @@ def assemble(tag: str) -> None:
             f"\nSettings: `{json.dumps(part['settings'])}`\n\n",
             markdown_table(part["rows"], COLUMNS),
         ]
+        if part["header"].get("later_runs") and (RESULTS / f"quality{tag}_{case}_more.png").exists():
+            md.append(
+                "\nSome rows were rerun later (`--merge`): the first figures show the first run's restorations, "
+                "the `more methods` ones those of the last run.\n"
+            )
         if (RESULTS / f"quality{tag}_{case}.png").exists():
             md.append(f"\n![{case}](quality{tag}_{case}.png)\n")
         if (RESULTS / f"quality{tag}_{case}_more.png").exists():
