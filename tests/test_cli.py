@@ -83,7 +83,13 @@ def test_every_user_facing_config_field_has_an_option():
                     and "--lateral-prior-bin" not in options
                 )
                 continue
-            if prefix == "diffusion-prior-" and f.name in ("consistent_loss", "loss", "slab_phase"):
+            if prefix == "diffusion-prior-" and f.name in (
+                "consistent_loss",
+                "loss",
+                "slab_phase",
+                "start",
+                "section_pairs",
+            ):
                 assert "--diffusion-prior-" + f.name.replace("_", "-") not in options
                 continue
             flag = f.metadata.get("flag") or f.name

@@ -35,7 +35,7 @@ def measured(em_small):
 
 @pytest.fixture(scope="module")
 def lateral_prior(measured):
-    cfg = PriorConfig(kind="lateral", preset="tiny", steps=60, lr=1e-2)
+    cfg = PriorConfig(kind="lateral", preset="tiny", steps=60, lr=1e-2, section_pairs=0.0)  # lateral pairs alone
     return train_prior(measured, cfg, acquisition=ACQ, runtime=QUIET)
 
 

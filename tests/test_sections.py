@@ -185,6 +185,8 @@ def test_training_with_section_pairs_uses_them():
     mixed = api.train_prior(api.Volume(measured), replace(base, section_pairs=0.5), acquisition=acq, runtime=QUIET)
     assert np.all(np.isfinite(mixed.losses)) and mixed.losses != plain.losses
     assert mixed.meta["section_pairs"] and not plain.meta["section_pairs"]
+    # the uncertainty's floor is the lateral pairs' error, not the mixed loss
+    assert mixed.meta["pair_rmse"] != pytest.approx(float(np.sqrt(np.mean(mixed.losses))))
     # sparse fluorescence (no slab phase) trains on lateral pairs alone, exactly as without them
     sparse = simulate(make_volume("fluo", (64, 48, 48), seed=1), acq)
     alone = api.train_prior(api.Volume(sparse), base, acquisition=acq, runtime=QUIET)

@@ -222,7 +222,10 @@ def train_prior(
         trainer.resume(device)
 
     def step(index: int) -> dict:
-        return optimizer_step(batch_loss(), index, cfg, unet, ema, optimizer)
+        record = optimizer_step(batch_loss(), index, cfg, unet, ema, optimizer)
+        if section_pairs is not None:  # the lateral pairs' part, the error the uncertainty's floor is
+            record["pair_loss"] = batch_loss.pair_loss
+        return record
 
     unet.train()
     started = time.perf_counter()
@@ -258,7 +261,7 @@ def train_prior(
     if cfg.kind == "lateral" and losses:
         # RMS error (normalised units) on the training pairs, after the projection with the consistent loss:
         # the floor of the uncertainty, the error no disagreement between views reveals
-        meta["pair_rmse"] = float(np.sqrt(np.mean(losses[-50:])))
+        meta["pair_rmse"] = float(np.sqrt(np.mean([r.get("pair_loss", r["loss"]) for r in history[-50:]])))
     prior = prior_type(cfg.kind)(ema, meta, device)
     if out_path is not None and trainer.step >= cfg.steps:
         prior.save(out_path)
@@ -388,6 +391,7 @@ def _objective(
             if null_space is not None:
                 residual = torch.einsum("rk,bckl->bcrl", null_space, residual)
             loss = error(residual)
+            regression_loss.pair_loss = loss.item()
             if not axial:
                 return loss
             # the sections each restored patch measures, against the real ones; the mean of each pair is
