@@ -288,13 +288,13 @@ def figure(tag: str, rows: list[str], crop: int | None = None) -> None:
     real = central(sections(), crop)
     stack = central(paired()[0], crop)
     truth = np.repeat(real, 5, axis=0)  # each real 40 nm section over the 5 output slices it covers
-    crops = {"real sections": truth, "measured pairs (nearest)": np.repeat(stack, 10, axis=0)}
+    crops = {"real sections": truth, "measured pairs": np.repeat(stack, 10, axis=0)}
     for row in rows:
         path = PEERS.parent / f"real_em{tag}_{row}.npy"
         if path.exists():
-            crops[row] = np.load(path)
+            crops[{"lateral": "axialsr run", "care": "CARE"}.get(row, row)] = np.load(path)
     # 8 nm pixels, 40 nm real sections: the output voxel is 8 nm (x10 from the 80 nm pairs)
-    xz_crops(crops, RESULTS / f"real_em{tag}_xz.png", size=120, ncols=len(crops), pixel=(8.0, "nm"))
+    xz_crops(crops, RESULTS / f"real_em{tag}_xz.png", size=120, ncols=len(crops), pixel=(8.0, "nm"), title_size=20)
 
 
 def main() -> None:

@@ -78,12 +78,14 @@ def xz_crops(
     ncols: int = 4,
     intensity_range: tuple[float, float] | None = None,
     pixel: tuple[float, str] | None = None,
+    title_size: float = 11,
 ) -> Path:
     """Write a PNG of one XZ crop (`size` x `size` voxels from the plane's top-left, at row `y`, default
     the middle) per volume, each voxel drawn as `zoom` x `zoom` pixels (no smoothing), in a grid of
     `ncols`; z runs down (an arrow on the first panel says so). All share one grey range (0.5/99.5
     percentiles of the first). With `pixel` (size, unit) of the isotropic output voxel, the first panel gets
-    a scale bar of a round length near a quarter of its width. Written atomically.
+    a scale bar of a round length near a quarter of its width. Titles in `title_size` points (larger for a
+    figure that a page shows shrunk). Written atomically.
 
     Examples
     --------
@@ -105,7 +107,8 @@ def xz_crops(
     nrows = int(np.ceil(len(names) / ncols))
     dpi = 100
     panel = size * zoom / dpi  # inches: one voxel = `zoom` pixels
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * panel, nrows * (panel + 0.3)), squeeze=False, dpi=dpi)
+    head = 0.3 * title_size / 11  # inches above each row for its titles
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * panel, nrows * (panel + head)), squeeze=False, dpi=dpi)
     for ax in axes.ravel():
         ax.axis("off")
     for i, name in enumerate(names):
@@ -114,10 +117,10 @@ def xz_crops(
         image = np.repeat(np.repeat(vol[:size, row, :size], zoom, axis=0), zoom, axis=1)
         ax = axes.ravel()[i]
         ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
-        ax.set_title(name, fontsize=11)
+        ax.set_title(name, fontsize=title_size)
         if i == 0:
-            _orientation(ax, image.shape, zoom, pixel)
-    fig.subplots_adjust(left=0, right=1, bottom=0, top=1 - 0.3 / (nrows * (panel + 0.3)), wspace=0.02, hspace=0.15)
+            _orientation(ax, image.shape, zoom, pixel, title_size)
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=1 - head / (nrows * (panel + head)), wspace=0.02, hspace=0.15)
     try:  # not save_figure: tight_layout would rescale the panels and break the exact zoom
         with atomic_write(out) as tmp:
             fig.savefig(tmp, dpi=dpi, format="png")
@@ -126,7 +129,7 @@ def xz_crops(
     return Path(out)
 
 
-def _orientation(ax, shape: tuple[int, ...], zoom: int, pixel: tuple[float, str] | None) -> None:
+def _orientation(ax, shape: tuple[int, ...], zoom: int, pixel: tuple[float, str] | None, points: float = 11) -> None:
     """A 'z' arrow pointing down at the panel's left edge and, with `pixel` (size, unit), a scale bar."""
     height, width = shape[:2]
     box = {"facecolor": "black", "alpha": 0.6, "pad": 1.5, "edgecolor": "none"}
@@ -136,16 +139,16 @@ def _orientation(ax, shape: tuple[int, ...], zoom: int, pixel: tuple[float, str]
         xytext=(0.05 * width, 0.08 * height),
         arrowprops={"arrowstyle": "->", "color": "yellow", "lw": 2},
     )
-    ax.text(0.09 * width, 0.2 * height, "z", color="yellow", fontsize=11, va="center", bbox=box)
+    ax.text(0.09 * width, 0.2 * height, "z", color="yellow", fontsize=points, va="center", bbox=box)
     if pixel is None:
         return
     size, unit = pixel
     target = width / zoom * size / 4
     length = min((m * 10**e for e in range(-3, 7) for m in (1, 2, 5)), key=lambda v: abs(v - target))
     bar = length / size * zoom
-    x0, y0 = width - bar - 0.05 * width, 0.92 * height
+    x0, y0 = 0.05 * width, 0.93 * height  # bottom left, the label above the bar, both inside the panel
     ax.plot([x0, x0 + bar], [y0, y0], color="yellow", lw=3)
-    ax.text(x0 + bar / 2, y0 - 0.04 * height, f"{length:g} {unit}", color="yellow", fontsize=10, ha="center", bbox=box)
+    ax.text(x0, y0 - 0.05 * height, f"{length:g} {unit}", color="yellow", fontsize=points, ha="left", bbox=box)
 
 
 def image_grid(images: np.ndarray, out: str | os.PathLike, titles: list[str] | None = None, ncols: int = 8) -> Path:
