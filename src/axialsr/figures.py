@@ -72,6 +72,7 @@ def orthogonal_views(
 def xz_crops(
     volumes: dict[str, np.ndarray],
     out: str | os.PathLike,
+    *,
     size: int = 64,
     zoom: int = 2,
     y: int | None = None,
@@ -173,6 +174,7 @@ def image_grid(images: np.ndarray, out: str | os.PathLike, titles: list[str] | N
 def prior_samples_figure(
     prior,
     out: str | os.PathLike,
+    *,
     n: int = 16,
     steps: int = 50,
     seed: int = 0,

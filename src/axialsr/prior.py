@@ -185,6 +185,7 @@ class DiffusionPrior(Prior):
         self,
         n: int,
         steps: int = 50,
+        *,
         seed: int = 0,
         progress: bool = True,
         condition: np.ndarray | None = None,

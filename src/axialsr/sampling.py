@@ -114,6 +114,7 @@ def refine_volume(
     measured: np.ndarray,
     acquisition: Acquisition,
     prior: DiffusionPrior,
+    *,
     realism: float = 0.5,
     steps: int = 25,
     samples: int = 1,

@@ -435,7 +435,7 @@ def _objective(
 
 
 def _pairs(
-    data, acquisition, patch: int, axial_blur: float | None, pair_noise: dict, aligned: bool = True
+    data, acquisition, patch: int, axial_blur: float | None, pair_noise: dict, *, aligned: bool = True
 ) -> LateralPairs:
     degradation = {k: pair_noise.get(k, 0.0) for k in ("noise", "jitter", "flicker", "gaps")}
     return LateralPairs(data, acquisition, patch, axial_blur or 0.0, aligned=aligned, **degradation)

@@ -323,6 +323,7 @@ def write_volume(
     data: np.ndarray,
     voxel_size: VoxelSize | None = None,
     unit: str = "nm",
+    *,
     force: bool = False,
     levels: int | str = "auto",
     ngff_version: str = "0.5",
