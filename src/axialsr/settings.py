@@ -357,14 +357,21 @@ class LateralConfig:
             "left-right, 4x) or none; always all with --uncertainty."
         },
     )
-    batch: int = field(default=8, metadata={"help": "Planes per forward pass.", "runtime": True})
+    batch: int | None = field(
+        default=None,
+        metadata={
+            "help": "Planes per forward pass; default 2 on a CPU (a third faster than 8 there, measured; the "
+            "same result) and 8 on a GPU.",
+            "runtime": True,
+        },
+    )
 
     def __post_init__(self) -> None:
         self.planes = tuple(self.planes)
         if not self.planes or set(self.planes) - set(PLANES):
             raise AxialSRError(f"lateral planes must be among {PLANES}, got {self.planes}")
         self.flips = flips_setting(self.flips)
-        if self.batch < 1:
+        if self.batch is not None and self.batch < 1:
             raise AxialSRError(f"lateral batch must be >= 1, got {self.batch}")
 
 

@@ -12,6 +12,8 @@ from axialsr.prior import LateralRegressor
 
 def lateral_volume(inputs: MethodInputs, spread: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """The regressor's restoration of every plane, views averaged, and (with `spread`) their spread."""
+    import torch
+
     from axialsr.baselines import interpolate_z
     from axialsr.device import autocast
     from axialsr.lateral import restore_planes
@@ -26,7 +28,7 @@ def lateral_volume(inputs: MethodInputs, spread: bool) -> tuple[np.ndarray, np.n
             cubic,
             settings.planes,
             "all" if spread else settings.flips,  # the uncertainty is the spread of all 8 views
-            settings.batch,
+            settings.batch or (8 if torch.device(prior.device).type == "cuda" else 2),
             prior.device,
             inputs.runtime.progress,
             spread,
