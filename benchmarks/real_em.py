@@ -65,7 +65,9 @@ CPU = Runtime(device="cpu", seed=0)
 # the generative methods' priors train for the steps of the synthetic benchmark (quality.PRIOR_STEPS)
 LATERAL_AND_CONDITIONAL = {"lateral": {}, "conditional": {"steps": PRIOR_STEPS["conditional"]}}
 
-# row -> (registry method, {prior kind: PriorConfig overrides}, RestoreConfig overrides)
+# row -> (registry method, {prior kind: PriorConfig overrides}, RestoreConfig overrides); a row runs with the
+# defaults of the day where it does not pin them (the rows up to `lateral-w40-1800-noflip` ran from scratch,
+# without section pairs: real_em_dev.md)
 ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     "cubic": ("cubic", {}, {}),
     "inr": ("inr", {}, {}),
@@ -106,18 +108,28 @@ ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     ),
     # the stack's own sections, averaged in pairs, as a fraction of each batch (`PriorConfig.section_pairs`)
     # bin 1: the pairs' planes measured at 2s (a scale gap); bin 2: at s, at twice the pixel
-    "lateral-sections0.25": ("lateral", {"lateral": {"section_pairs": 0.25, "section_bin": 1}}, {}),
-    "lateral-sections0.5": ("lateral", {"lateral": {"section_pairs": 0.5, "section_bin": 1}}, {}),
-    "lateral-sections-bin2-0.25": ("lateral", {"lateral": {"section_pairs": 0.25}}, {}),
-    "lateral-sections-bin2-0.5": ("lateral", {"lateral": {"section_pairs": 0.5}}, {}),
+    "lateral-sections0.25": ("lateral", {"lateral": {"start": "none", "section_pairs": 0.25, "section_bin": 1}}, {}),
+    "lateral-sections0.5": ("lateral", {"lateral": {"start": "none", "section_pairs": 0.5, "section_bin": 1}}, {}),
+    "lateral-sections-bin2-0.25": ("lateral", {"lateral": {"start": "none", "section_pairs": 0.25}}, {}),
+    "lateral-sections-bin2-0.5": ("lateral", {"lateral": {"start": "none", "section_pairs": 0.5}}, {}),
     # the defaults before the start and the section pairs: 2400 steps from scratch on lateral pairs alone
     "lateral-scratch": ("lateral", {"lateral": {"start": "none", "section_pairs": 0.0}}, {}),
     # fewer steps from scratch, and a start pretrained on ISBI 2012 ssTEM (scripts/pretrain_em.py) fine-tuned
-    "lateral-1200": ("lateral", {"lateral": {"steps": 1200}}, {}),
-    "lateral-start": ("lateral", {"lateral": {"start": str(HERE / "cache" / "starts" / "em_sstem_isbi2012.pt")}}, {}),
+    "lateral-1200": ("lateral", {"lateral": {"steps": 1200, "start": "none", "section_pairs": 0.0}}, {}),
+    "lateral-start": (
+        "lateral",
+        {"lateral": {"start": str(HERE / "cache" / "starts" / "em_sstem_isbi2012.pt"), "section_pairs": 0.0}},
+        {},
+    ),
     "lateral-start-lr3e-4": (
         "lateral",
-        {"lateral": {"start": str(HERE / "cache" / "starts" / "em_sstem_isbi2012.pt"), "lr": 3e-4}},
+        {
+            "lateral": {
+                "start": str(HERE / "cache" / "starts" / "em_sstem_isbi2012.pt"),
+                "lr": 3e-4,
+                "section_pairs": 0.0,
+            }
+        },
         {},
     ),
     "lateral-start-sections": (
@@ -127,7 +139,7 @@ ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     ),
     "lateral-start-synthetic": (
         "lateral",
-        {"lateral": {"start": str(HERE / "cache" / "starts" / "em_synthetic.pt")}},
+        {"lateral": {"start": str(HERE / "cache" / "starts" / "em_synthetic.pt"), "section_pairs": 0.0}},
         {},
     ),
     "lateral-start-synthetic-sections": (
@@ -137,7 +149,7 @@ ROWS: dict[str, tuple[str, dict[str, dict], dict]] = {
     ),
     "lateral-start-synthetic-1200": (
         "lateral",
-        {"lateral": {"start": str(HERE / "cache" / "starts" / "em_synthetic.pt"), "steps": 1200}},
+        {"lateral": {"start": str(HERE / "cache" / "starts" / "em_synthetic.pt"), "steps": 1200, "section_pairs": 0.0}},
         {},
     ),
     # width against steps at about the same compute
