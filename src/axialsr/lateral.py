@@ -223,7 +223,7 @@ class SectionPairs:
         z_n = measured.shape[0]
         pairs = z_n // 2
         present = acquisition.present(z_n)[: 2 * pairs]
-        stack = bin_stack(acquisition.fill_missing(measured)[: 2 * pairs].astype(np.float32), bin)
+        stack = bin_xy(acquisition.fill_missing(measured)[: 2 * pairs].astype(np.float32), bin)
         _, y_n, x_n = stack.shape
         coarse = stack.reshape(pairs, 2, y_n, x_n).mean(axis=1)
         coarse_acquisition = Acquisition(coarse_factor)
@@ -274,13 +274,14 @@ class SectionPairs:
         return inputs, targets, valid
 
 
-def bin_stack(stack: np.ndarray, factor: int) -> np.ndarray:
-    """Average (Z, Y, X) over `factor` x `factor` pixel blocks in Y and X (cropping the remainder)."""
+def bin_xy(volume: np.ndarray, factor: int) -> np.ndarray:
+    """Average-pool a (Z, Y, X) volume by `factor` in Y and X (cropping the remainder)."""
     if factor == 1:
-        return stack
-    z, y, x = stack.shape
+        return volume
+    z, y, x = volume.shape
     y2, x2 = y // factor * factor, x // factor * factor
-    return stack[:, :y2, :x2].reshape(z, y2 // factor, factor, x2 // factor, factor).mean(axis=(2, 4))
+    v = volume[:, :y2, :x2].reshape(z, y2 // factor, factor, x2 // factor, factor)
+    return v.mean(axis=(2, 4)).astype(volume.dtype)
 
 
 SPARSE_MEDIAN = 0.3  # of the 1st-99th percentile range: fluorescence 0.04-0.22, EM 0.47-0.76 (real CREMI)

@@ -106,7 +106,7 @@ def pretrain_lateral(
     trainer.run(step)
     meta = {
         "format": START_FORMAT,
-        "unet": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.unet.items() if k != "slab"},
+        "unet": network_of(cfg.unet),
         "patch": cfg.patch,
         "factors": [float(f) for f in factors],
         "stacks": list(names) if names is not None else [list(np.shape(s)) for s in stacks],
@@ -114,6 +114,12 @@ def pretrain_lateral(
         "steps_trained": trainer.step,
     }
     return {"state": {k: v.detach().cpu() for k, v in ema.state_dict().items()}, "meta": meta}
+
+
+def network_of(unet_kwargs: dict) -> dict:
+    """The network a start holds weights for, as JSON values: the UNet's settings without the slab (the
+    phase channels' period, which follows each stack's factor)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in unet_kwargs.items() if k != "slab"}
 
 
 PACKAGED_START = "em_lateral_small.pt"  # in axialsr/starts/: see docs/model-card.md

@@ -32,10 +32,10 @@ from axialsr.consistency import projection_error_operator
 from axialsr.device import autocast, resolve_device, resolve_precision
 from axialsr.errors import AxialSRError
 from axialsr.intensity import Normalization
-from axialsr.lateral import LateralPairs, SectionPairs, estimate_axial_blur, is_sparse
+from axialsr.lateral import LateralPairs, SectionPairs, bin_xy, estimate_axial_blur, is_sparse
 from axialsr.networks import make_scheduler, make_unet
 from axialsr.noise import stack_noise
-from axialsr.pretraining import load_start, packaged_start
+from axialsr.pretraining import load_start, network_of, packaged_start
 from axialsr.prior import PRIOR_FORMAT, PRIOR_FORMAT_VERSION, Prior, prior_type
 from axialsr.settings import PAIR_KINDS, PRESETS, PriorConfig, Runtime, identity, uses_slab_phase
 from axialsr.trainer import Trainer, optimizer_step
@@ -79,16 +79,6 @@ class _XYPatches:
 def xy_patches(volume: np.ndarray, patch: int, n: int, seed: int = 0, bin_factor: int = 1) -> np.ndarray:
     """`n` random XY patches (n, P, P) of a normalised volume, binned like a prior's training data."""
     return _XYPatches(bin_xy(volume, bin_factor), patch)(np.random.default_rng(seed), n)
-
-
-def bin_xy(volume: np.ndarray, factor: int) -> np.ndarray:
-    """Average-pool a (Z, Y, X) volume by `factor` in Y and X (cropping the remainder)."""
-    if factor == 1:
-        return volume
-    z, y, x = volume.shape
-    y2, x2 = y // factor * factor, x // factor * factor
-    v = volume[:, :y2, :x2].reshape(z, y2 // factor, factor, x2 // factor, factor)
-    return v.mean(axis=(2, 4)).astype(volume.dtype)
 
 
 def train_prior(
@@ -279,7 +269,7 @@ def _start(cfg: PriorConfig, phase: bool) -> dict | None:
     if path is None:
         return None
     start = load_start(path)
-    ours = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.unet.items() if k != "slab"}
+    ours = network_of(cfg.unet)
     fits = phase and start["meta"]["unet"] == ours
     if cfg.start == "auto":
         return start if fits else None
