@@ -18,10 +18,10 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_header import RESULTS, header_markdown, machine_header, write_json  # noqa: E402
 
-from axialsr.acquisition import Acquisition, simulate  # noqa: E402
-from axialsr.intensity import Normalization  # noqa: E402
-from axialsr.lateral import axial_blur_estimate  # noqa: E402
-from axialsr.synthetic import make_volume  # noqa: E402
+from axialsr.evaluation.synthetic import make_volume  # noqa: E402
+from axialsr.learning.planes import axial_blur_estimate  # noqa: E402
+from axialsr.operators.acquisition import Acquisition, simulate  # noqa: E402
+from axialsr.operators.intensity import Normalization  # noqa: E402
 
 KINDS = ("em", "fluo")
 FACTORS = (4.0, 8.0, 10.0)

@@ -43,12 +43,12 @@ from quality import CACHE, CASES_FULL, PEERS, REAL_KINDS, case_data, case_name, 
 from real_data import real_stack  # noqa: E402
 
 from axialsr import api  # noqa: E402
-from axialsr.acquisition import simulate  # noqa: E402
-from axialsr.bad_sections import find_bad_sections  # noqa: E402
-from axialsr.metrics import psnr  # noqa: E402
+from axialsr.evaluation.metrics import psnr  # noqa: E402
+from axialsr.evaluation.synthetic import INTENSITY_TRENDS, intensity_trend, knock_out_sections  # noqa: E402
+from axialsr.frontends.tables import markdown_table, print_table  # noqa: E402
+from axialsr.operators.acquisition import simulate  # noqa: E402
+from axialsr.operators.bad_sections import find_bad_sections  # noqa: E402
 from axialsr.settings import PriorConfig, Runtime  # noqa: E402
-from axialsr.synthetic import INTENSITY_TRENDS, intensity_trend, knock_out_sections  # noqa: E402
-from axialsr.tables import markdown_table, print_table  # noqa: E402
 
 CPU = Runtime(device="cpu", seed=0, progress=False)
 DEFECTS = {3: "blank", 7: "duplicate", 10: "saturated", 12: "blank", 13: "blank"}  # of 16 sections
@@ -245,7 +245,7 @@ def restore(name: str) -> None:
         "machine": machine_header(),
     }
     path.write_text(json.dumps(part, indent=2))
-    from axialsr.figures import xz_crops
+    from axialsr.frontends.figures import xz_crops
 
     crops = {"ground truth": truth, **outputs}
     xz_crops(crops, RESULTS / f"bad_sections_{name}_xz.png", size=min(64, truth.shape[0]))
@@ -293,7 +293,7 @@ def real_figure() -> None:
     taking the blank section as data (the band), cubic bridged, and `run` (from `real`)."""
     import tifffile
 
-    from axialsr.figures import xz_crops
+    from axialsr.frontends.figures import xz_crops
 
     data = tifffile.imread(REAL).astype(np.float32)
     found = api.Acquisition(5.0, missing=(14,))

@@ -24,8 +24,8 @@ from bench_header import RESULTS, machine_header, write_json  # noqa: E402
 from quality import case_data, ensure_prior, parse_case  # noqa: E402
 
 from axialsr import api  # noqa: E402
+from axialsr.frontends.tables import markdown_table  # noqa: E402
 from axialsr.settings import LateralConfig, RestoreConfig, Runtime  # noqa: E402
-from axialsr.tables import markdown_table  # noqa: E402
 
 CPU = Runtime(device="cpu", seed=0, progress=False)
 VARIANTS = {

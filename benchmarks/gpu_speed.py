@@ -29,8 +29,8 @@ def _sync(device) -> None:
 
 
 def prior_steps_per_second(kind: str, preset: str, device: str, steps: int, measured, acquisition) -> float:
+    from axialsr.learning.prior_training import train_prior
     from axialsr.settings import PriorConfig, Runtime
-    from axialsr.training import train_prior
 
     runtime = Runtime(device=device, progress=False)
     cfg = PriorConfig(kind=kind, preset=preset, steps=steps)

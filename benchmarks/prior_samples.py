@@ -18,8 +18,8 @@ import json  # noqa: E402
 from bench_header import RESULTS, machine_header, write_json  # noqa: E402
 from quality import CACHE, CASES_FULL, case_data, case_name, ensure_prior  # noqa: E402
 
-from axialsr.figures import prior_samples_figure  # noqa: E402
-from axialsr.training import loss_trend  # noqa: E402
+from axialsr.frontends.figures import prior_samples_figure  # noqa: E402
+from axialsr.learning.prior_training import loss_trend  # noqa: E402
 
 
 def main() -> None:

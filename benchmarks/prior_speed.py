@@ -26,7 +26,7 @@ from bench_header import RESULTS, header_markdown, machine_header, write_json  #
 def measure(preset: str, steps: int, device: str) -> dict:
     import torch
 
-    from axialsr.networks import make_scheduler, make_unet
+    from axialsr.learning.networks import make_scheduler, make_unet
     from axialsr.settings import PriorConfig
 
     cfg = PriorConfig(preset=preset).resolved()

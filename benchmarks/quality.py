@@ -4,7 +4,7 @@
     python benchmarks/quality.py --cases em_x4_average --methods cubic,lateral
     python benchmarks/quality.py --assemble-only                  # join the per-case results
 
-Each case: isotropic ground truth (axialsr.synthetic, 64x128x128, seed 0; 160x128x128 at x10, so that it
+Each case: isotropic ground truth (axialsr.evaluation.synthetic, 64x128x128, seed 0; 160x128x128 at x10, so that it
 holds 16 slabs like x4) -> the acquisition model ->
 every restoration method of the registry, plus the peer CARE-isotropic (csbdeep, run by
 benchmarks/peers/care.py in its own venv, which saves its restoration; scored here by the same code).
@@ -33,7 +33,7 @@ What users see, on every row (the `truth` row gives the reference values):
   shows there, a smooth modulation with the slab period does not);
 - `axial_power`: `metrics.axial_power_ratio` (power along z above the slabs' Nyquist over the same
   along x; below the truth's is blur, above it invented detail);
-- EM only, what a connectomics user does next (`axialsr.membranes`): `membrane_f1` (boundary F1 at one
+- EM only, what a connectomics user does next (`axialsr.evaluation.membranes`): `membrane_f1` (boundary F1 at one
   pixel of tolerance on XZ and YZ planes) and `vi_split` / `vi_merge` (bits) of a seeded 3D watershed
   against the generator's true cells; the membrane threshold and seed spacing are chosen once per case
   on its ground truth (`membranes.settings_from_truth`) and used unchanged for every method.
@@ -57,14 +57,14 @@ from bench_header import RESULTS, header_markdown, machine_header, write_json  #
 from real_data import real_stack  # noqa: E402
 
 from axialsr import api  # noqa: E402
-from axialsr.figures import orthogonal_views, xz_crops  # noqa: E402
+from axialsr.evaluation.membranes import MembraneSettings, membrane_scores, segmentation_scores, settings_from_truth  # noqa: E402
+from axialsr.evaluation.metrics import axial_power_ratio, banding_index, boundary_step_index  # noqa: E402
+from axialsr.evaluation.synthetic import em_neuropil_with_labels, section_artifacts  # noqa: E402
+from axialsr.frontends.figures import orthogonal_views, xz_crops  # noqa: E402
+from axialsr.frontends.tables import format_value, markdown_table, print_table  # noqa: E402
 from axialsr.io import Volume  # noqa: E402
-from axialsr.membranes import MembraneSettings, membrane_scores, segmentation_scores, settings_from_truth  # noqa: E402
-from axialsr.metrics import axial_power_ratio, banding_index, boundary_step_index  # noqa: E402
-from axialsr.prior import Prior  # noqa: E402
+from axialsr.learning.priors import Prior  # noqa: E402
 from axialsr.settings import PriorConfig, RestoreConfig, Runtime, SlicewiseConfig, identity  # noqa: E402
-from axialsr.synthetic import em_neuropil_with_labels, section_artifacts  # noqa: E402
-from axialsr.tables import format_value, markdown_table, print_table  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache" / "priors"
@@ -276,10 +276,10 @@ def care_row(
     data = np.load(PEERS / f"care_{name}.npy")
     outputs["care"] = data
     scores = api.score_row(Volume(data), gt, acquisition)
-    from axialsr.consistency import measurement_residual
+    from axialsr.operators.measurement import measurement_operator
 
     _, lr, _ = case_data(*parse_case(name))
-    rms = measurement_residual(data, lr.data, acquisition)
+    rms = measurement_operator(acquisition, len(data), len(lr.data)).residual_rms(data, lr.data)
     return [
         {
             "case": name,

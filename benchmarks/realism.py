@@ -26,10 +26,10 @@ from bench_header import RESULTS, header_markdown, machine_header, write_json  #
 from quality import CPU, case_data, ensure_prior, parse_case, seen_scores  # noqa: E402
 
 from axialsr import api  # noqa: E402
-from axialsr.figures import xz_crops  # noqa: E402
-from axialsr.membranes import settings_from_truth  # noqa: E402
+from axialsr.evaluation.membranes import settings_from_truth  # noqa: E402
+from axialsr.frontends.figures import xz_crops  # noqa: E402
+from axialsr.frontends.tables import markdown_table, print_table  # noqa: E402
 from axialsr.settings import RestoreConfig  # noqa: E402
-from axialsr.tables import markdown_table, print_table  # noqa: E402
 
 COLUMNS = (
     "realism",

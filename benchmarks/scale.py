@@ -58,8 +58,8 @@ def one(size: str, method: str, workers: int, iters: int, folder: Path, levels: 
     """One configuration, in this process: build the input, restore it blockwise, report."""
 
     from axialsr import api
-    from axialsr.blocks import peak_rss_mib
     from axialsr.io import open_source, write_volume
+    from axialsr.pipeline.blocks import peak_rss_mib
     from axialsr.settings import BlockConfig, ReconstructionConfig, RestoreConfig
 
     shape = SIZES[size]
@@ -195,8 +195,8 @@ def equality() -> list[dict]:
     """Blockwise against whole-volume interpolation on an 8-bit volume (x4, blocks of 4 measured slices,
     overlap 8): the largest difference in grey levels and how many voxels differ by more than one."""
     from axialsr import api
-    from axialsr.blocks import run_blockwise
     from axialsr.io import open_source, read_volume, write_volume
+    from axialsr.pipeline.blocks import run_blockwise
     from axialsr.settings import BlockConfig
 
     truth = api.synth("em", (128, 128, 128), seed=0)  # uint8
@@ -224,7 +224,7 @@ def equality() -> list[dict]:
 
 def write_markdown(payload: dict) -> None:
     """results/scale.md from the JSON payload."""
-    from axialsr.tables import markdown_table
+    from axialsr.frontends.tables import markdown_table
 
     md = [
         "# Scale benchmark\n\n",

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_header import RESULTS, machine_header, write_json  # noqa: E402
 from real_data import stack_path  # noqa: E402
 
-from axialsr.acquisition import Acquisition  # noqa: E402
-from axialsr.lateral import axial_blur_estimate  # noqa: E402
-from axialsr.tables import markdown_table  # noqa: E402
+from axialsr.frontends.tables import markdown_table  # noqa: E402
+from axialsr.learning.planes import axial_blur_estimate  # noqa: E402
+from axialsr.operators.acquisition import Acquisition  # noqa: E402
 
 BLANK = 14
 

@@ -1,7 +1,7 @@
 """The slab phase (`PriorConfig.slab_phase`) with and without, on a synthetic case, per seed: what it costs where
 it was measured to cost (`fluoaxial_x4`, whose truth has an axial blur; fluo x4, where it raises banding). The
 regressor is trained with the quality benchmark's settings (preset small, default steps) and restored with
-`run`'s defaults; PSNR of the volume, banding and boundary step (`axialsr.metrics`). One process per row,
+`run`'s defaults; PSNR of the volume, banding and boundary step (`axialsr.evaluation.metrics`). One process per row,
 one torch thread, CPU.
 
     python benchmarks/slab_phase.py fluoaxial_x4_average 1 0   # case, slab phase on (1) / off (0), seed
@@ -26,9 +26,9 @@ from bench_header import RESULTS, machine_header, write_json  # noqa: E402
 from quality import case_data, parse_case  # noqa: E402
 
 from axialsr import api  # noqa: E402
-from axialsr.metrics import banding_index, boundary_step_index  # noqa: E402
+from axialsr.evaluation.metrics import banding_index, boundary_step_index  # noqa: E402
+from axialsr.frontends.tables import markdown_table  # noqa: E402
 from axialsr.settings import PriorConfig, Runtime  # noqa: E402
-from axialsr.tables import markdown_table  # noqa: E402
 
 
 def run(name: str, slab_phase: bool, seed: int) -> None:

@@ -91,7 +91,7 @@ def flop_limit() -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from axialsr.networks import make_unet
+    from axialsr.learning.networks import make_unet
     from axialsr.settings import PRESETS
 
     torch.set_num_threads(1)
@@ -189,8 +189,8 @@ def main() -> None:
 
 def write_markdown(payload: dict, tag: str = "") -> None:
     """results/speed{tag}.md from the JSON payload."""
+    from axialsr.frontends.tables import markdown_table
     from axialsr.settings import FLIPS, PRESETS, flips_setting
-    from axialsr.tables import markdown_table
 
     flops = payload["flops"]
     peak = flops["peak_gflops"]

@@ -38,8 +38,8 @@ from bench_header import RESULTS, machine_header, write_json  # noqa: E402
 from quality import case_acquisition, case_data, parse_case, seen_scores  # noqa: E402
 
 from axialsr import api  # noqa: E402
+from axialsr.frontends.tables import markdown_table  # noqa: E402
 from axialsr.settings import PriorConfig, Runtime  # noqa: E402
-from axialsr.tables import markdown_table  # noqa: E402
 
 CPU = Runtime(device="cpu", seed=0, progress=False)
 COLUMNS = ("case", "psnr_3d", "banding", "step", "axial_power", "truth_banding", "train_s", "slab_phase", "native_bf16")

@@ -22,9 +22,9 @@ from bench_header import RESULTS, header_markdown, machine_header, write_json  #
 from quality import CACHE, CPU, case_data, ensure_prior, parse_case, seen_scores  # noqa: E402
 
 from axialsr import api  # noqa: E402
-from axialsr.membranes import settings_from_truth  # noqa: E402
+from axialsr.evaluation.membranes import settings_from_truth  # noqa: E402
+from axialsr.frontends.tables import markdown_table, print_table  # noqa: E402
 from axialsr.settings import PriorConfig  # noqa: E402
-from axialsr.tables import markdown_table, print_table  # noqa: E402
 
 COLUMNS = ("psnr_3d", "ssim_xz", "banding", "axial_power", "membrane_f1", "vi", "train_s", "seconds")
 

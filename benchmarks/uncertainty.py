@@ -29,7 +29,7 @@ from bench_header import RESULTS, header_markdown, machine_header, write_json  #
 from quality import case_data, ensure_prior, parse_case  # noqa: E402
 
 from axialsr import api  # noqa: E402
-from axialsr.restore import calibrated_uncertainty  # noqa: E402
+from axialsr.pipeline.restore import calibrated_uncertainty  # noqa: E402
 from axialsr.settings import RestoreConfig  # noqa: E402
 
 NOMINAL = 0.9545  # P(|N(0,1)| <= 2)

@@ -26,9 +26,9 @@ from real_em import CACHE, crop_path  # noqa: E402
 from validate import spearman  # noqa: E402
 
 from axialsr import api  # noqa: E402
+from axialsr.frontends.tables import markdown_table  # noqa: E402
+from axialsr.pipeline.validate import ranking  # noqa: E402
 from axialsr.settings import PriorConfig, RestoreConfig, Runtime, ValidationConfig  # noqa: E402
-from axialsr.tables import markdown_table  # noqa: E402
-from axialsr.validate import ranking  # noqa: E402
 
 METHODS = ("linear", "cubic", "inr", "lateral")
 VOXEL = (40.0, 8.0, 8.0)

@@ -49,7 +49,11 @@ def main() -> dict[str, str]:
     runs += [(f"{m}:unconditional", [lateral, diffusion]) for m in ("inr-sds", "slicewise", "lateral-diffusion")]
     for name, given in runs:
         volume, _ = api.restore(
-            measured, method=name.split(":")[0], acquisition=acquisition, priors=given, config=config,
+            measured,
+            method=name.split(":")[0],
+            acquisition=acquisition,
+            priors=given,
+            config=config,
             runtime=runtime,
         )
         out[name] = digest(volume.data)
@@ -68,14 +72,24 @@ def main() -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         source = api.open_source(_save(measured, tmp))
         api.restore_blockwise(
-            source, f"{tmp}/iso.zarr", method="lateral", acquisition=acquisition, priors=[lateral], config=config,
-            block_config=BlockConfig(blocks=(5, 32, 32), overlap=4, workers=0), runtime=runtime,
+            source,
+            f"{tmp}/iso.zarr",
+            method="lateral",
+            acquisition=acquisition,
+            priors=[lateral],
+            config=config,
+            block_config=BlockConfig(blocks=(5, 32, 32), overlap=4, workers=0),
+            runtime=runtime,
         )
         out["lateral:blockwise"] = digest(api.read_volume(f"{tmp}/iso.zarr").data)
     for scheme in ("lateral", "holdout", "sections"):
         compared = ("cubic", "inr") if scheme == "holdout" else ("cubic", "lateral")
-        cfg = ValidationConfig(scheme=scheme, methods=compared, restore=config,
-                               lateral_prior=PriorConfig(kind="lateral", preset="tiny", steps=12))
+        cfg = ValidationConfig(
+            scheme=scheme,
+            methods=compared,
+            restore=config,
+            lateral_prior=PriorConfig(kind="lateral", preset="tiny", steps=12),
+        )
         result = api.validate(measured, acquisition=acquisition, priors=None, config=cfg, runtime=runtime)
         scores = [{k: v for k, v in row.items() if k != "seconds"} for row in result.rows]
         out[f"validate:{scheme}"] = hashlib.sha256(json.dumps(scores, sort_keys=True).encode()).hexdigest()[:16]

@@ -21,9 +21,9 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
-from axialsr.pretraining import pretrain_lateral, save_start
+from axialsr.learning.pretraining import pretrain_lateral, save_start
+from axialsr.learning.prior_training import bin_xy
 from axialsr.settings import PriorConfig, Runtime
-from axialsr.training import bin_xy
 
 FACTORS = (4.0, 5.0, 6.0, 8.0, 10.0, 12.0)
 
@@ -39,9 +39,9 @@ def volumes(folder: Path) -> dict[str, np.ndarray]:
 
 
 def synthetic_volumes(count: int = 4) -> dict[str, np.ndarray]:
-    """`count` synthetic EM volumes (axialsr.synthetic, seeds 100 on: none of the benchmark's), 16 x 256 x
+    """`count` synthetic EM volumes (axialsr.evaluation.synthetic, seeds 100 on: none of the benchmark's), 16 x 256 x
     256, at their pixel and binned 2 x 2."""
-    from axialsr.synthetic import em_neuropil
+    from axialsr.evaluation.synthetic import em_neuropil
 
     out = {}
     for seed in range(100, 100 + count):

@@ -22,14 +22,14 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not in
 @pytest.fixture(scope="session")
 def em_small() -> np.ndarray:
     """A small isotropic EM-like ground truth (float32 in [0, 1])."""
-    from axialsr.synthetic import em_neuropil
+    from axialsr.evaluation.synthetic import em_neuropil
 
     return em_neuropil((32, 48, 48), seed=1)
 
 
 def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
     """Run the `axialsr` console entry point with `args`; returns (exit code, stdout, stderr)."""
-    from axialsr.cli import main
+    from axialsr.frontends.cli import main
 
     monkeypatch.setattr(sys, "argv", ["axialsr", *map(str, args)])
     try:

@@ -2,15 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from axialsr.acquisition import Acquisition, apply_along_z, simulate
 from axialsr.errors import AxialSRError
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.measurement import measurement_operator, simulate
 
 
 @pytest.mark.parametrize("model", ["average", "gaussian", "subsample"])
 @pytest.mark.parametrize("factor", [1.0, 2.5, 4.0, 7.0])
 def test_rows_sum_to_one_and_constant_is_preserved(model, factor):
     acq = Acquisition(factor, model)
-    mat = acq.matrix(40)
+    mat = measurement_operator(acq, 40).matrix
     assert mat.shape == (int(40 // factor), 40)
     np.testing.assert_allclose(mat.sum(1), 1.0)
     vol = np.full((40, 3, 3), 7.0, np.float32)
@@ -24,7 +25,7 @@ def test_average_is_the_slab_mean_for_integer_factor():
 
 
 def test_average_non_integer_factor_uses_fractional_overlaps():
-    mat = Acquisition(2.5).matrix(5)
+    mat = measurement_operator(Acquisition(2.5), 5).matrix
     np.testing.assert_allclose(mat[0], [0.4, 0.4, 0.2, 0, 0])
     np.testing.assert_allclose(mat[1], [0, 0, 0.2, 0.4, 0.4])
 
@@ -39,7 +40,7 @@ def test_subsample_reads_slab_centre():
 def test_gaussian_blurs_a_spike_symmetrically():
     vol = np.zeros((24, 1, 1), np.float32)
     vol[10] = 1
-    mat = Acquisition(4, "gaussian", fwhm=4).matrix(24)
+    mat = measurement_operator(Acquisition(4, "gaussian", fwhm=4), 24).matrix
     row = mat[2]  # centred at 10.0, the left edge of voxel 10
     np.testing.assert_allclose(row[9], row[10], rtol=1e-6)
     assert row[8] < row[9] and row[11] < row[10]
@@ -50,7 +51,7 @@ def test_torch_path_matches_numpy_and_is_differentiable():
     vol = rng.random((20, 3, 4)).astype(np.float32)
     acq = Acquisition(2.5, "average")
     t = torch.from_numpy(vol).requires_grad_(True)
-    out = apply_along_z(t, torch.from_numpy(acq.matrix(20)))
+    out = measurement_operator(acq, 20).measure(t)
     np.testing.assert_allclose(out.detach().numpy(), simulate(vol, acq), rtol=1e-5, atol=1e-6)
     out.sum().backward()
     assert t.grad is not None and torch.all(t.grad > 0)
@@ -64,8 +65,8 @@ def test_bad_factor(factor):
 
 def test_taps_reproduce_matrix():
     acq = Acquisition(2.5)
-    idx, w = acq.taps(25)
-    mat = acq.matrix(25)
+    idx, w = measurement_operator(acq, 25).taps()
+    mat = measurement_operator(acq, 25).matrix
     rebuilt = np.zeros_like(mat)
     for k in range(mat.shape[0]):
         np.add.at(rebuilt[k], idx[k], w[k])

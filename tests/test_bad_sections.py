@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from axialsr import api
-from axialsr.acquisition import Acquisition, simulate
-from axialsr.bad_sections import find_bad_sections, parse_bad_sections
-from axialsr.consistency import consistency_operator, measurement_residual
 from axialsr.errors import AxialSRError
-from axialsr.restore import restore_array
+from axialsr.evaluation.synthetic import INTENSITY_TRENDS, intensity_trend, knock_out_sections
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.bad_sections import find_bad_sections, parse_bad_sections
+from axialsr.operators.measurement import measurement_operator, simulate
+from axialsr.pipeline.restore import restore_array
 from axialsr.settings import BlockConfig, PriorConfig, RestoreConfig, Runtime
-from axialsr.synthetic import INTENSITY_TRENDS, intensity_trend, knock_out_sections
 
 QUIET = Runtime(device="cpu", progress=False)
 
@@ -54,7 +54,7 @@ def test_every_kind_of_knocked_out_section_is_found_and_named(em_stack, defects,
 
 
 def test_gain_flicker_and_noise_are_not_defects(em_stack):
-    from axialsr.synthetic import section_artifacts
+    from axialsr.evaluation.synthetic import section_artifacts
 
     _, measured = em_stack
     real = section_artifacts(measured, noise=8 / 255, jitter=0.7, flicker=0.05, seed=0)
@@ -139,14 +139,14 @@ def test_missing_sections_leave_the_others_exactly_consistent_and_the_gap_bridge
     truth, measured = em_stack
     damaged = knock_out_sections(measured, {6: "blank", 7: "blank"})
     acq = Acquisition(4, missing=(6, 7))
-    p = consistency_operator(acq, 64, 16)
+    p = measurement_operator(acq, 64, 16).correction
     assert np.all(p[:, [6, 7]] == 0)
     present = acq.present(16)
-    assert np.allclose(acq.matrix(64, 16)[present] @ p[:, present], np.eye(14), atol=1e-8)
+    assert np.allclose(measurement_operator(acq, 64, 16).matrix[present] @ p[:, present], np.eye(14), atol=1e-8)
     out = restore_array(damaged, "cubic", acq, config=RestoreConfig(consistency=True)).volume
     seen = simulate(out, Acquisition(4))
     assert np.abs(seen[present] - damaged[present]).max() < 1e-4  # the sections that exist: exactly
-    assert measurement_residual(out, damaged, acq) < 1e-4
+    assert measurement_operator(acq, len(out), len(damaged)).residual_rms(out, damaged) < 1e-4
     # the gap: bridged, within the range of its neighbours, far closer to the truth than the blank
     gap = slice(24, 32)
     means = out.mean(axis=(1, 2))
@@ -162,16 +162,16 @@ def test_missing_sections_leave_the_others_exactly_consistent_and_the_gap_bridge
 def test_inr_fidelity_never_draws_a_missing_section():
     import torch
 
-    from axialsr.reconstruct import _Sampler
+    from axialsr.learning.inr_fit import _Sampler
 
     acq = Acquisition(4, missing=(1, 3))
-    sampler = _Sampler(32, (8, 16, 16), acq.taps(32, 8), 8, torch.device("cpu"), acq.present(8))
+    sampler = _Sampler(32, (8, 16, 16), measurement_operator(acq, 32, 8).taps(), 8, torch.device("cpu"), acq.present(8))
     _, _, ks, _, _ = sampler.fidelity(np.random.default_rng(0), 500)
     assert set(ks.tolist()) == {0, 2, 4, 5, 6, 7}
 
 
 def test_training_leaves_missing_sections_out(em_stack):
-    from axialsr.training import train_prior
+    from axialsr.learning.prior_training import train_prior
 
     _, measured = em_stack
     damaged = knock_out_sections(measured, {4: "saturated"})
@@ -268,7 +268,7 @@ def test_run_json_lists_the_bad_sections(tmp_path, em_stack, cli):
 
 
 def test_lateral_pairs_bridge_rows_as_the_restoration_bridges_sections():
-    from axialsr.lateral import LateralPairs
+    from axialsr.learning.planes import LateralPairs
 
     ramp = np.tile(np.arange(64.0, dtype=np.float32)[None, :, None] ** 2, (2, 1, 64))  # rows = y
     pairs = LateralPairs(ramp, Acquisition(4), patch=32, gaps=0.5)

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from axialsr.acquisition import Acquisition, simulate
-from axialsr.baselines import interpolate_z
-from axialsr.metrics import PSNR_CAP, evaluate_volume, flatten, psnr
+from axialsr.evaluation.metrics import PSNR_CAP, evaluate_volume, flatten, psnr
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.interpolation import interpolate_z
+from axialsr.operators.measurement import simulate
 
 
 def test_cubic_beats_nearest_on_axial_planes(em_small):

@@ -36,7 +36,7 @@ def test_every_command_has_help_that_names_its_options(cli, command):
 def _options_of(command: str) -> set[str]:
     import typer.main
 
-    from axialsr.cli import app
+    from axialsr.frontends.cli import app
 
     group = typer.main.get_command(app)
     return {name for param in group.commands[command].params for name in param.opts + param.secondary_opts}
@@ -252,7 +252,7 @@ def test_lateral_prior_from_the_cli(cli, tmp_path, lr_file):
 
 
 def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path):
-    from axialsr.demo import DemoBudget, run_demo
+    from axialsr.frontends.demo import DemoBudget, run_demo
     from axialsr.methods import methods as registered
     from axialsr.settings import Runtime
 

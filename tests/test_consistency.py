@@ -4,21 +4,14 @@ corrections make no step at slab boundaries; and the benchmark's what-users-see 
 import numpy as np
 import pytest
 
-from axialsr.acquisition import Acquisition, simulate
-from axialsr.baselines import interpolate_z
-from axialsr.consistency import (
-    PROJECTIONS,
-    consistency_operator,
-    measurement_residual,
-    project_onto_measurements,
-    projection_error_operator,
-    projection_z_support,
-)
 from axialsr.errors import AxialSRError
-from axialsr.membranes import MembraneSettings, membrane_scores, segmentation_scores, settings_from_truth
-from axialsr.metrics import axial_power_ratio, banding_index
+from axialsr.evaluation.membranes import MembraneSettings, membrane_scores, segmentation_scores, settings_from_truth
+from axialsr.evaluation.metrics import axial_power_ratio, banding_index
+from axialsr.evaluation.synthetic import em_neuropil_with_labels
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.interpolation import interpolate_z
+from axialsr.operators.measurement import PROJECTIONS, measurement_operator, projection_z_support, simulate
 from axialsr.settings import PriorConfig, RestoreConfig
-from axialsr.synthetic import em_neuropil_with_labels
 
 
 def smooth_volume(depth: int, seed: int) -> np.ndarray:
@@ -39,10 +32,11 @@ def test_every_projection_reproduces_the_measurements_and_keeps_consistent_volum
     truth = np.random.default_rng(1).normal(size=(64, 5, 5)).astype(np.float32)  # 10 slabs at 6.4, 16 at 4
     measured = simulate(truth, acq)
     rough = interpolate_z(measured, factor, "nearest", 64) + np.random.default_rng(2).normal(0, 0.3, truth.shape)
-    projected = project_onto_measurements(rough.astype(np.float32), measured, acq, projection)
-    assert measurement_residual(rough, measured, acq) > 0.1
-    assert measurement_residual(projected, measured, acq) < 1e-5
-    np.testing.assert_allclose(project_onto_measurements(truth, measured, acq, projection), truth, atol=1e-5)
+    op = measurement_operator(acq, 64, len(measured), projection=projection)
+    projected = op.project(rough.astype(np.float32), measured)
+    assert op.residual_rms(rough, measured) > 0.1
+    assert op.residual_rms(projected, measured) < 1e-5
+    np.testing.assert_allclose(op.project(truth, measured), truth, atol=1e-5)
 
 
 @pytest.mark.parametrize("factor", [4.0, 10.0, 6.4])
@@ -54,11 +48,12 @@ def test_smooth_projections_make_no_step_at_slab_boundaries(factor):
     start, truth = smooth_volume(depth, 0), smooth_volume(depth, 1)
     measured = simulate(truth, acq)
     assert banding_index(start, factor) < 1.1
-    assert banding_index(project_onto_measurements(start, measured, acq, "l2"), factor) > 2.0
+    ops = {p: measurement_operator(acq, depth, len(measured), projection=p) for p in PROJECTIONS}
+    assert banding_index(ops["l2"].project(start, measured), factor) > 2.0
     for projection in ("h1", "h2"):
-        projected = project_onto_measurements(start, measured, acq, projection)
+        projected = ops[projection].project(start, measured)
         assert banding_index(projected, factor) < 1.1, projection
-        assert measurement_residual(projected, measured, acq) < 1e-5
+        assert ops[projection].residual_rms(projected, measured) < 1e-5
 
 
 def test_smooth_correction_is_no_larger_than_it_must_be():
@@ -67,8 +62,9 @@ def test_smooth_correction_is_no_larger_than_it_must_be():
     acq = Acquisition(4)
     within_slab = np.tile([1.0, -1.0, -1.0, 1.0], 8)
     for projection in PROJECTIONS:
-        np.testing.assert_allclose(projection_error_operator(acq, 32, projection) @ within_slab, within_slab, atol=1e-9)
-    p = consistency_operator(acq, 256, 64, "h2")
+        kept = measurement_operator(acq, 32, projection=projection).error_operator() @ within_slab
+        np.testing.assert_allclose(kept, within_slab, atol=1e-9)
+    p = measurement_operator(acq, 256, 64, projection="h2").correction
     assert np.abs(p[: 4 * 16, 40]).max() < 1e-3 * np.abs(p[:, 40]).max()  # 24 slabs away: nothing
     assert 0 < projection_z_support(acq, "h2") < 24 and projection_z_support(acq, "l2") == 0
 
@@ -79,7 +75,7 @@ def test_unknown_projection_is_refused_everywhere():
     with pytest.raises(AxialSRError, match="unknown projection"):
         PriorConfig(kind="lateral", projection="smooth")
     with pytest.raises(AxialSRError, match="unknown projection"):
-        consistency_operator(Acquisition(4), 16, 4, "H2")
+        measurement_operator(Acquisition(4), 16, 4, projection="H2")
 
 
 def test_banding_and_axial_power_tell_steps_blur_and_detail_apart():

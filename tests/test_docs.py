@@ -43,7 +43,7 @@ def parse(command: str) -> None:
     """Parse `command` with the CLI's own (click) parser, without running it; its errors propagate."""
     import typer
 
-    from axialsr.cli import app
+    from axialsr.frontends.cli import app
 
     group = typer.main.get_command(app)
     args = shlex.split(command)[1:]
@@ -170,9 +170,10 @@ def test_real_em_tutorial_runs_on_a_small_stand_in(cli, tmp_path, monkeypatch):
     import tifffile
 
     from axialsr import api
-    from axialsr.acquisition import Acquisition, simulate
+    from axialsr.evaluation.synthetic import knock_out_sections
+    from axialsr.operators.acquisition import Acquisition
+    from axialsr.operators.measurement import simulate
     from axialsr.settings import PriorConfig
-    from axialsr.synthetic import knock_out_sections
 
     monkeypatch.chdir(tmp_path)
     truth = api.synth("em", (50, 128, 128), seed=2, dtype="float32").data

@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from axialsr.acquisition import Acquisition, simulate
+from axialsr.learning.prior_training import train_prior
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.measurement import simulate
 from axialsr.settings import PriorConfig, Runtime
-from axialsr.training import train_prior
 
 pytest.importorskip("bioimageio.spec")
 
-from axialsr.bioimageio_export import check_package  # noqa: E402
+from axialsr.pipeline.bioimageio import check_package  # noqa: E402
 
 
 @pytest.fixture(scope="module")

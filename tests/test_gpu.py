@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from axialsr import api
-from axialsr.acquisition import Acquisition, simulate
-from axialsr.restore import restore_array as restore
+from axialsr.learning.prior_training import train_prior
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.measurement import simulate
+from axialsr.pipeline.restore import restore_array as restore
 from axialsr.settings import (
     FieldConfig,
     PriorConfig,
@@ -15,7 +17,6 @@ from axialsr.settings import (
     RestoreConfig,
     Runtime,
 )
-from axialsr.training import train_prior
 
 QUIET = Runtime(device="cpu", progress=False)
 ON = {device: Runtime(device=device, progress=False) for device in ("cpu", "cuda")}

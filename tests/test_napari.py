@@ -9,10 +9,10 @@ import pytest
 napari = pytest.importorskip("napari")
 
 from axialsr import api  # noqa: E402
+from axialsr.frontends.napari._reader import get_reader  # noqa: E402
+from axialsr.frontends.napari._widget import RestoreWidget, ValidateWidget  # noqa: E402
+from axialsr.frontends.napari._writer import write_image  # noqa: E402
 from axialsr.io import read_volume, write_volume  # noqa: E402
-from axialsr.napari_plugin._reader import get_reader  # noqa: E402
-from axialsr.napari_plugin._widget import RestoreWidget, ValidateWidget  # noqa: E402
-from axialsr.napari_plugin._writer import write_image  # noqa: E402
 
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "napari_widget.png"
 needs_display = pytest.mark.skipif(
@@ -155,7 +155,7 @@ def test_screenshot_of_the_widget_over_a_restored_volume(make_napari_viewer, qtb
 def test_the_widgets_bad_sections_field_reaches_the_acquisition(make_napari_viewer, measured):
     import warnings
 
-    from axialsr.synthetic import knock_out_sections
+    from axialsr.evaluation.synthetic import knock_out_sections
 
     viewer = make_napari_viewer()
     damaged = api.Volume(knock_out_sections(measured.data, {3: "blank"}), measured.voxel_size, measured.unit)

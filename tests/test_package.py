@@ -12,8 +12,24 @@ import pytest
 import axialsr
 
 PACKAGE = Path(axialsr.__file__).parent
-# the layers allowed to sit above `api`: the front ends and what only they use
-TOP = {"api", "cli", "demo", "html_report", "__init__", "napari_plugin", "napari_plugin._widget"}
+# the layers, bottom up: a module imports from its own layer and those below, never from one above
+LAYERS = (
+    ("errors", "device", "interrupts"),
+    ("io",),
+    ("operators",),
+    ("settings", "evaluation"),
+    ("learning",),
+    ("methods",),
+    ("pipeline",),
+    ("api",),
+    ("frontends", "__init__"),
+)
+
+
+def layer_of(module: str) -> int:
+    """The index in `LAYERS` of a module ('learning.priors' -> 4)."""
+    room = module.split(".")[0]
+    return next(i for i, rooms in enumerate(LAYERS) if room in rooms)
 
 
 def _module_name(path: Path) -> str:
@@ -37,7 +53,7 @@ def _resolve(dotted: str) -> str | None:
 
 def import_graph() -> dict[str, set[str]]:
     """module -> the axialsr modules it imports (at any depth of its code, functions included), over every
-    module of the package and its subpackages (io, methods, napari_plugin)."""
+    module of the package and its subpackages."""
     graph = {}
     for path in PACKAGE.rglob("*.py"):
         name = _module_name(path)
@@ -81,21 +97,41 @@ def test_the_import_graph_has_no_cycle():
 
 def test_the_import_graph_sees_every_room():
     graph = import_graph()
-    assert {"io", "io.formats", "napari_plugin._widget", "napari_plugin._reader"} <= set(graph)
-    assert "io.formats" in graph["io"] and "api" in graph["napari_plugin._widget"]
+    assert {"io", "io.formats", "frontends.napari._widget", "frontends.napari._reader"} <= set(graph)
+    assert "io.formats" in graph["io"] and "api" in graph["frontends.napari._widget"]
 
 
-def test_nothing_below_api_imports_api():
+def test_imports_run_down_the_layers():
     graph = import_graph()
-    offenders = sorted(m for m, deps in graph.items() if "api" in deps and m not in TOP)
-    assert not offenders, f"modules below api that import it: {offenders}"
-    assert "cli" not in set().union(*(deps for m, deps in graph.items() if m != "__init__"))
+    offenders = sorted(
+        f"{module} -> {dep}" for module, deps in graph.items() for dep in deps if layer_of(dep) > layer_of(module)
+    )
+    assert not offenders, f"imports from a layer above: {offenders}"
+    assert "frontends.cli" not in set().union(*(deps for m, deps in graph.items() if not m.startswith("frontends")))
+
+
+def test_every_room_says_what_it_holds_and_the_root_stays_small():
+    rooms = [p for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()]
+    for room in rooms:
+        doc = ast.get_docstring(ast.parse((room / "__init__.py").read_text()))
+        assert doc and len(doc) > 40, f"{room.name}/__init__.py says nothing about what it holds"
+    assert {p.name for p in rooms} >= {"operators", "learning", "methods", "pipeline", "evaluation", "frontends"}
+    root_modules = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(root_modules) <= 15, root_modules
+    assert {m.split(".")[0] for m in import_graph()} <= {r for rooms in LAYERS for r in rooms}
+
+
+def test_no_module_is_longer_than_500_lines():
+    long = {
+        str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 500
+    }
+    assert not long, f"modules over 500 lines: {long}"
 
 
 MODULES = sorted(  # every module but the napari plugin's (Qt; tested in test_napari)
     m.name.removeprefix("axialsr.")
     for m in pkgutil.walk_packages([str(PACKAGE)], "axialsr.")
-    if not m.name.startswith("axialsr.napari_plugin")
+    if not m.name.startswith("axialsr.frontends.napari")
 )
 
 

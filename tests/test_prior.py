@@ -8,18 +8,18 @@ import pytest
 import torch
 
 from axialsr import api
-from axialsr.acquisition import Acquisition, simulate
-from axialsr.consistency import projection_error_operator
 from axialsr.errors import AxialSRError
-from axialsr.intensity import Normalization
-from axialsr.lateral import LateralPairs
-from axialsr.prior import DiffusionPrior, LateralRegressor, Prior
+from axialsr.learning.planes import LateralPairs
+from axialsr.learning.prior_training import CHECKPOINT_FILE, loss_trend, train_prior
+from axialsr.learning.priors import DiffusionPrior, LateralRegressor, Prior
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.intensity import Normalization
+from axialsr.operators.measurement import measurement_operator, simulate
 from axialsr.settings import (
     PriorConfig,
     Runtime,
     identity,
 )
-from axialsr.training import CHECKPOINT_FILE, loss_trend, train_prior
 
 QUIET = Runtime(device="cpu", progress=False)
 
@@ -117,7 +117,7 @@ def test_lateral_regressor_learns_to_undo_the_degradation(measured):
         restored = prior.regress(torch.from_numpy(degraded)[:, None])[:, 0].numpy()
     # scored as restorations are (and as the default consistent loss trains it): after the projection onto
     # the pair's measurements, which leaves (I - P A) of the error along the degraded axis
-    error_kept = projection_error_operator(acq, 16)
+    error_kept = measurement_operator(acq, 16).error_operator()
     before = np.mean(np.einsum("rk,bkl->brl", error_kept, degraded - target) ** 2)
     after = np.mean(np.einsum("rk,bkl->brl", error_kept, restored - target) ** 2)
     assert after < 0.93 * before, (before, after)
@@ -129,7 +129,7 @@ def test_lateral_regressor_learns_to_undo_the_degradation(measured):
 
 
 def test_lateral_regressor_sees_each_rows_place_in_its_slab(measured):
-    from axialsr.networks import LateralUNet
+    from axialsr.learning.networks import LateralUNet
 
     acq = Acquisition(4)
     prior = train_prior(measured, _cfg(kind="lateral", steps=1), acquisition=acq, runtime=QUIET)
@@ -161,7 +161,7 @@ def test_lateral_regressor_sees_each_rows_place_in_its_slab(measured):
 
 
 def test_patches_start_on_slab_boundaries_only_for_a_regressor_that_sees_the_phase():
-    from axialsr.lateral import LateralPairs
+    from axialsr.learning.planes import LateralPairs
 
     rows = np.broadcast_to(np.arange(64, dtype=np.float32)[None, :, None], (4, 64, 64))  # each pixel: its y
 
@@ -205,7 +205,7 @@ def test_pair_priors_record_the_estimated_axial_blur(em_small):
 
 
 def test_training_says_how_long_the_rest_will_take(measured, monkeypatch, capsys):
-    from axialsr import trainer
+    from axialsr.learning import loop as trainer
 
     monkeypatch.setattr(trainer, "ESTIMATE_MIN_SECONDS", 0.0)  # a tiny prior: announce even a short rest
     cfg = _cfg(kind="lateral", steps=30)
@@ -219,8 +219,8 @@ def test_training_says_how_long_the_rest_will_take(measured, monkeypatch, capsys
 
 
 def test_a_pretrained_start_is_where_fine_tuning_begins(tmp_path):
-    from axialsr.pretraining import load_start, pretrain_lateral, save_start
-    from axialsr.synthetic import em_neuropil, fluorescence_nuclei
+    from axialsr.evaluation.synthetic import em_neuropil, fluorescence_nuclei
+    from axialsr.learning.pretraining import load_start, pretrain_lateral, save_start
 
     quiet = Runtime(device="cpu", progress=False)
     cfg = PriorConfig(kind="lateral", preset="tiny", steps=3)
@@ -252,9 +252,9 @@ def test_a_pretrained_start_is_where_fine_tuning_begins(tmp_path):
 
 
 def test_the_packaged_start_is_used_where_it_applies(tmp_path, monkeypatch):
-    from axialsr import pretraining
-    from axialsr.pretraining import pretrain_lateral, save_start
-    from axialsr.synthetic import em_neuropil, fluorescence_nuclei
+    from axialsr.evaluation.synthetic import em_neuropil, fluorescence_nuclei
+    from axialsr.learning import pretraining
+    from axialsr.learning.pretraining import pretrain_lateral, save_start
 
     quiet = Runtime(device="cpu", progress=False)
     start = pretrain_lateral(
@@ -262,7 +262,7 @@ def test_the_packaged_start_is_used_where_it_applies(tmp_path, monkeypatch):
     )
     path = save_start(start, tmp_path / "start.pt")
     monkeypatch.setattr(pretraining, "packaged_start", lambda: path)
-    monkeypatch.setattr("axialsr.training.packaged_start", lambda: path)
+    monkeypatch.setattr("axialsr.learning.prior_training.packaged_start", lambda: path)
     acq = Acquisition(4.0)
     em = simulate(em_neuropil((48, 40, 40), seed=1), acq)
     fluo = simulate(fluorescence_nuclei((48, 40, 40), seed=0), acq)

@@ -4,20 +4,21 @@ import numpy as np
 import pytest
 import torch
 
-from axialsr.acquisition import Acquisition, simulate
 from axialsr.errors import AxialSRError
-from axialsr.field import Field, render_volume
-from axialsr.intensity import Normalization
-from axialsr.metrics import psnr
-from axialsr.reconstruct import reconstruct
-from axialsr.sds import denoising_error, sds_gradient
+from axialsr.evaluation.metrics import psnr
+from axialsr.learning.field import Field, render_volume
+from axialsr.learning.inr_fit import reconstruct
+from axialsr.learning.prior_training import train_prior
+from axialsr.learning.sds import denoising_error, sds_gradient
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.intensity import Normalization
+from axialsr.operators.measurement import simulate
 from axialsr.settings import (
     FieldConfig,
     PriorConfig,
     ReconstructionConfig,
     Runtime,
 )
-from axialsr.training import train_prior
 
 QUIET = Runtime(device="cpu", progress=False)
 

@@ -12,14 +12,14 @@ import warnings
 import numpy as np
 import pytest
 
-from axialsr.intensity import cast_like
 from axialsr.interrupts import RunInterruptedError
 from axialsr.io import write_volume
+from axialsr.learning.prior_training import CHECKPOINT_FILE, train_prior
+from axialsr.operators.intensity import cast_like
 from axialsr.settings import (
     PriorConfig,
     Runtime,
 )
-from axialsr.training import CHECKPOINT_FILE, train_prior
 
 QUIET = Runtime(device="cpu", progress=False)
 
@@ -77,7 +77,7 @@ def test_clipping_cast_warns_with_the_fraction():
 
 
 def test_ctrl_c_stops_training_at_a_step_with_a_checkpoint(tmp_path, em_small, monkeypatch):
-    from axialsr import trainer
+    from axialsr.learning import loop as trainer
 
     guard = trainer.deferred_interrupt
 
@@ -108,7 +108,7 @@ def test_ctrl_c_on_the_command_line_exits_130_with_one_line(tmp_path, lr_file):
     args = [
         sys.executable,
         "-m",
-        "axialsr.cli",
+        "axialsr.frontends.cli",
         "train-prior",
         str(lr_file),
         "--out",

@@ -5,14 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from axialsr.acquisition import Acquisition, simulate
-from axialsr.baselines import interpolate_z
-from axialsr.consistency import measurement_residual, project_onto_measurements
 from axialsr.errors import AxialSRError
-from axialsr.lateral import LateralPairs, degradation_matrix, estimate_axial_blur, restore_planes
+from axialsr.learning.planes import LateralPairs, degradation_matrix, estimate_axial_blur, restore_planes
+from axialsr.learning.prior_training import train_prior
+from axialsr.learning.priors import DiffusionPrior, LateralRegressor
 from axialsr.methods import get_method, method_for_priors, methods
-from axialsr.prior import DiffusionPrior, LateralRegressor
-from axialsr.restore import restore_array as restore
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.interpolation import interpolate_z
+from axialsr.operators.measurement import measurement_operator, simulate
+from axialsr.pipeline.restore import restore_array as restore
 from axialsr.settings import (
     FieldConfig,
     LateralConfig,
@@ -21,7 +22,6 @@ from axialsr.settings import (
     RestoreConfig,
     Runtime,
 )
-from axialsr.training import train_prior
 
 QUIET = Runtime(device="cpu", progress=False, precision="fp32")  # the same numbers on every CPU
 
@@ -93,9 +93,10 @@ def test_projection_reproduces_the_measurements_and_keeps_consistent_volumes(em_
     truth = em_small.astype(np.float32)
     m = simulate(truth, acq)
     rough = interpolate_z(m, 4, "nearest", truth.shape[0]) + np.random.default_rng(0).normal(0, 0.05, truth.shape)
-    projected = project_onto_measurements(rough.astype(np.float32), m, acq)
-    assert measurement_residual(projected, m, acq) < 1e-4 < measurement_residual(rough, m, acq)
-    np.testing.assert_allclose(project_onto_measurements(truth, m, acq), truth, atol=1e-4)  # already consistent
+    op = measurement_operator(acq, len(truth), len(m))
+    projected = op.project(rough.astype(np.float32), m)
+    assert op.residual_rms(projected, m) < 1e-4 < op.residual_rms(rough, m)
+    np.testing.assert_allclose(op.project(truth, m), truth, atol=1e-4)  # already consistent
     # it moves the volume the least: closer to the truth than the rough start, slab by slab
     assert np.abs(projected - truth).mean() < np.abs(rough - truth).mean()
 
@@ -123,7 +124,7 @@ def test_pairs_keep_slab_boundaries_on_patch_rows(em_small):
 def test_axial_blur_is_found_where_there_is_one():
     from scipy import ndimage
 
-    from axialsr.synthetic import fluorescence_nuclei
+    from axialsr.evaluation.synthetic import fluorescence_nuclei
 
     truth = fluorescence_nuclei((64, 96, 96), seed=2)
     assert estimate_axial_blur(simulate(truth, ACQ), ACQ) < 0.8

@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 
 from axialsr import api
-from axialsr.acquisition import Acquisition, simulate
 from axialsr.errors import AxialSRError
-from axialsr.intensity import Normalization
-from axialsr.sampling import refine_volume, sampling_timesteps
+from axialsr.learning.prior_training import train_prior
+from axialsr.learning.sampling import refine_volume, sampling_timesteps
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.intensity import Normalization
+from axialsr.operators.measurement import simulate
 from axialsr.settings import PriorConfig, RefineConfig, RestoreConfig, Runtime
-from axialsr.training import train_prior
 
 QUIET = Runtime(device="cpu", progress=False)
 
@@ -61,7 +62,7 @@ def test_seeded_batched_and_averaged(setup):
 
 def test_both_plane_families_are_denoised(setup, monkeypatch):
     lr, acq, prior, estimate = setup
-    import axialsr.sampling as sampling
+    import axialsr.learning.sampling as sampling
 
     families = []
     real = sampling.predict_noise_planes

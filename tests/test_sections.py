@@ -10,13 +10,14 @@ import pytest
 from scipy import ndimage
 
 from axialsr import api
-from axialsr.acquisition import Acquisition, simulate
 from axialsr.errors import AxialSRError
-from axialsr.lateral import LateralPairs, SectionPairs, axial_blur_estimate
-from axialsr.noise import section_noise, stack_noise
+from axialsr.evaluation.synthetic import make_volume
+from axialsr.learning.planes import LateralPairs, SectionPairs, axial_blur_estimate
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.measurement import simulate
+from axialsr.operators.noise import section_noise, stack_noise
+from axialsr.pipeline.validate import pair_sections, score_sections, validate
 from axialsr.settings import PriorConfig, Runtime, ValidationConfig
-from axialsr.synthetic import make_volume
-from axialsr.validate import pair_sections, score_sections, validate
 
 QUIET = Runtime(device="cpu", progress=False)
 

@@ -1,17 +1,18 @@
 import numpy as np
 import pytest
 
-from axialsr.acquisition import Acquisition, simulate
 from axialsr.errors import AxialSRError
-from axialsr.intensity import Normalization
-from axialsr.metrics import coherence
+from axialsr.evaluation.metrics import coherence
+from axialsr.learning.prior_training import train_prior
+from axialsr.learning.slicewise_sampling import slicewise_diffusion
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.intensity import Normalization
+from axialsr.operators.measurement import simulate
 from axialsr.settings import (
     PriorConfig,
     Runtime,
     SlicewiseConfig,
 )
-from axialsr.slicewise import slicewise_diffusion
-from axialsr.training import train_prior
 
 QUIET = Runtime(device="cpu", progress=False)
 

@@ -11,15 +11,15 @@ from conftest import CHROMIUM, needs_chromium
 from scipy import ndimage
 
 from axialsr import api
-from axialsr.acquisition import Acquisition
 from axialsr.errors import AxialSRError
+from axialsr.operators.acquisition import Acquisition
+from axialsr.pipeline.validate import ranking, validate
 from axialsr.settings import (
     ReconstructionConfig,
     RestoreConfig,
     Runtime,
     ValidationConfig,
 )
-from axialsr.validate import ranking, validate
 
 QUIET = Runtime(device="cpu", progress=False)
 

@@ -24,7 +24,7 @@ def command_help(path: tuple[str, ...] = ()) -> str:
     """`axialsr [path] --help` as the command line prints it."""
     import typer
 
-    from axialsr.cli import app
+    from axialsr.frontends.cli import app
 
     command = typer.main.get_command(app)
     width = {"terminal_width": HELP_WIDTH, "max_content_width": HELP_WIDTH}
@@ -38,7 +38,7 @@ def command_help(path: tuple[str, ...] = ()) -> str:
 def cli_reference() -> str:
     import typer
 
-    from axialsr.cli import app
+    from axialsr.frontends.cli import app
 
     group = typer.main.get_command(app)
     context = group.context_class(group, info_name="axialsr")
@@ -80,7 +80,7 @@ def inline_result(name: str, up: str) -> str:
 def json_table(name: str, columns: str) -> str:
     import json
 
-    from axialsr.tables import format_value
+    from axialsr.frontends.tables import format_value
 
     rows = json.loads((ROOT / "benchmarks" / "results" / name).read_text())["rows"]
     keys = columns.split(",")

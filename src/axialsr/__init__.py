@@ -5,10 +5,11 @@ The main entry points are `axialsr.api` (one function per task: `restore`, `run`
 the method registry `axialsr.methods`. Importing axialsr does not import torch.
 """
 
-from axialsr.acquisition import Acquisition, simulate
 from axialsr.errors import AxialSRError
 from axialsr.io import Volume, read_volume, write_volume
 from axialsr.methods import DEFAULT_METHOD, MethodSpec, methods, register
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.measurement import simulate
 from axialsr.settings import (
     BlockConfig,
     FieldConfig,

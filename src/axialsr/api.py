@@ -30,11 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from axialsr.acquisition import Acquisition, present_sections, simulate
-from axialsr.bad_sections import BadSection
-from axialsr.consistency import DEFAULT_PROJECTION, PROJECTIONS
 from axialsr.errors import AxialSRError
-from axialsr.intensity import cast_like, check_dtype
 from axialsr.interrupts import CancelledError, RunInterruptedError, step_hook
 from axialsr.io import (
     Volume,
@@ -47,6 +43,7 @@ from axialsr.io import (
     write_text_atomic,
     write_volume,
 )
+from axialsr.learning.priors import DiffusionPrior, LateralRegressor, Prior, load_prior
 from axialsr.methods import (
     DEFAULT_METHOD,
     MethodSpec,
@@ -56,11 +53,14 @@ from axialsr.methods import (
     methods,
     methods_for,
 )
-from axialsr.prior import DiffusionPrior, LateralRegressor, Prior, load_prior
+from axialsr.operators.acquisition import Acquisition, present_sections
+from axialsr.operators.bad_sections import BadSection
+from axialsr.operators.intensity import cast_like, check_dtype
+from axialsr.operators.measurement import DEFAULT_PROJECTION, PROJECTIONS, simulate
 from axialsr.settings import PriorConfig, RestoreConfig, Runtime
 
 if TYPE_CHECKING:
-    from axialsr.restore import Restoration
+    from axialsr.pipeline.restore import Restoration
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -149,7 +149,7 @@ def bad_sections_for(
     volume: Volume | VolumeSource, bad_sections: str | Sequence[int] | Sequence[BadSection] | None = "auto"
 ) -> list[BadSection]:
     """The sections of `volume` that carry no information: found in its data with 'auto' (see
-    `axialsr.bad_sections`; warns with one line naming them), none with 'none' or None, or the given
+    `axialsr.operators.bad_sections`; warns with one line naming them), none with 'none' or None, or the given
     indices ('14,27' or a sequence; kind 'named'). AxialSRError when an index is outside the stack.
 
     Examples
@@ -166,7 +166,7 @@ def bad_sections_for(
     >>> [b.index for b in bad_sections_for(stack, "1,4")], bad_sections_for(stack, "none")
     ([1, 4], [])
     """
-    from axialsr.bad_sections import describe_bad_sections, find_bad_sections, parse_bad_sections
+    from axialsr.operators.bad_sections import describe_bad_sections, find_bad_sections, parse_bad_sections
 
     data = volume if isinstance(volume, VolumeSource) else volume.data
     depth = data.shape[0]
@@ -196,7 +196,7 @@ def acquisition_for(
     bad_sections: str | Sequence[int] | Sequence[BadSection] | None = "auto",
 ) -> Acquisition:
     """The acquisition of a measured volume: factor s = `factor` when given, else dz/dx from its voxel
-    size; `model` and `fwhm` (isotropic voxels, default s) as in `axialsr.acquisition`; its missing
+    size; `model` and `fwhm` (isotropic voxels, default s) as in `axialsr.operators.acquisition`; its missing
     sections from `bad_sections` (see `bad_sections_for`: by default found in the data).
 
     Raises AxialSRError when no factor is known or it is below 1; warns when a given factor contradicts
@@ -257,7 +257,7 @@ def synth(
 ) -> Volume:
     """A synthetic isotropic ground-truth volume ('em' or 'fluo') in `dtype` (full range for integers),
     with an isotropic voxel of `voxel_nm` nanometres."""
-    from axialsr.synthetic import make_volume
+    from axialsr.evaluation.synthetic import make_volume
 
     data = make_volume(kind, shape, seed)
     dt = np.dtype(dtype)
@@ -286,11 +286,11 @@ def train_prior(
     resume: bool = False,
     runtime: Runtime | None = None,
 ) -> Prior:
-    """Train a prior on the XY slices of `volume` (see `axialsr.training.train_prior`); the pair kinds
+    """Train a prior on the XY slices of `volume` (see `axialsr.learning.prior_training.train_prior`); the pair kinds
     (`lateral`, `conditional`) take the volume's acquisition (default: from its voxel size). Returns a
     `DiffusionPrior` or a `LateralRegressor`."""
+    from axialsr.learning.prior_training import train_prior as _train
     from axialsr.settings import PAIR_KINDS
-    from axialsr.training import train_prior as _train
 
     cfg = config or PriorConfig()
     if cfg.kind in PAIR_KINDS and acquisition is None:
@@ -302,7 +302,7 @@ def train_prior(
 
 def is_prior_folder(folder: str | os.PathLike) -> bool:
     """Whether `folder` holds a trained prior (its prior.json)."""
-    from axialsr.prior import CONFIG_FILE
+    from axialsr.learning.priors import CONFIG_FILE
 
     return (Path(folder) / CONFIG_FILE).is_file()
 
@@ -316,8 +316,8 @@ def export_model(
 ) -> Path:
     """Write a lateral regressor (a Prior or its folder) as a validated bioimage.io model package (zip),
     with test tensors made from `volume`, the measured volume it was trained on (see
-    `axialsr.bioimageio_export`); returns the path written."""
-    from axialsr.bioimageio_export import export_bioimageio
+    `axialsr.pipeline.bioimageio`); returns the path written."""
+    from axialsr.pipeline.bioimageio import export_bioimageio
 
     if not str(out).lower().endswith(".zip"):
         raise AxialSRError(f"a model package is a .zip file, got {out}", setting="out")
@@ -372,7 +372,7 @@ def restore(
     (Volume, Restoration)
         The isotropic volume (voxel size dz / s) and the restoration's details.
     """
-    from axialsr.restore import restore_array
+    from axialsr.pipeline.restore import restore_array
 
     acquisition = acquisition or acquisition_for(volume)
     rt = _apply(runtime or Runtime())
@@ -394,10 +394,10 @@ def restore_blockwise(
     force: bool = False,
     runtime: Runtime | None = None,
 ):
-    """Restore a volume larger than memory block by block (see `axialsr.blocks`) into the Zarr store `out`,
+    """Restore a volume larger than memory block by block (see `axialsr.pipeline.blocks`) into the Zarr store `out`,
     with any registered method. `source` comes from `open_source`. Raises AxialSRError naming the
     blocks that failed (finished blocks are kept for a rerun). Returns the `BlockRunSummary`."""
-    from axialsr.blocks import run_blockwise as run_blocks
+    from axialsr.pipeline.blocks import run_blockwise as run_blocks
     from axialsr.settings import BlockConfig
 
     acquisition = acquisition or acquisition_for(source)
@@ -512,7 +512,7 @@ def run_blockwise(
     """The whole job on a volume larger than memory (`source` from `open_source`): train the priors on
     tiles read across the whole volume (`blocks.training_sample`), then restore it block by block into the
     Zarr store `out` (`restore_blockwise`). Returns (BlockRunSummary, priors, prior folders)."""
-    from axialsr.blocks import training_sample
+    from axialsr.pipeline.blocks import training_sample
 
     cfg = config or RunConfig()
     rt = _apply(runtime or Runtime())
@@ -524,7 +524,7 @@ def run_blockwise(
         # tiles of a larger volume number their sections anew: read corrected and bridged, none left to mark
         tiled = data.shape[0] != source.shape[0]
         sample = Volume(data, source.voxel_size, source.unit)
-        sampled = replace(acquisition, missing=(), corrections=()) if tiled else acquisition
+        sampled = acquisition.without_missing().as_corrected() if tiled else acquisition
         priors, dirs = _run_priors(sample, cfg, work_dir, sampled, resume, rt)
     summary = restore_blockwise(
         source, out, cfg.method, acquisition, priors, cfg.restore, block_config, dtype, force, rt
@@ -536,7 +536,7 @@ def _run_priors(
     volume: Volume, cfg: RunConfig, work_dir, acquisition: Acquisition, resume: bool, runtime: Runtime
 ) -> tuple[list[Prior], list[Path]]:
     """Train (or, resuming, reload) the priors of a run into `work_dir`/<kind>."""
-    from axialsr.prior import CONFIG_FILE
+    from axialsr.learning.priors import CONFIG_FILE
 
     priors, dirs = [], []
     for prior_cfg in cfg.prior_configs():
@@ -560,8 +560,8 @@ def validate(
     runtime: Runtime | None = None,
 ):
     """Score methods on a degraded copy of `volume` whose truth the volume itself holds (see
-    `axialsr.validate`); the methods' priors are matched by type. Returns a ValidationResult."""
-    from axialsr.validate import validate as _validate
+    `axialsr.pipeline.validate`); the methods' priors are matched by type. Returns a ValidationResult."""
+    from axialsr.pipeline.validate import validate as _validate
 
     acquisition = acquisition or acquisition_for(volume)
     rt = _apply(runtime or Runtime())
@@ -571,7 +571,7 @@ def validate(
 def validation_methods(priors: PriorLike | Sequence[PriorLike] | None) -> tuple[str, ...]:
     """The methods `validate` compares by default with these priors: the interpolations (but nearest), the
     INR, and every method whose priors are all given."""
-    from axialsr.validate import default_methods
+    from axialsr.pipeline.validate import default_methods
 
     return default_methods(load_priors(priors))
 
@@ -588,7 +588,7 @@ def evaluate(pred: Volume, gt: Volume, acquisition: Acquisition | None = None) -
     measured = None
     if acquisition is not None:
         measured = acquisition.measured_slices(acquisition.measured_depth(gt_data.shape[0]))
-    from axialsr.metrics import evaluate_volume
+    from axialsr.evaluation.metrics import evaluate_volume
 
     return evaluate_volume(pred.data, gt_data, measured)
 
@@ -598,7 +598,7 @@ def score_row(
 ) -> dict[str, float]:
     """`evaluate` flattened into one table row ('psnr_3d', 'ssim_xz', ...); with `other` (e.g. the YZ-wise
     restoration of a slice-wise method), also their agreement 'coherence_mad' / 'coherence_psnr'."""
-    from axialsr.metrics import coherence, flatten
+    from axialsr.evaluation.metrics import coherence, flatten
 
     row = flatten(evaluate(pred, gt, acquisition))
     if other is not None:

@@ -1,5 +1,5 @@
 """The settings of every step, as dataclasses with their defaults and help texts (the command-line
-options are generated from them, see `axialsr.options`).
+options are generated from them, see `axialsr.frontends.options`).
 
 What a result depends on lives here: the INR (`FieldConfig`, `ReconstructionConfig`), the slice-wise
 baseline (`SlicewiseConfig`), the lateral regressor's application (`LateralConfig`), the restoration
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from dataclasses import field as dataclass_field
 from typing import Any
 
-from axialsr.consistency import DEFAULT_PROJECTION, check_projection
 from axialsr.errors import AxialSRError
 from axialsr.io.ome import check_ngff_version
+from axialsr.operators.measurement import DEFAULT_PROJECTION, check_projection
 
 
 def _help(text: str, **extra) -> dict:
@@ -378,7 +378,7 @@ class LateralConfig:
 @dataclass
 class RefineConfig:
     """How `lateral-diffusion` turns the lateral restoration (the posterior mean) into a posterior sample
-    (see `axialsr.sampling`): the realism (0: the mean unchanged; 1: a sample started from pure noise),
+    (see `axialsr.learning.sampling`): the realism (0: the mean unchanged; 1: a sample started from pure noise),
     DDIM steps of the whole schedule, samples averaged, the conditional prior's guidance, the plane batch."""
 
     realism: float = field(
@@ -406,7 +406,7 @@ class RestoreConfig:
     """Settings of every method: the INR (`recon`), the slice-wise baseline, the lateral regressor, the
     diffusion refinement of `lateral-diffusion` (`refine`), whether to end with the projection onto the
     measurements (None: the method's default) and which (`projection`: 'h2' smoothest along z, 'h1', or
-    'l2' smallest; see `axialsr.consistency`; slice-wise and the refinement use it at every step),
+    'l2' smallest; see `axialsr.operators.measurement`; slice-wise and the refinement use it at every step),
     whether to estimate a per-voxel uncertainty (methods that can, see `MethodSpec.uncertainty`), and the
     configs of methods that bring their own (`MethodSpec.config`), by method name (absent: their defaults)."""
 
@@ -429,7 +429,9 @@ class PriorConfig:
     """How to train a prior. Fields left None take the preset's value for the kind (see `PRESETS`); the
     preset itself defaults to `small` on a CPU and `base` on a GPU; sizes in (binned) pixels."""
 
-    kind: str = field(default="diffusion", metadata=_help("diffusion, conditional or lateral (see axialsr.prior)."))
+    kind: str = field(
+        default="diffusion", metadata=_help("diffusion, conditional or lateral (see axialsr.learning.priors).")
+    )
     preset: str | None = field(
         default=None,
         metadata=_help("Network size: tiny (tests), small (CPU), base (GPU); default: small on a CPU, base on a GPU."),
@@ -484,7 +486,7 @@ class PriorConfig:
         metadata=_help(
             "Lateral kind: where the regressor starts: auto (the start that ships with axialsr where it applies: "
             "EM-like stacks, with the slab phase, at the preset's network size), none (from scratch: the stack "
-            "alone), or a file from axialsr.pretraining. From a start it trains the preset's fine_tune_steps "
+            "alone), or a file from axialsr.learning.pretraining. From a start it trains the preset's fine_tune_steps "
             "unless steps are given."
         ),
     )

@@ -9,7 +9,7 @@ from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, reg
 
 def fit_inr(inputs: MethodInputs, prior, config) -> MethodOutput:
     """The INR fitted to the measurements with `config` (a ReconstructionConfig), SDS from `prior` if any."""
-    from axialsr.reconstruct import reconstruct
+    from axialsr.learning.inr_fit import reconstruct
 
     result = reconstruct(
         inputs.measured, inputs.acquisition, prior, config, inputs.checkpoint_dir, inputs.resume, runtime=inputs.runtime

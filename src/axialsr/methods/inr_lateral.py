@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from axialsr.learning.priors import DiffusionPrior, LateralRegressor
 from axialsr.methods.lateral import lateral_volume
 from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, register
-from axialsr.prior import DiffusionPrior, LateralRegressor
 
 
 def run(inputs: MethodInputs) -> MethodOutput:
-    from axialsr.reconstruct import reconstruct
+    from axialsr.learning.inr_fit import reconstruct
 
     base, spread = lateral_volume(inputs, inputs.config.uncertainty)
     diffusion = inputs.prior(DiffusionPrior)

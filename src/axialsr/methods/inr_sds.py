@@ -3,9 +3,9 @@ and Score Distillation Sampling under a 2D diffusion prior on its XZ/YZ planes."
 
 from __future__ import annotations
 
+from axialsr.learning.priors import DiffusionPrior
 from axialsr.methods.inr import fit_inr
 from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, register
-from axialsr.prior import DiffusionPrior
 
 
 def run(inputs: MethodInputs) -> MethodOutput:

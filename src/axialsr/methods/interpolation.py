@@ -1,7 +1,7 @@
 """Interpolation along z (`nearest`, `linear`, `cubic`): the baselines every method is compared with.
 
 Each measured slab's value sits at the slab's centre and is interpolated onto the isotropic grid
-(`axialsr.baselines.interpolate_z`); `cubic` is a natural cubic spline, whose tails reach about six slabs.
+(`axialsr.operators.interpolation.interpolate_z`); `cubic` is a natural cubic spline, whose tails reach about six slabs.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, reg
 
 def _interpolation(name: str):
     def run(inputs: MethodInputs) -> MethodOutput:
-        from axialsr.baselines import interpolate_z
+        from axialsr.operators.interpolation import interpolate_z
 
         return MethodOutput(interpolate_z(inputs.measured, inputs.acquisition.factor, name))
 

@@ -1,22 +1,22 @@
 """`lateral` (the default): the lateral regressor on every XZ and YZ plane of the cubic interpolation
-(the CARE-isotropic family), flipped copies and both plane families averaged (see `axialsr.lateral`), in
+(the CARE-isotropic family), flipped copies and both plane families averaged (see `axialsr.learning.planes`), in
 the runtime's precision (bf16 where the CPU has it natively)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from axialsr.learning.priors import LateralRegressor
 from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, register
-from axialsr.prior import LateralRegressor
 
 
 def lateral_volume(inputs: MethodInputs, spread: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """The regressor's restoration of every plane, views averaged, and (with `spread`) their spread."""
     import torch
 
-    from axialsr.baselines import interpolate_z
     from axialsr.device import autocast
-    from axialsr.lateral import restore_planes
+    from axialsr.learning.planes import restore_planes
+    from axialsr.operators.interpolation import interpolate_z
 
     prior = inputs.prior(LateralRegressor)
     prior.check_acquisition(inputs.acquisition)

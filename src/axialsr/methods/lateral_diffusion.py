@@ -1,17 +1,17 @@
 """`lateral-diffusion`: the lateral restoration (the posterior mean) refined by the diffusion prior into a
 sharp posterior sample, as far as `realism` says: noised to realism x the schedule, then denoised by the
 prior on XZ and YZ planes in turn (one 3D state, so one coherent volume), projected onto the measurements
-at every step (see `axialsr.sampling`)."""
+at every step (see `axialsr.learning.sampling`)."""
 
 from __future__ import annotations
 
+from axialsr.learning.priors import DiffusionPrior, LateralRegressor
 from axialsr.methods.lateral import lateral_volume
 from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, register
-from axialsr.prior import DiffusionPrior, LateralRegressor
 
 
 def run(inputs: MethodInputs) -> MethodOutput:
-    from axialsr.sampling import refine_volume
+    from axialsr.learning.sampling import refine_volume
 
     estimate, spread = lateral_volume(inputs, inputs.config.uncertainty)
     prior = inputs.prior(DiffusionPrior)

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from axialsr.acquisition import Acquisition
 from axialsr.errors import AxialSRError
-from axialsr.prior import DiffusionPrior, LateralRegressor, Prior, as_prior_list
+from axialsr.learning.priors import DiffusionPrior, LateralRegressor, Prior, as_prior_list
+from axialsr.operators.acquisition import Acquisition
 from axialsr.settings import RestoreConfig, Runtime
 
 ENTRY_POINT_GROUP = "axialsr.methods"

@@ -1,14 +1,14 @@
 """`slicewise`: each XZ (or YZ) slice restored on its own by a 2D diffusion prior (DDIM with the
-projection onto the measurements at every step; see `axialsr.slicewise`), the diffusion baseline."""
+projection onto the measurements at every step; see `axialsr.learning.slicewise_sampling`), the diffusion baseline."""
 
 from __future__ import annotations
 
+from axialsr.learning.priors import DiffusionPrior
 from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, register
-from axialsr.prior import DiffusionPrior
 
 
 def run(inputs: MethodInputs) -> MethodOutput:
-    from axialsr.slicewise import slicewise_diffusion
+    from axialsr.learning.slicewise_sampling import slicewise_diffusion
 
     volume = slicewise_diffusion(
         inputs.measured,

@@ -1,10 +1,10 @@
-"""Training a prior (any kind, see `axialsr.prior`) on the XY slices of the input itself.
+"""Training a prior (any kind, see `axialsr.learning.priors`) on the XY slices of the input itself.
 
 One loop serves every kind; only the batch and the loss differ:
 
 - `diffusion`: random XY patches with the 8 flips/90-degree rotations; epsilon-prediction MSE, noise
   added by the scheduler (`DDPMScheduler.add_noise`).
-- `conditional`: lateral pairs (`axialsr.lateral.LateralPairs`); the degraded patch is a second input
+- `conditional`: lateral pairs (`axialsr.learning.planes.LateralPairs`); the degraded patch is a second input
   channel, replaced by zeros `condition_dropout` of the time.
 - `lateral`: lateral pairs; MSE between the regressor's output and the measured patch.
 
@@ -27,18 +27,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from axialsr.acquisition import Acquisition
-from axialsr.consistency import projection_error_operator
 from axialsr.device import autocast, resolve_device, resolve_precision
 from axialsr.errors import AxialSRError
-from axialsr.intensity import Normalization
-from axialsr.lateral import LateralPairs, SectionPairs, bin_xy, estimate_axial_blur, is_sparse
-from axialsr.networks import make_scheduler, make_unet
-from axialsr.noise import stack_noise
-from axialsr.pretraining import load_start, network_of, packaged_start
-from axialsr.prior import PRIOR_FORMAT, PRIOR_FORMAT_VERSION, Prior, prior_type
+from axialsr.learning.loop import Trainer, optimizer_step
+from axialsr.learning.networks import make_scheduler, make_unet
+from axialsr.learning.planes import LateralPairs, SectionPairs, bin_xy, estimate_axial_blur, is_sparse
+from axialsr.learning.pretraining import load_start, network_of, packaged_start
+from axialsr.learning.priors import PRIOR_FORMAT, PRIOR_FORMAT_VERSION, Prior, prior_type
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.intensity import Normalization
+from axialsr.operators.measurement import measurement_operator
+from axialsr.operators.noise import stack_noise
 from axialsr.settings import PAIR_KINDS, PRESETS, PriorConfig, Runtime, identity, uses_slab_phase
-from axialsr.trainer import Trainer, optimizer_step
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOSS_FILE = "loss.jsonl"
@@ -140,7 +140,7 @@ def train_prior(
     stack_acquisition = acquisition  # along z, with its missing sections (the section pairs need them)
     if missing:
         sections = np.asarray(volume)[acquisition.present(len(volume))]
-        acquisition = replace(acquisition, missing=())  # from here on applied along y and x: none missing
+        acquisition = acquisition.without_missing()  # from here on applied along y and x: none missing
     normalization = Normalization.fit(sections)
     data = normalization.forward(sections)
     axial_blur = None
@@ -358,7 +358,7 @@ def _objective(
         pairs = _pairs(data, acquisition, cfg.patch, axial_blur, pair_noise, aligned=bool(cfg.unet.get("slab")))
         null_space = None
         if cfg.consistent_loss:  # (I - P A) along rows: the part of the error the projection leaves
-            operator = projection_error_operator(acquisition, cfg.patch, cfg.projection)
+            operator = measurement_operator(acquisition, cfg.patch, projection=cfg.projection).error_operator()
             null_space = torch.from_numpy(operator.astype(np.float32)).to(device)
 
         axial = round(cfg.batch * cfg.section_pairs) if section_pairs is not None else 0

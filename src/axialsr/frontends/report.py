@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from axialsr.frontends.tables import format_value, header
 from axialsr.io import write_text_atomic
-from axialsr.tables import format_value, header
 
 REPORT_FILE = "index.html"
 
@@ -101,7 +101,7 @@ def write_report(folder: str | os.PathLike, title: str, sections: Sequence[Secti
 
 
 def _prior_section(prior, folder: Path, real_volume, seed: int, prior_dir=None) -> Section:
-    from axialsr.figures import loss_curves, prior_samples_figure
+    from axialsr.frontends.figures import loss_curves, prior_samples_figure
 
     images = []
     name = f"prior_{prior.kind}.png"
@@ -145,7 +145,7 @@ def validation_report(
     restoration, the INR loss curves, the priors' samples, and every parameter."""
     from dataclasses import asdict
 
-    from axialsr.figures import loss_curves, orthogonal_views
+    from axialsr.frontends.figures import loss_curves, orthogonal_views
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -197,8 +197,8 @@ def run_report(
     the reconstruction's loss curves (INR methods), each prior's samples and every parameter."""
     from dataclasses import asdict
 
-    from axialsr.figures import loss_curves, orthogonal_views
-    from axialsr.restore import restore_array
+    from axialsr.frontends.figures import loss_curves, orthogonal_views
+    from axialsr.pipeline.restore import restore_array
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

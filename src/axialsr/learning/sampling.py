@@ -10,7 +10,7 @@ into a sample of the posterior, as far as `realism` says:
    volume: each plane family corrects the other's, as in perpendicular-2D-prior samplers), a conditional
    prior seeing each plane's cubic interpolation as its condition;
 3. each step's clean estimate x0 is projected onto the measurements along z (hard data consistency,
-   `axialsr.consistency`: smooth along z by default), so the sample reproduces every measured slice.
+   `axialsr.operators.measurement`: smooth along z by default), so the sample reproduces every measured slice.
 
 realism 0 returns the estimate; 1 starts from pure noise (a sample of the prior given the measurements
 alone). `samples` K > 1 averages K samples (from K seeds): between a sample and the mean.
@@ -22,13 +22,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from axialsr.acquisition import Acquisition
-from axialsr.baselines import interpolate_z
-from axialsr.consistency import DEFAULT_PROJECTION, consistency_operator
 from axialsr.device import autocast
 from axialsr.interrupts import report_step
-from axialsr.networks import pad_to_multiple, size_multiple
-from axialsr.prior import DiffusionPrior
+from axialsr.learning.networks import pad_to_multiple, size_multiple
+from axialsr.learning.priors import DiffusionPrior
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.interpolation import interpolate_z
+from axialsr.operators.measurement import DEFAULT_PROJECTION, measurement_operator
 
 PLANE_ORDER = ("xz", "yz")
 CLAMP = 2.0  # normalised units: the percentile range is [-1, 1]; x0 estimates beyond twice it are noise
@@ -164,7 +164,7 @@ def refine_volume(
 
     Examples
     --------
-    >>> from axialsr.acquisition import simulate
+    >>> from axialsr.operators.measurement import simulate
     >>> truth = np.random.default_rng(0).normal(size=(8, 8, 8)).astype(np.float32)
     >>> measured = simulate(truth, Acquisition(2))
     >>> refine_volume(truth, measured, Acquisition(2), prior=None, realism=0.0).shape  # realism 0: no prior needed
@@ -172,13 +172,11 @@ def refine_volume(
     """
     depth = estimate.shape[0]
     z_lr = measured.shape[0]
-    matrix = torch.from_numpy(acquisition.matrix(depth, z_lr)).float()
-    correction = torch.tensor(consistency_operator(acquisition, depth, z_lr, projection), dtype=torch.float32)
+    operator = measurement_operator(acquisition, depth, z_lr, projection=projection)
     m = torch.from_numpy(np.ascontiguousarray(measured, np.float32))
 
     def project(x: torch.Tensor) -> torch.Tensor:
-        residual = m - torch.einsum("kz,zyx->kyx", matrix, x)
-        return x + torch.einsum("zk,kyx->zyx", correction, residual)
+        return operator.project(x, m)
 
     start = project(torch.from_numpy(np.ascontiguousarray(estimate, np.float32)))
     timesteps = sampling_timesteps(prior, steps, realism)

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from axialsr.acquisition import Acquisition
-from axialsr.baselines import interpolate_z
 from axialsr.errors import AxialSRError
 from axialsr.io.atomic import atomic_write
-from axialsr.networks import size_multiple
-from axialsr.prior import LateralRegressor
+from axialsr.learning.networks import size_multiple
+from axialsr.learning.priors import LateralRegressor
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.interpolation import interpolate_z
 
 CITATIONS = (
     (
@@ -147,7 +147,7 @@ def export_bioimageio(
         torch.save(module.state_dict(), tmp / "weights.pt")
         (tmp / "README.md").write_text(readme_text(prior, acquisition, name))
         cover(plane, expected, tmp / "cover.png")
-        from axialsr import networks
+        from axialsr.learning import networks
 
         torch_version = torch.__version__.split("+")[0]
         axes_in = [

@@ -1,6 +1,6 @@
 """Blockwise restoration of volumes larger than memory: execution on Dask, and assembly into OME-Zarr.
 
-The measured volume is tiled into core blocks (`axialsr.tiling`). Each block is extended by an overlap,
+The measured volume is tiled into core blocks (`axialsr.operators.tiling`). Each block is extended by an overlap,
 read on its own from disk (`io.VolumeSource`), restored by `restore.restore_array` with any registered method
 under the same priors and one shared intensity normalisation (the rule of `restore.normalization_for`),
 and saved as a part file in a work folder. The parts are then blended into a Zarr/OME-Zarr output, one
@@ -27,9 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from axialsr.acquisition import Acquisition
 from axialsr.errors import AxialSRError
-from axialsr.intensity import Normalization, cast_like
 from axialsr.io import (
     VolumeSource,
     atomic_write,
@@ -42,11 +40,13 @@ from axialsr.io import (
     write_ome_zarr_metadata,
 )
 from axialsr.io.pyramid import resolve_levels, write_levels
+from axialsr.learning.priors import Prior
 from axialsr.methods import get_method
-from axialsr.prior import Prior
-from axialsr.restore import blockwise_z_support, normalization_for, restore_array
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.intensity import Normalization, cast_like
+from axialsr.operators.tiling import Block, BlockGrid
+from axialsr.pipeline.restore import blockwise_z_support, normalization_for, restore_array
 from axialsr.settings import BlockConfig, RestoreConfig, Runtime, identity
-from axialsr.tiling import Block, BlockGrid
 
 MANIFEST = "manifest.json"
 

@@ -17,8 +17,8 @@ What a method does with a prior follows from its type (`Prior.role`: 'diffusion'
 A prior is a folder: `prior.safetensors` (EMA weights) and `prior.json` (kind, architecture, schedule,
 patch size, pixel size, intensity normalisation, the acquisition its pairs were made with, training
 settings, library versions); `load_prior` reads either type from it. Training (and its checkpoints)
-lives in `axialsr.training`, the networks in `axialsr.networks`. This module imports torch only when a
-prior is built, so that front ends can name the types without it.
+lives in `axialsr.learning.prior_training`, the networks in `axialsr.learning.networks`. This module
+imports torch only when a prior is built, so that front ends can name the types without it.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from axialsr.acquisition import Acquisition
 from axialsr.errors import AxialSRError
-from axialsr.intensity import Normalization
 from axialsr.io.atomic import atomic_write
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.intensity import Normalization
 from axialsr.settings import PRIOR_KINDS
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ class DiffusionPrior(Prior):
     def __init__(self, unet: torch.nn.Module, meta: dict, device: torch.device | str = "cpu") -> None:
         import torch
 
-        from axialsr.networks import make_scheduler
+        from axialsr.learning.networks import make_scheduler
 
         super().__init__(unet, meta, device)
         self.scheduler = make_scheduler(meta["timesteps"], meta["beta_schedule"])
@@ -226,7 +226,7 @@ class LateralRegressor(Prior):
 
     def regress(self, degraded: torch.Tensor) -> torch.Tensor:
         """The restoration of degraded images (B, 1, H, W), any H, W (padded internally)."""
-        from axialsr.networks import pad_to_multiple, size_multiple
+        from axialsr.learning.networks import pad_to_multiple, size_multiple
 
         padded, (h, w) = pad_to_multiple(degraded, size_multiple(self.meta))
         return self.unet(padded)[..., :h, :w]
@@ -250,7 +250,7 @@ def load_prior(directory: str | os.PathLike, device: str | torch.device = "cpu")
     from safetensors.torch import load_file
 
     from axialsr.device import resolve_device
-    from axialsr.networks import make_unet
+    from axialsr.learning.networks import make_unet
 
     directory = Path(directory)
     cfg_path, w_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
-from axialsr.noise import stack_noise
+from axialsr.operators.noise import stack_noise
 
 
 def _grids(shape: tuple[int, int, int]) -> np.ndarray:

@@ -5,7 +5,7 @@ prior is conditioned on the slice's cubic interpolation, SR3-style): DDIM sampli
 (eta 0), started SDEdit-style from the cubic interpolation noised to `strength` (or from pure noise with
 strength 1), with measurement consistency at each reverse step: the prior's clean estimate x0 is
 projected onto {x : A x = y} along z, x0 <- x0 + P (y - A x0), with A the acquisition matrix and P the
-correction of the chosen projection (`axialsr.consistency`: smooth along z by default). The UNet
+correction of the chosen projection (`axialsr.operators.measurement`: smooth along z by default). The UNet
 is convolutional, so a whole (Z, X) slice goes through it at once.
 
 Slices are processed in batches; the noise of slice j comes from its own generator seeded (seed, j), so a
@@ -19,14 +19,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from axialsr.acquisition import Acquisition
-from axialsr.baselines import interpolate_z
-from axialsr.consistency import DEFAULT_PROJECTION, consistency_operator
 from axialsr.errors import AxialSRError
 from axialsr.interrupts import report_step
-from axialsr.networks import pad_to_multiple, size_multiple
-from axialsr.prior import DiffusionPrior
-from axialsr.sampling import consistent_ddim_step, sampling_timesteps
+from axialsr.learning.networks import pad_to_multiple, size_multiple
+from axialsr.learning.priors import DiffusionPrior
+from axialsr.learning.sampling import consistent_ddim_step, sampling_timesteps
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.interpolation import interpolate_z
+from axialsr.operators.measurement import DEFAULT_PROJECTION, MeasurementOperator, measurement_operator
 from axialsr.settings import SlicewiseConfig
 
 
@@ -34,18 +34,17 @@ from axialsr.settings import SlicewiseConfig
 def restore_slices(
     measured: torch.Tensor,
     start: torch.Tensor,
+    *,
     prior,
-    matrix: torch.Tensor,
+    operator: MeasurementOperator,
     config: SlicewiseConfig,
     slice_ids: list[int],
-    correction_operator: np.ndarray,
     seed: int = 0,
 ) -> torch.Tensor:
-    """Restore a batch of slices. measured (B, Z_lr, L), start (B, Z_hr, L) (cubic), matrix (Z_lr, Z_hr)
-    and the consistency correction (Z_hr, Z_lr); slice j's noise comes from (seed, j); returns
+    """Restore a batch of slices. measured (B, Z_lr, L), start (B, Z_hr, L) (cubic), projected onto the
+    measurements by `operator` at every step; slice j's noise comes from (seed, j); returns
     (B, Z_hr, L), all in normalised units."""
     timesteps = sampling_timesteps(prior, config.steps, config.strength)
-    correction = torch.tensor(correction_operator, dtype=torch.float32)  # a copy: the cached operator is read-only
     alphas = prior.alphas_cumprod.cpu()
     device = prior.device
     multiple = size_multiple(prior.meta)
@@ -55,8 +54,7 @@ def restore_slices(
         condition = condition.to(device)
 
     def project(x0: torch.Tensor) -> torch.Tensor:
-        residual = measured.unsqueeze(1) - torch.einsum("kz,bczl->bckl", matrix, x0)
-        return x0 + torch.einsum("zk,bckl->bczl", correction, residual)
+        return operator.project(x0, measured.unsqueeze(1), dim=2)
 
     noise = torch.stack(
         [torch.randn(start.shape[1:], generator=torch.Generator().manual_seed(seed * 1_000_003 + j)) for j in slice_ids]
@@ -92,8 +90,7 @@ def slicewise_diffusion(
         prior.check_acquisition(acquisition)
     z_lr, y_n, x_n = measured.shape
     depth = acquisition.output_depth(z_lr)
-    matrix = torch.from_numpy(acquisition.matrix(depth, z_lr)).float()
-    correction = consistency_operator(acquisition, depth, z_lr, projection)
+    operator = measurement_operator(acquisition, depth, z_lr, projection=projection)
     start = interpolate_z(measured, acquisition.factor, "cubic", depth)
     # bring the slice axis first: XZ slices are indexed by y, YZ slices by x
     if cfg.axis == "xz":
@@ -107,12 +104,11 @@ def slicewise_diffusion(
         restored = restore_slices(
             torch.from_numpy(np.ascontiguousarray(m[ids])),
             torch.from_numpy(np.ascontiguousarray(s[ids])),
-            prior,
-            matrix,
-            cfg,
-            ids,
-            correction,
-            seed,
+            prior=prior,
+            operator=operator,
+            config=cfg,
+            slice_ids=ids,
+            seed=seed,
         )
         out[ids] = restored.numpy()
         bar.update(len(ids))

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from axialsr.acquisition import Acquisition
 from axialsr.errors import AxialSRError
+from axialsr.operators.acquisition import Acquisition
 
 INTERPOLATION_METHODS = ("nearest", "linear", "cubic")
 

@@ -9,7 +9,7 @@ and needs far fewer steps on the user's stack (`PRESETS[...]['fine_tune_steps']`
 
 Examples
 --------
->>> from axialsr.synthetic import em_neuropil
+>>> from axialsr.evaluation.synthetic import em_neuropil
 >>> stack = em_neuropil((8, 48, 48), seed=0)
 >>> cfg = PriorConfig(kind="lateral", preset="tiny", steps=2)
 >>> start = pretrain_lateral([stack], (4.0, 6.0), cfg, runtime=Runtime(progress=False))
@@ -25,15 +25,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from axialsr.acquisition import Acquisition
-from axialsr.consistency import projection_error_operator
 from axialsr.device import autocast, resolve_device
 from axialsr.errors import AxialSRError
-from axialsr.intensity import Normalization
-from axialsr.lateral import LateralPairs
-from axialsr.networks import make_unet
+from axialsr.learning.loop import Trainer, optimizer_step
+from axialsr.learning.networks import make_unet
+from axialsr.learning.planes import LateralPairs
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.intensity import Normalization
+from axialsr.operators.measurement import measurement_operator
 from axialsr.settings import PriorConfig, Runtime, identity
-from axialsr.trainer import Trainer, optimizer_step
 
 START_FORMAT = "axialsr-lateral-start"
 
@@ -86,7 +86,7 @@ def pretrain_lateral(
         for factor in factors:
             acquisition = Acquisition(float(factor))
             pairs = LateralPairs(data, acquisition, cfg.patch)
-            operator = projection_error_operator(acquisition, cfg.patch, cfg.projection)
+            operator = measurement_operator(acquisition, cfg.patch, projection=cfg.projection).error_operator()
             sources.append((float(factor), pairs, torch.from_numpy(operator.astype(np.float32)).to(device)))
     rng = np.random.default_rng(rt.seed)
     gen = torch.Generator(device="cpu").manual_seed(rt.seed)
@@ -127,7 +127,7 @@ PACKAGED_START = "em_lateral_small.pt"  # in axialsr/starts/: see docs/model-car
 
 def packaged_start() -> Path | None:
     """The start that ships with axialsr (for the `small` preset's regressor), or None where none does."""
-    path = Path(__file__).resolve().parent / "starts" / PACKAGED_START
+    path = Path(__file__).resolve().parents[1] / "starts" / PACKAGED_START
     return path if path.is_file() else None
 
 

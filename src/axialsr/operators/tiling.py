@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from axialsr.acquisition import slab_period
 from axialsr.errors import AxialSRError
+from axialsr.operators.acquisition import slab_period
 
 
 @dataclass(frozen=True)

@@ -189,9 +189,9 @@ def prior_samples_figure(
     patches, its restorations, and the truth."""
     import torch
 
-    from axialsr.intensity import Normalization
-    from axialsr.lateral import LateralPairs
-    from axialsr.training import xy_patches
+    from axialsr.learning.planes import LateralPairs
+    from axialsr.learning.prior_training import xy_patches
+    from axialsr.operators.intensity import Normalization
 
     if prior.kind == "diffusion":
         images = [prior.sample(n, steps=steps, seed=seed, progress=False)]

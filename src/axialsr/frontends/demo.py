@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from axialsr import api, tables
+from axialsr import api
 from axialsr.errors import AxialSRError
-from axialsr.figures import orthogonal_views, prior_samples_figure
+from axialsr.frontends import tables
+from axialsr.frontends.figures import orthogonal_views, prior_samples_figure
 from axialsr.settings import PriorConfig, RestoreConfig, Runtime, SlicewiseConfig
 
 DEMO_FACTOR = 4.0

@@ -1,7 +1,7 @@
 """Command-line interface: a thin typer layer over `axialsr.api`.
 
 Every command reads its inputs, builds its configs from the options (generated from the config
-dataclasses by `axialsr.options`, so defaults and help live in one place), makes one API call and writes
+dataclasses by `axialsr.frontends.options`, so defaults and help live in one place), makes one API call and writes
 its outputs. Every user error (bad input, bad option, unwritable output) ends in one line on stderr and
 exit code 2.
 """
@@ -19,7 +19,7 @@ import typer
 
 from axialsr import api
 from axialsr.errors import AxialSRError
-from axialsr.options import OptionGroup, with_options
+from axialsr.frontends.options import OptionGroup, with_options
 from axialsr.settings import (
     BlockConfig,
     LateralConfig,
@@ -429,7 +429,7 @@ def evaluate(
     force: ForceOpt = False,
 ) -> None:
     """Score reconstructions against a ground truth: PSNR/SSIM per plane family (XY, XZ, YZ) and 3D."""
-    from axialsr import tables
+    from axialsr.frontends import tables
 
     if json_out:
         _check_plain_output(Path(json_out), force)
@@ -453,7 +453,7 @@ def figure(
     force: ForceOpt = False,
 ) -> None:
     """Orthogonal views (XY, XZ, YZ) of volumes side by side, as a PNG."""
-    from axialsr.figures import orthogonal_views
+    from axialsr.frontends.figures import orthogonal_views
 
     if not out.lower().endswith(".png"):
         raise AxialSRError(f"--out must be a .png file, got {out}")
@@ -533,7 +533,7 @@ def sample_prior(
 ) -> None:
     """Sample patches from a prior (DDIM) into a PNG grid, beside real XY patches; a conditional prior
     samples from degraded real patches, shown beside them and the truth."""
-    from axialsr.figures import prior_samples_figure
+    from axialsr.frontends.figures import prior_samples_figure
 
     if not out.lower().endswith(".png"):
         raise AxialSRError(f"--out must be a .png file, got {out}")
@@ -650,7 +650,7 @@ def run(
         work, input_spec, out, method, acquisition, found, info.seconds, info.measurement_rms, result.priors
     )
     if report:
-        from axialsr.html_report import run_report
+        from axialsr.frontends.report import run_report
 
         page = run_report(report, volume, result, acquisition, config, runtime, input_spec, out)
         typer.echo(f"wrote the report {page}")
@@ -723,8 +723,8 @@ def validate(
     bad_sections: BadSectionsOpt = "auto",
 ) -> None:
     """Score methods on this volume without ground truth, side by side, to pick one and its settings."""
+    from axialsr.frontends.tables import print_table
     from axialsr.settings import ValidationConfig
-    from axialsr.tables import print_table
 
     volume = _read(input_spec, voxel_size, channel)
     runtime = _runtime(runtime_options)
@@ -764,7 +764,7 @@ def validate(
         payload = {"scheme": scheme, "factor": s, "axial_blur": result.axial_blur, "rows": result.rows}
         api.write_text_atomic(json_out, json.dumps(payload, indent=2))
     if report:
-        from axialsr.html_report import validation_report
+        from axialsr.frontends.report import validation_report
 
         page = validation_report(report, result, volume, acquisition, config, runtime, priors, input_spec, prior or ())
         typer.echo(f"wrote the report {page}")
@@ -781,7 +781,7 @@ def demo(
     force: ForceOpt = False,
 ) -> None:
     """End-to-end demo on the embedded synthetic EM volume: simulate, restore with every method, score, draw."""
-    from axialsr.demo import run_demo
+    from axialsr.frontends.demo import run_demo
 
     runtime = Runtime(device=device, seed=seed)
     typer.echo(f"device: {api.describe_device(device)}")

@@ -1,5 +1,5 @@
 """The networks of the priors: diffusers' `UNet2DModel` for the diffusion kinds, and `LateralUNet`, the
-CARE-style regressor (see `axialsr.prior` for why a plain UNet), with the padding their sizes need."""
+CARE-style regressor (see `axialsr.learning.priors` for why a plain UNet), with the padding their sizes need."""
 
 from __future__ import annotations
 

@@ -16,15 +16,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from axialsr.acquisition import Acquisition
-from axialsr.baselines import interpolate_z
 from axialsr.device import resolve_device
 from axialsr.errors import AxialSRError
-from axialsr.field import Field, render_volume, sample_volume
-from axialsr.prior import DiffusionPrior
-from axialsr.sds import sds_loss
+from axialsr.learning.field import Field, render_volume, sample_volume
+from axialsr.learning.loop import Trainer
+from axialsr.learning.priors import DiffusionPrior
+from axialsr.learning.sds import sds_loss
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.interpolation import interpolate_z
+from axialsr.operators.measurement import measurement_operator
 from axialsr.settings import ReconstructionConfig, Runtime, identity
-from axialsr.trainer import Trainer
 
 CHECKPOINT_FILE = "reconstruction.pt"
 LOSS_FILE = "reconstruction_loss.jsonl"
@@ -132,7 +133,7 @@ def reconstruct(
     measured = np.asarray(measured, dtype=np.float32)
     z_lr, y_n, x_n = measured.shape
     depth_iso = acquisition.output_depth(z_lr)
-    taps = acquisition.taps(depth_iso, z_lr)
+    taps = measurement_operator(acquisition, depth_iso, z_lr).taps()
     use_sds = prior is not None and cfg.lambda_sds > 0
     if use_sds and not isinstance(prior, DiffusionPrior):
         raise AxialSRError(f"SDS needs a diffusion or conditional prior, not a {prior.kind} prior")

@@ -25,11 +25,12 @@ import torch
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from axialsr.acquisition import Acquisition, bridge_sections, slab_period
-from axialsr.baselines import interpolation_matrix
 from axialsr.errors import AxialSRError
+from axialsr.evaluation.metrics import power_spectrum, profile_segments
 from axialsr.interrupts import report_step
-from axialsr.metrics import power_spectrum, profile_segments
+from axialsr.operators.acquisition import Acquisition, bridge_sections, slab_period
+from axialsr.operators.interpolation import interpolation_matrix
+from axialsr.operators.measurement import measurement_operator
 from axialsr.settings import FLIPS, PLANES, flips_setting
 
 
@@ -44,7 +45,7 @@ def interpolation_back(rows: int, acquisition: Acquisition) -> np.ndarray:
 def degradation_matrix(rows: int, acquisition: Acquisition) -> np.ndarray:
     """(R_out, rows) float32 matrix: the acquisition model along an axis of `rows` pixels, then cubic
     interpolation back onto the output grid (`interpolation_back`)."""
-    return (interpolation_back(rows, acquisition) @ acquisition.matrix(rows)).astype(np.float32)
+    return (interpolation_back(rows, acquisition) @ measurement_operator(acquisition, rows).matrix).astype(np.float32)
 
 
 def blur_rows(images: np.ndarray, sigma: float) -> np.ndarray:
@@ -114,9 +115,8 @@ class LateralPairs:
         self.targets: list[np.ndarray] = []
         for stack in (slices, slices.transpose(0, 2, 1)):  # rows = y, then rows = x
             sharp = blur_rows(stack, axial_blur)
-            measure = acquisition.matrix(stack.shape[1]).astype(np.float32)
             back = interpolation_back(stack.shape[1], acquisition)
-            measured = np.einsum("mr,zrc->zmc", measure, sharp).astype(np.float32)
+            measured = measurement_operator(acquisition, stack.shape[1]).measure(sharp, dim=1)
             self.measured.append(measured)
             self.back.append(back)
             self.inputs.append(np.einsum("am,zmc->zac", back, measured).astype(np.float32))
@@ -245,7 +245,7 @@ class SectionPairs:
 
     def matrix(self) -> np.ndarray:
         """(sections, rows) float32: the acquisition on a patch's rows, for the sections it holds whole."""
-        return self.target_acquisition.matrix(self.rows)[: self.sections].astype(np.float32)
+        return measurement_operator(self.target_acquisition, self.rows).matrix[: self.sections].astype(np.float32)
 
     def __call__(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`n` random (input (n, rows, P), sections (n, S, P), valid (n, S)) patches, flipped left-right at
@@ -294,7 +294,7 @@ def is_sparse(stack: np.ndarray, max_voxels: int = 4_000_000) -> bool:
 
     Examples
     --------
-    >>> from axialsr.synthetic import em_neuropil, fluorescence_nuclei
+    >>> from axialsr.evaluation.synthetic import em_neuropil, fluorescence_nuclei
     >>> is_sparse(fluorescence_nuclei((16, 64, 64), seed=0)), is_sparse(em_neuropil((16, 64, 64), seed=0))
     (True, False)
     """
@@ -375,8 +375,8 @@ def axial_blur_estimate(
 
     Examples
     --------
-    >>> from axialsr.synthetic import fluorescence_nuclei
-    >>> from axialsr.acquisition import simulate
+    >>> from axialsr.evaluation.synthetic import fluorescence_nuclei
+    >>> from axialsr.operators.measurement import simulate
     >>> from scipy import ndimage
     >>> truth = ndimage.gaussian_filter1d(fluorescence_nuclei((64, 96, 96), seed=0), 2.5, axis=0)
     >>> estimate = axial_blur_estimate(simulate(truth, Acquisition(4)), Acquisition(4))
@@ -403,8 +403,8 @@ def estimate_axial_blur(
 
     Examples
     --------
-    >>> from axialsr.synthetic import fluorescence_nuclei
-    >>> from axialsr.acquisition import simulate
+    >>> from axialsr.evaluation.synthetic import fluorescence_nuclei
+    >>> from axialsr.operators.measurement import simulate
     >>> truth = fluorescence_nuclei((64, 96, 96), seed=0)
     >>> acq = Acquisition(4)
     >>> estimate_axial_blur(simulate(truth, acq), acq)

@@ -2,7 +2,7 @@
 
 `restore_array` takes a measured stack in its own units, an `Acquisition`, the trained priors a method
 needs and a `RestoreConfig`; it normalises the intensities (one rule, `normalization_for`), runs the
-method on the output grid, optionally projects the result onto the measurements (`axialsr.consistency`),
+method on the output grid, optionally projects the result onto the measurements (`axialsr.operators.measurement`),
 calibrates the spread of its views into an uncertainty, and maps everything back to the input's units.
 Whole volumes (`api`), blocks of larger ones (`blocks`) and the degraded copies of `validate` all go
 through it, so every caller runs the same method the same way.
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from axialsr.acquisition import Acquisition
-from axialsr.consistency import measurement_residual, project_onto_measurements, projection_z_support
 from axialsr.errors import AxialSRError
-from axialsr.intensity import Normalization
+from axialsr.learning.priors import LateralRegressor, Prior
 from axialsr.methods import MethodInputs, MethodSpec, get_method, methods
-from axialsr.prior import LateralRegressor, Prior
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.intensity import Normalization
+from axialsr.operators.measurement import measurement_operator, projection_z_support
 from axialsr.settings import RestoreConfig, Runtime
 
 # One standard deviation of the error per unit of spread of the lateral views (the 2 plane families x 4
@@ -128,7 +128,7 @@ def restore_array(
     Examples
     --------
     >>> import numpy as np
-    >>> from axialsr.acquisition import simulate
+    >>> from axialsr.operators.measurement import simulate
     >>> truth = np.random.default_rng(0).random((16, 8, 8)).astype(np.float32)
     >>> acq = Acquisition(4)
     >>> out = restore_array(simulate(truth, acq), "linear", acq, config=RestoreConfig(consistency=True))
@@ -159,7 +159,7 @@ def restore_array(
     output = spec.run(inputs)
     out = output.volume
     if ends_with_projection(spec, cfg):
-        out = project_onto_measurements(out, data, acquisition, cfg.projection)
+        out = measurement_operator(acquisition, len(out), len(data), projection=cfg.projection).project(out, data)
     volume = norm.inverse(out)
     uncertainty = None
     if output.spread is not None:  # normalised units -> input units, calibrated (benchmarks/results/uncertainty.md)
@@ -169,5 +169,5 @@ def restore_array(
         sigma = calibrated_uncertainty(output.spread, floor, scale)
         uncertainty = (sigma * 0.5 * (norm.high - norm.low)).astype(np.float32)
     seconds = time.perf_counter() - start
-    rms = measurement_residual(volume, np.asarray(measured, np.float32), acquisition)
+    rms = measurement_operator(acquisition, len(volume), len(measured)).residual_rms(volume, measured)
     return Restoration(volume, method, seconds, output.history, norm, rms, uncertainty)

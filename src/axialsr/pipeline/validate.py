@@ -37,13 +37,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from axialsr.acquisition import Acquisition, simulate
 from axialsr.errors import AxialSRError
-from axialsr.lateral import blur_rows, estimate_axial_blur
+from axialsr.evaluation.metrics import psnr, ssim_2d_mean
+from axialsr.learning.planes import blur_rows, estimate_axial_blur
+from axialsr.learning.priors import Prior, as_prior_list
 from axialsr.methods import get_method, methods_for
-from axialsr.metrics import psnr, ssim_2d_mean
-from axialsr.prior import Prior, as_prior_list
-from axialsr.restore import restore_array
+from axialsr.operators.acquisition import Acquisition
+from axialsr.operators.measurement import simulate
+from axialsr.pipeline.restore import restore_array
 from axialsr.settings import Runtime, ValidationConfig
 
 ISOTROPY_TOLERANCE = 0.5  # extra axial blur (sigma, pixels) above which the lateral scheme corrects for it
@@ -108,8 +109,8 @@ def _regressor_where_missing(measured, acquisition: Acquisition, given, cfg: Val
     """The lateral regressor that the methods to compare need and were not given: trained on the stack as
     `run` trains it (lateral scheme), none (sections: it trains its own), or AxialSRError in one line
     (holdout: it restores at K times the factor, where a regressor of this stack does not apply)."""
-    from axialsr.prior import LateralRegressor
-    from axialsr.training import train_prior
+    from axialsr.learning.prior_training import train_prior
+    from axialsr.learning.priors import LateralRegressor
 
     wanting = [m for m in cfg.methods if LateralRegressor in get_method(m).needs]
     if not wanting or cfg.scheme == "sections" or any(isinstance(p, LateralRegressor) for p in given):
@@ -130,7 +131,7 @@ def _lateral(data, acquisition: Acquisition, priors, cfg: ValidationConfig, rt: 
     if blur is None:
         blur = estimate_axial_blur(acquisition.fill_missing(data), acquisition)
     data = data[acquisition.present(len(data))]  # the XY slices that exist are the truth
-    acquisition = replace(acquisition, missing=())  # the degraded copy measures every slab
+    acquisition = acquisition.without_missing()  # the degraded copy measures every slab
     note = ""
     if blur > ISOTROPY_TOLERANCE:
         note = (
@@ -175,15 +176,12 @@ def _holdout(data, acquisition: Acquisition, priors, cfg: ValidationConfig, rt: 
     groups = data.shape[0] // k
     if groups < 2:
         raise AxialSRError(f"holdout {k} needs at least {2 * k} measured slices, the volume has {data.shape[0]}")
-    factor = acquisition.factor
     middle = (k - 1) // 2
     kept = data[middle::k][:groups]
-    width = factor if acquisition.model == "average" else None
-    fwhm = (acquisition.fwhm or factor) if acquisition.model == "gaussian" else None
     present = acquisition.present(len(data))[: groups * k]
     lost = tuple(int(g) for g in np.flatnonzero(~present[middle::k]))
-    coarse = Acquisition(k * factor, acquisition.model, fwhm, width, lost)
-    acquisition = replace(acquisition, missing=())
+    coarse = acquisition.coarser(k, missing=lost, every_kth=True)
+    acquisition = acquisition.without_missing()
     held = np.ones(groups * k, dtype=bool)
     held[middle::k] = False
     held &= present  # a missing section is no truth
@@ -241,7 +239,7 @@ def score_sections(
     >>> round(score_sections(perfect, real, Acquisition(10))["detail_r2"], 3)
     1.0
     """
-    from axialsr.noise import stack_noise
+    from axialsr.operators.noise import stack_noise
 
     if acquisition.model != "average":
         raise AxialSRError("the sections scheme needs the 'average' model (a section is the mean over its slab)")
@@ -266,15 +264,15 @@ def score_sections(
 
 
 def _sections(data, acquisition: Acquisition, cfg: ValidationConfig, rt: Runtime) -> ValidationResult:
+    from axialsr.learning.prior_training import train_prior
+    from axialsr.learning.priors import LateralRegressor
     from axialsr.methods.registry import get_method as method_spec
-    from axialsr.prior import LateralRegressor
-    from axialsr.training import train_prior
 
     paired = pair_sections(data)
     present = acquisition.present(len(data))[: 2 * len(paired)]
     whole = present.reshape(-1, 2).all(axis=1)  # a pair holding a missing section measures nothing
     lost = tuple(int(p) for p in np.flatnonzero(~whole))
-    coarse = Acquisition(2 * acquisition.factor, acquisition.model, acquisition.fwhm, missing=lost)
+    coarse = acquisition.coarser(2, missing=lost)
     scored = np.repeat(whole, 2)
     if acquisition.model != "average":
         raise AxialSRError("the sections scheme needs the 'average' model (a section is the mean over its slab)")

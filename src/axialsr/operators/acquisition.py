@@ -10,10 +10,11 @@ factor s = dz / dx (any real s >= 1), centred at (k + 1/2) s. A is linear along 
   on the slab, integrated over each voxel.
 - `subsample`: point sampling at the slab centre (linear interpolation between voxel centres).
 
-The same matrix serves `simulate` (numpy) and the reconstruction's fidelity term (torch, differentiable).
+`axialsr.operators.measurement` turns these weights into the operator every consumer uses: A and the
+projection onto the measurements, in numpy and torch (`measurement_operator`, `simulate`).
 
 The acquisition is also the one place that knows which sections exist: `missing` lists the measured
-sections that carry no measurement (lost, blank, duplicated or damaged ones; see `axialsr.bad_sections`).
+sections that carry no measurement (lost, blank, duplicated or damaged ones; see `axialsr.operators.bad_sections`).
 Every consumer reads it from here: training pairs skip them, fidelity terms and the projection onto the
 measurements leave them out, and restorations start from the stack with them bridged from their
 neighbours (`fill_missing`). Sections that are kept but off in brightness or contrast (a charging or
@@ -25,14 +26,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from axialsr.errors import AxialSRError
-
-if TYPE_CHECKING:
-    import torch
 
 ACQUISITION_MODELS = ("average", "gaussian", "subsample")
 
@@ -120,6 +117,27 @@ class Acquisition:
         (`fill_missing`). Returns `measured` itself when neither applies, else a float32 copy."""
         return self.fill_missing(self.correct(measured))
 
+    def without_missing(self) -> Acquisition:
+        """The same acquisition with every section measured (for a copy that measures every slab, or an
+        axis other than z)."""
+        return replace(self, missing=())
+
+    def coarser(self, k: float, *, missing: tuple[int, ...] = (), every_kth: bool = False) -> Acquisition:
+        """The same model at `k` times the factor, with the given sections `missing`: sections k times as
+        thick, or (`every_kth`) the same sections with only every k-th of them kept (the box keeps the
+        slab's width, the Gaussian its FWHM).
+
+        Examples
+        --------
+        >>> Acquisition(4).coarser(2).factor, Acquisition(4).coarser(3, every_kth=True).width
+        (8, 4)
+        """
+        if not every_kth:
+            return Acquisition(k * self.factor, self.model, self.fwhm, missing=missing)
+        width = self.factor if self.model == "average" else None
+        fwhm = (self.fwhm or self.factor) if self.model == "gaussian" else None
+        return Acquisition(k * self.factor, self.model, fwhm, width, missing)
+
     def as_corrected(self) -> Acquisition:
         """The same acquisition for a stack that `correct` has already corrected (no corrections left)."""
         return replace(self, corrections=())
@@ -152,8 +170,9 @@ class Acquisition:
         """Index of the isotropic slice that holds each slab's centre (the 'measured depths')."""
         return np.floor(self.slab_centers(depth_measured)).astype(int)
 
-    def matrix(self, depth_iso: int, depth_measured: int | None = None) -> np.ndarray:
-        """The operator as a float64 (Z_lr, Z_hr) matrix; rows sum to 1."""
+    def weights(self, depth_iso: int, depth_measured: int | None = None) -> np.ndarray:
+        """The model's (Z_lr, Z_hr) float64 weights along z (rows sum to 1), from which
+        `measurement.measurement_operator` makes A and its projection."""
         s = float(self.factor)
         z_lr = self.measured_depth(depth_iso) if depth_measured is None else depth_measured
         if z_lr < 1:
@@ -183,21 +202,6 @@ class Acquisition:
         if np.any(sums <= 0):
             raise AxialSRError("acquisition model has a slab outside the volume")
         return weights / sums
-
-    def taps(self, depth_iso: int, depth_measured: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Sparse form of `matrix`: (indices, weights), each (Z_lr, L), zero weights where padded.
-
-        The reconstruction renders only these L isotropic slices per measured slice."""
-        mat = self.matrix(depth_iso, depth_measured)
-        width = int((mat > 0).sum(axis=1).max())
-        indices = np.zeros((mat.shape[0], width), dtype=np.int64)
-        weights = np.zeros((mat.shape[0], width), dtype=np.float64)
-        for k, row in enumerate(mat):
-            nz = np.flatnonzero(row)
-            indices[k, : nz.size] = nz
-            indices[k, nz.size :] = nz[-1]
-            weights[k, : nz.size] = row[nz]
-        return indices, weights
 
 
 def present_sections(missing: tuple[int, ...], depth_measured: int) -> np.ndarray:
@@ -259,19 +263,3 @@ def slab_period(factor: float, max_slabs: int = 1000) -> tuple[int, int] | None:
         if abs(q * factor - round(q * factor)) < 1e-6:
             return q, int(round(q * factor))
     return None
-
-
-def simulate(volume: np.ndarray, acquisition: Acquisition) -> np.ndarray:
-    """Apply A along z (axis 0) to an isotropic (Z, Y, X) volume; returns float32 (Z_lr, Y, X)."""
-    mat = acquisition.matrix(volume.shape[0]).astype(np.float32)
-    out = np.empty((mat.shape[0],) + volume.shape[1:], dtype=np.float32)
-    for k, row in enumerate(mat):
-        nz = np.flatnonzero(row)
-        out[k] = np.tensordot(row[nz], volume[nz].astype(np.float32), axes=(0, 0))
-    return out
-
-
-def apply_along_z(volume: torch.Tensor, matrix: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """Differentiable A: contract `volume`'s axis `dim` (length Z_hr) with a (Z_lr, Z_hr) matrix."""
-    moved = volume.movedim(dim, -1)
-    return (moved @ matrix.to(moved.dtype).T).movedim(-1, dim)
