@@ -25,7 +25,8 @@ from quality import case_data, ensure_prior, parse_case  # noqa: E402
 
 from axialsr import api  # noqa: E402
 from axialsr.frontends.tables import markdown_table  # noqa: E402
-from axialsr.settings import LateralConfig, RestoreConfig, Runtime  # noqa: E402
+from axialsr.methods.lateral import LateralConfig  # noqa: E402
+from axialsr.settings import RestoreConfig, Runtime  # noqa: E402
 
 CPU = Runtime(device="cpu", seed=0, progress=False)
 VARIANTS = {
@@ -42,7 +43,7 @@ def run(name: str) -> None:
     prior = ensure_prior(case, "lateral")
     rows = []
     for label, flips in VARIANTS.items():
-        config = RestoreConfig(lateral=LateralConfig(flips=flips))
+        config = RestoreConfig(methods={"lateral": LateralConfig(flips=flips)})
         out, info = api.restore(lr, "lateral", acquisition, prior, config, runtime=CPU)
         row = {"method": label, "case": name, "psnr_3d": api.score_row(out, gt, acquisition)["psnr_3d"]}
         row.update(train_s=float(prior.meta.get("seconds", 0.0)), seconds=info.seconds)

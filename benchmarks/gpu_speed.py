@@ -48,7 +48,8 @@ def main() -> None:
     import torch
 
     from axialsr import api
-    from axialsr.settings import PriorConfig, ReconstructionConfig, RestoreConfig, Runtime
+    from axialsr.methods.inr import ReconstructionConfig
+    from axialsr.settings import PriorConfig, RestoreConfig, Runtime
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
@@ -89,7 +90,7 @@ def main() -> None:
             priors = [api.train_prior(measured, PriorConfig(preset=preset, steps=steps), None, runtime=runtime)]
         recon = ReconstructionConfig(iters=iters, lambda_sds=lam)
         start = time.perf_counter()
-        api.restore(measured, name, acquisition, priors, RestoreConfig(recon=recon), runtime=runtime)
+        api.restore(measured, name, acquisition, priors, RestoreConfig(methods={"recon": recon}), runtime=runtime)
         _sync(device)
         results["stages"][f"{name}_iters_per_s"] = iters / (time.perf_counter() - start)
 

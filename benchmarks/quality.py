@@ -64,7 +64,9 @@ from axialsr.frontends.figures import orthogonal_views, xz_crops  # noqa: E402
 from axialsr.frontends.tables import format_value, markdown_table, print_table  # noqa: E402
 from axialsr.io import Volume  # noqa: E402
 from axialsr.learning.priors import Prior  # noqa: E402
-from axialsr.settings import PriorConfig, RestoreConfig, Runtime, SlicewiseConfig, identity  # noqa: E402
+from axialsr.methods.inr import ReconstructionConfig  # noqa: E402
+from axialsr.methods.slicewise import SlicewiseConfig  # noqa: E402
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime, identity  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache" / "priors"
@@ -373,7 +375,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(case_name(*c) for c in CASES_FULL))
     parser.add_argument("--methods", default=",".join([*ROWS, "care"]))
-    parser.add_argument("--iters", type=int, default=RestoreConfig().recon.iters)
+    parser.add_argument("--iters", type=int, default=ReconstructionConfig().iters)
     parser.add_argument("--priors-only", action="store_true", help="train/find the priors, then stop")
     parser.add_argument(
         "--export-peer-inputs", action="store_true", help="write the measured volumes for benchmarks/peers, then stop"
@@ -392,8 +394,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown rows {sorted(unknown)}; choose from {list(ROWS)} and care")
     cases = [parse_case(c) for c in args.cases.split(",")]
-    config = RestoreConfig()
-    config.recon = replace(config.recon, iters=args.iters)
+    config = RestoreConfig(methods={"recon": ReconstructionConfig(iters=args.iters)})
     config.slicewise = SlicewiseConfig()
     if args.export_peer_inputs:
         PEERS.mkdir(parents=True, exist_ok=True)

@@ -45,8 +45,10 @@ from real_data import stack_path  # noqa: E402
 from axialsr import api  # noqa: E402
 from axialsr.frontends.tables import markdown_table, print_table  # noqa: E402
 from axialsr.io import Volume  # noqa: E402
+from axialsr.methods.lateral import LateralConfig  # noqa: E402
+from axialsr.methods.lateral_diffusion import RefineConfig  # noqa: E402
 from axialsr.pipeline.validate import pair_sections, score_sections  # noqa: E402
-from axialsr.settings import LateralConfig, PriorConfig, RefineConfig, RestoreConfig, Runtime  # noqa: E402
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache" / "priors" / "real_em"
@@ -242,7 +244,7 @@ def run_row(row: str, tag: str, crop: int | None = None) -> dict:
         trained = [ensure_prior(row, kind, o) for kind, o in prior_overrides.items()]
         priors = [p for p, _ in trained]
         train_s = sum(s for _, s in trained)
-        config = replace(RestoreConfig(), **restore_overrides)
+        config = RestoreConfig().with_settings(**restore_overrides)
         out, result = api.restore(Volume(stack), method, acquisition, priors, config, runtime=CPU.quiet())
         restored, seconds = out.data, result.seconds
         info = {

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -29,6 +28,7 @@ from axialsr import api  # noqa: E402
 from axialsr.evaluation.membranes import settings_from_truth  # noqa: E402
 from axialsr.frontends.figures import xz_crops  # noqa: E402
 from axialsr.frontends.tables import markdown_table, print_table  # noqa: E402
+from axialsr.methods.lateral_diffusion import RefineConfig  # noqa: E402
 from axialsr.settings import RestoreConfig  # noqa: E402
 
 COLUMNS = (
@@ -66,8 +66,8 @@ def run_case(
     rows = [{"method": "truth", **seen_scores(gt.data, case[1], labels, settings)}]
     crops = {"ground truth": gt.data}
     for realism in realisms:
-        config = RestoreConfig()
-        config = replace(config, refine=replace(config.refine, realism=realism, samples=samples, guidance=guidance))
+        refine = RefineConfig(realism=realism, samples=samples, guidance=guidance)
+        config = RestoreConfig(methods={"refine": refine})
         out, info = api.restore(lr, "lateral-diffusion", acquisition, priors, config, runtime=CPU.quiet())
         scores = api.score_row(out, gt, acquisition)
         row = {

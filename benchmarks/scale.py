@@ -59,8 +59,9 @@ def one(size: str, method: str, workers: int, iters: int, folder: Path, levels: 
 
     from axialsr import api
     from axialsr.io import open_source, write_volume
-    from axialsr.pipeline.blocks import peak_rss_mib
-    from axialsr.settings import BlockConfig, ReconstructionConfig, RestoreConfig
+    from axialsr.methods.inr import ReconstructionConfig
+    from axialsr.pipeline.blocks import BlockConfig, peak_rss_mib
+    from axialsr.settings import RestoreConfig
 
     shape = SIZES[size]
     source = folder / f"lr_{size}.zarr"
@@ -71,7 +72,7 @@ def one(size: str, method: str, workers: int, iters: int, folder: Path, levels: 
         write_volume(source, data, tile.voxel_size, force=True)
         return {"size": size}
     before = peak_rss_mib()
-    config = RestoreConfig(recon=ReconstructionConfig(iters=iters))
+    config = RestoreConfig(methods={"recon": ReconstructionConfig(iters=iters)})
     summary = api.restore_blockwise(
         open_source(source),
         str(out_path(folder, size, method, workers, levels)),
@@ -196,8 +197,7 @@ def equality() -> list[dict]:
     overlap 8): the largest difference in grey levels and how many voxels differ by more than one."""
     from axialsr import api
     from axialsr.io import open_source, read_volume, write_volume
-    from axialsr.pipeline.blocks import run_blockwise
-    from axialsr.settings import BlockConfig
+    from axialsr.pipeline.blocks import BlockConfig, run_blockwise
 
     truth = api.synth("em", (128, 128, 128), seed=0)  # uint8
     acquisition = api.Acquisition(FACTOR)

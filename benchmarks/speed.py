@@ -56,7 +56,8 @@ def one(case: str, config: dict) -> dict:
     from quality import case_data, parse_case
 
     from axialsr import api
-    from axialsr.settings import LateralConfig, PriorConfig, RestoreConfig
+    from axialsr.methods.lateral import LateralConfig
+    from axialsr.settings import PriorConfig, RestoreConfig
 
     torch.set_num_threads(1)
     kind, factor, model = parse_case(case)
@@ -66,7 +67,7 @@ def one(case: str, config: dict) -> dict:
     if config.get("precision"):
         runtime_kwargs["precision"] = config["precision"]
     lateral = PriorConfig(kind="lateral", preset="small", steps=config.get("steps"))
-    restore = RestoreConfig(lateral=LateralConfig(flips=config.get("flips", "z")))
+    restore = RestoreConfig(methods={"lateral": LateralConfig(flips=config.get("flips", "z"))})
     run_config = api.RunConfig(lateral_prior=lateral, restore=restore)
     start = time.perf_counter()
     result = api.run(lr, run_config, acquisition=acquisition, runtime=api.Runtime(**runtime_kwargs))

@@ -25,10 +25,7 @@ from quality import ROWS, case_data, ensure_prior, parse_case  # noqa: E402
 
 from axialsr import api  # noqa: E402
 from axialsr.pipeline.validate import ranking  # noqa: E402
-from axialsr.settings import (
-    RestoreConfig,  # noqa: E402
-    ValidationConfig,  # noqa: E402
-)
+from axialsr.settings import RestoreConfig, ValidationConfig  # noqa: E402
 
 DEFAULT_CASES = "em_x4_average,fluo_x4_average,fluoaxial_x4_average"
 DEFAULT_METHODS = "linear,cubic,inr,lateral,inr-lateral"

@@ -21,7 +21,8 @@ from dataclasses import replace
 import numpy as np
 
 from axialsr import api
-from axialsr.settings import PriorConfig, ReconstructionConfig, RestoreConfig, ValidationConfig
+from axialsr.methods.inr import ReconstructionConfig
+from axialsr.settings import PriorConfig, RestoreConfig, ValidationConfig
 
 
 def digest(array: np.ndarray) -> str:
@@ -43,7 +44,7 @@ def main() -> dict[str, str]:
             measured, config=PriorConfig(kind=kind, preset="tiny", steps=12), acquisition=acquisition, runtime=runtime
         )
         priors.append(prior)
-    config = RestoreConfig(recon=ReconstructionConfig(iters=12, warmup=0.5))
+    config = RestoreConfig(methods={"recon": ReconstructionConfig(iters=12, warmup=0.5)})
     lateral, diffusion, conditional = priors
     runs = [(method, [lateral, conditional]) for method in api.method_names()]
     runs += [(f"{m}:unconditional", [lateral, diffusion]) for m in ("inr-sds", "slicewise", "lateral-diffusion")]
@@ -67,7 +68,7 @@ def main() -> dict[str, str]:
         out[name] = digest(volume.data)
         if result.uncertainty is not None:
             out[name + ":spread"] = digest(result.uncertainty)
-    from axialsr.settings import BlockConfig
+    from axialsr.pipeline.blocks import BlockConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         source = api.open_source(_save(measured, tmp))

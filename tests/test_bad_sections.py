@@ -14,8 +14,9 @@ from axialsr.evaluation.synthetic import INTENSITY_TRENDS, intensity_trend, knoc
 from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.bad_sections import find_bad_sections, parse_bad_sections
 from axialsr.operators.measurement import measurement_operator, simulate
+from axialsr.pipeline.blocks import BlockConfig
 from axialsr.pipeline.restore import restore_array
-from axialsr.settings import BlockConfig, PriorConfig, RestoreConfig, Runtime
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime
 
 QUIET = Runtime(device="cpu", progress=False)
 

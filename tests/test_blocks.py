@@ -9,27 +9,23 @@ from axialsr.errors import AxialSRError
 from axialsr.evaluation.metrics import seam_jumps
 from axialsr.io import Volume, open_source, read_volume, write_volume
 from axialsr.io.pyramid import open_levels
+from axialsr.methods.inr import FieldConfig, ReconstructionConfig
 from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.intensity import Normalization
 from axialsr.operators.measurement import measurement_operator, projection_z_support
 from axialsr.operators.tiling import BlockGrid, z_alignment
-from axialsr.pipeline.blocks import run_blockwise, training_sample
+from axialsr.pipeline.blocks import BlockConfig, run_blockwise, training_sample
 from axialsr.pipeline.restore import blockwise_z_support, get_method
-from axialsr.settings import (
-    BlockConfig,
-    FieldConfig,
-    PriorConfig,
-    ReconstructionConfig,
-    RestoreConfig,
-    Runtime,
-)
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime
 
 QUIET = Runtime(device="cpu", progress=False)
 
 FAST_INR = RestoreConfig(
-    recon=ReconstructionConfig(
-        iters=40, fidelity_crop=24, sds_batch=2, field=FieldConfig(levels=4, features=2, mlp_width=32)
-    )
+    methods={
+        "recon": ReconstructionConfig(
+            iters=40, fidelity_crop=24, sds_batch=2, field=FieldConfig(levels=4, features=2, mlp_width=32)
+        )
+    }
 )
 S2 = Acquisition(2.0)
 

@@ -45,15 +45,11 @@ def _options_of(command: str) -> set[str]:
 def test_every_user_facing_config_field_has_an_option():
     """Options come from the config dataclasses: a field is settable on the command line unless its
     metadata marks it internal (or the command sets it from a shared option such as --seed)."""
-    from axialsr.settings import (
-        FieldConfig,
-        LateralConfig,
-        PriorConfig,
-        ReconstructionConfig,
-        RefineConfig,
-        Runtime,
-        SlicewiseConfig,
-    )
+    from axialsr.methods.inr import FieldConfig, ReconstructionConfig
+    from axialsr.methods.lateral import LateralConfig
+    from axialsr.methods.lateral_diffusion import RefineConfig
+    from axialsr.methods.slicewise import SlicewiseConfig
+    from axialsr.settings import PriorConfig, Runtime
 
     reconstruct, train = _options_of("reconstruct"), _options_of("train-prior")
     for cls, options, prefix in (

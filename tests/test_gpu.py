@@ -7,16 +7,11 @@ import torch
 
 from axialsr import api
 from axialsr.learning.prior_training import train_prior
+from axialsr.methods.inr import FieldConfig, ReconstructionConfig
 from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.measurement import simulate
 from axialsr.pipeline.restore import restore_array as restore
-from axialsr.settings import (
-    FieldConfig,
-    PriorConfig,
-    ReconstructionConfig,
-    RestoreConfig,
-    Runtime,
-)
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime
 
 QUIET = Runtime(device="cpu", progress=False)
 ON = {device: Runtime(device=device, progress=False) for device in ("cpu", "cuda")}
@@ -54,14 +49,16 @@ def test_reconstruction_with_sds_matches_the_cpu(measured):
     out = {}
     for device in ("cpu", "cuda"):
         recon = ReconstructionConfig(iters=30, sds_batch=4, fidelity_crop=24, field=FieldConfig(levels=4, features=2))
-        out[device] = restore(measured, "inr-sds", ACQ, prior, RestoreConfig(recon=recon), runtime=ON[device]).volume
+        out[device] = restore(
+            measured, "inr-sds", ACQ, prior, RestoreConfig(methods={"recon": recon}), runtime=ON[device]
+        ).volume
     # the same seeds draw the same batches; float sums differ in order, so allow a little drift over 30 steps
     assert np.abs(out["cuda"] - out["cpu"]).mean() < 0.01 * float(np.ptp(out["cpu"]))
 
 
 def test_blockwise_on_cuda_matches_the_cpu(tmp_path, measured):
     from axialsr.io import open_source, read_volume, write_volume
-    from axialsr.settings import BlockConfig
+    from axialsr.pipeline.blocks import BlockConfig
 
     write_volume(tmp_path / "lr.tif", measured, (32.0, 8.0, 8.0))
     prior = train_prior(measured, PriorConfig(kind="lateral", preset="tiny", steps=20), acquisition=ACQ, runtime=QUIET)

@@ -16,7 +16,8 @@ from axialsr.methods import MethodOutput, MethodSpec, get_method, method_names, 
 from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.interpolation import interpolate_z
 from axialsr.operators.measurement import measurement_operator
-from axialsr.settings import BlockConfig, RestoreConfig, Runtime, ValidationConfig
+from axialsr.pipeline.blocks import BlockConfig
+from axialsr.settings import RestoreConfig, Runtime, ValidationConfig
 
 QUIET = Runtime(device="cpu", progress=False)
 
@@ -29,7 +30,7 @@ class BoxConfig:
 
 
 def _box(inputs):
-    settings = inputs.own_config(BOX)
+    settings = inputs.settings("box")
     nearest = interpolate_z(inputs.measured, inputs.acquisition.factor, "nearest")
     return MethodOutput(ndimage.uniform_filter1d(nearest, settings.width, axis=0, mode="nearest"))
 
@@ -41,8 +42,7 @@ BOX = MethodSpec(
 
 @pytest.fixture
 def box():
-    register(BOX)
-    yield BOX
+    yield register(BOX)
     unregister("box")
 
 
@@ -70,6 +70,31 @@ def test_a_registered_method_runs_on_the_command_line(box, cli, tmp_path, measur
     assert api.read_volume(tmp_path / "box.tif").data.shape == (64, 32, 32)
     code, out, err = cli("validate", tmp_path / "lr.tif", "--methods", "cubic,box", "--device", "cpu")
     assert code == 0 and "box" in out, err
+
+
+def test_a_plugin_config_gets_options_on_every_restoring_command(box, tmp_path, measured, monkeypatch, capsys):
+    """The command line built after the plug-in registered shows its config's fields as options, under
+    the method's own heading, and passes them on (a wider box smooths more)."""
+    from typer.testing import CliRunner
+
+    from axialsr.frontends.cli import build_app, main
+
+    app = build_app()
+    runner = CliRunner()
+    for command in ("run", "reconstruct", "baseline", "validate"):
+        shown = runner.invoke(app, [command, "--help"], terminal_width=200).output
+        assert "box method:" in shown and "--box-width" in shown, command
+    api.write_volume(tmp_path / "lr.tif", measured.data, measured.voxel_size)
+    outputs = {}
+    for width in (3, 9):
+        out = tmp_path / f"box{width}.tif"
+        args = ["axialsr", "reconstruct", str(tmp_path / "lr.tif"), "--out", str(out), "--method", "box"]
+        monkeypatch.setattr(sys, "argv", [*args, "--box-width", str(width), "--no-consistency"])
+        main(app)
+        outputs[width] = api.read_volume(out).data.astype(float)
+    capsys.readouterr()
+    expected = ndimage.uniform_filter1d(interpolate_z(measured.data.astype(np.float32), 4, "nearest"), 9, axis=0)
+    assert np.abs(outputs[9] - expected).max() <= 1 and np.abs(outputs[3] - expected).max() > 5
 
 
 def test_a_registered_method_validates_and_runs_blockwise(box, tmp_path, measured):

@@ -171,3 +171,31 @@ def test_the_widgets_bad_sections_field_reaches_the_acquisition(make_napari_view
     widget.bad_sections.value = "40"
     widget.start()  # a bad choice is said in the status line, nothing runs
     assert "outside the stack" in widget.status.value and widget.run_button.enabled
+
+
+def test_a_plugin_config_gets_fields_in_the_restore_widget(make_napari_viewer, measured):
+    """The widget's settings are generated from the configs the selected method reads: a registered toy
+    method's own config shows as a field, and what is typed there reaches the run's settings."""
+    from test_methods import BOX
+
+    from axialsr.frontends.napari._widget import run_config, settings_from
+    from axialsr.methods import register, unregister
+
+    register(BOX)
+    try:
+        widget = _widget(make_napari_viewer(), measured, RestoreWidget)
+        widget.method.value = "lateral"
+        assert {w.name for w in widget.settings} == {"lateral.planes", "lateral.flips"}
+        widget.method.value = "box"
+        (width,) = widget.settings
+        assert width.name == "box.width" and width.value == "3"
+        width.value = "7"
+        settings = settings_from(widget.settings, "box")
+        assert settings["box"].width == 7
+        config = run_config("box", "default", "tiny", settings=settings)
+        assert config.restore.methods["box"].width == 7
+        width.value = "wide"
+        with pytest.raises(api.AxialSRError, match="width must be a number"):
+            settings_from(widget.settings, "box")
+    finally:
+        unregister("box")

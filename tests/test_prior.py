@@ -15,11 +15,7 @@ from axialsr.learning.priors import DiffusionPrior, LateralRegressor, Prior
 from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.intensity import Normalization
 from axialsr.operators.measurement import measurement_operator, simulate
-from axialsr.settings import (
-    PriorConfig,
-    Runtime,
-    identity,
-)
+from axialsr.settings import PriorConfig, Runtime, identity
 
 QUIET = Runtime(device="cpu", progress=False)
 

@@ -10,15 +10,11 @@ from axialsr.learning.field import Field, render_volume
 from axialsr.learning.inr_fit import reconstruct
 from axialsr.learning.prior_training import train_prior
 from axialsr.learning.sds import denoising_error, sds_gradient
+from axialsr.methods.inr import FieldConfig, ReconstructionConfig
 from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.intensity import Normalization
 from axialsr.operators.measurement import simulate
-from axialsr.settings import (
-    FieldConfig,
-    PriorConfig,
-    ReconstructionConfig,
-    Runtime,
-)
+from axialsr.settings import PriorConfig, Runtime
 
 QUIET = Runtime(device="cpu", progress=False)
 
@@ -47,7 +43,7 @@ def test_fidelity_only_reproduces_measured_slices(measured, encoding):
         fidelity_crop=48,
         field=FieldConfig(encoding=encoding, levels=4, features=4, z_finest_ratio=1.0),
     )
-    result = reconstruct(lr, acq, None, cfg, runtime=QUIET)
+    result = reconstruct(lr, acq, prior=None, config=cfg, runtime=QUIET)
     assert result.volume.shape == (acq.output_depth(lr.shape[0]),) + lr.shape[1:]
     through_a = simulate(result.volume, acq)
     assert psnr(through_a, lr, float(lr.max() - lr.min())) > 35.0
@@ -58,7 +54,7 @@ def test_fourier_encoding_fits_the_measurements(measured):
     cfg = ReconstructionConfig(
         iters=60, base="none", lambda_sds=0, field=FieldConfig(encoding="fourier", fourier_sigma=2.0)
     )
-    result = reconstruct(lr, acq, None, cfg, runtime=QUIET)
+    result = reconstruct(lr, acq, prior=None, config=cfg, runtime=QUIET)
     first, last = result.history[0]["fidelity"], np.mean([h["fidelity"] for h in result.history[-10:]])
     assert last < 0.5 * first  # a constant field (the best a broken encoding can do) stays near the first
     through_a = simulate(result.volume, acq)
@@ -74,7 +70,7 @@ def test_field_is_a_residual_over_a_given_base(measured):
     np.testing.assert_allclose(render_volume(field, (32, 48, 48)), base, atol=1e-4)
     with pytest.raises(AxialSRError, match="output grid"):
         cfg = ReconstructionConfig(iters=1)
-        reconstruct(lr, acq, None, cfg, runtime=QUIET, base=base[:8])
+        reconstruct(lr, acq, prior=None, config=cfg, runtime=QUIET, base=base[:8])
 
 
 def test_sds_step_lowers_the_priors_denoising_error(tiny_prior):
@@ -114,21 +110,25 @@ def test_same_seed_same_output_and_resume_equals_uninterrupted(measured, tiny_pr
         fidelity_crop=24,
         field=FAST_FIELD,
     )
-    a = reconstruct(lr, acq, tiny_prior, cfg, runtime=QUIET)
-    b = reconstruct(lr, acq, tiny_prior, cfg, runtime=QUIET)
+    a = reconstruct(lr, acq, prior=tiny_prior, config=cfg, runtime=QUIET)
+    b = reconstruct(lr, acq, prior=tiny_prior, config=cfg, runtime=QUIET)
     np.testing.assert_array_equal(a.volume, b.volume)
     assert any("sds" in h for h in a.history)
-    reconstruct(lr, acq, tiny_prior, cfg, checkpoint_dir=tmp_path, stop_after=7, runtime=QUIET)
-    resumed = reconstruct(lr, acq, tiny_prior, cfg, checkpoint_dir=tmp_path, resume=True, runtime=QUIET)
+    reconstruct(lr, acq, prior=tiny_prior, config=cfg, checkpoint_dir=tmp_path, stop_after=7, runtime=QUIET)
+    resumed = reconstruct(lr, acq, prior=tiny_prior, config=cfg, checkpoint_dir=tmp_path, resume=True, runtime=QUIET)
     np.testing.assert_array_equal(a.volume, resumed.volume)
     assert [h["fidelity"] for h in resumed.history] == [h["fidelity"] for h in a.history]
     # the device and the cadence are runtime settings: a checkpoint made under 'cpu' resumes under 'auto'
-    reconstruct(lr, acq, tiny_prior, cfg, checkpoint_dir=tmp_path / "b", stop_after=7, runtime=QUIET)
+    reconstruct(lr, acq, prior=tiny_prior, config=cfg, checkpoint_dir=tmp_path / "b", stop_after=7, runtime=QUIET)
     auto = Runtime(device="auto", progress=False, checkpoint_every=3)
-    resumed = reconstruct(lr, acq, tiny_prior, cfg, checkpoint_dir=tmp_path / "b", resume=True, runtime=auto)
+    resumed = reconstruct(
+        lr, acq, prior=tiny_prior, config=cfg, checkpoint_dir=tmp_path / "b", resume=True, runtime=auto
+    )
     np.testing.assert_array_equal(a.volume, resumed.volume)
     with pytest.raises(AxialSRError, match="other settings"):
-        reconstruct(lr, acq, tiny_prior, replace(cfg, lambda_sds=0.2), checkpoint_dir=tmp_path, resume=True)
+        reconstruct(
+            lr, acq, prior=tiny_prior, config=replace(cfg, lambda_sds=0.2), checkpoint_dir=tmp_path, resume=True
+        )
 
 
 def test_conditional_sds_step_lowers_the_conditional_denoising_error(measured):

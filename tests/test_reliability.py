@@ -16,10 +16,7 @@ from axialsr.interrupts import RunInterruptedError
 from axialsr.io import write_volume
 from axialsr.learning.prior_training import CHECKPOINT_FILE, train_prior
 from axialsr.operators.intensity import cast_like
-from axialsr.settings import (
-    PriorConfig,
-    Runtime,
-)
+from axialsr.settings import PriorConfig, Runtime
 
 QUIET = Runtime(device="cpu", progress=False)
 

@@ -10,18 +10,13 @@ from axialsr.learning.planes import LateralPairs, degradation_matrix, estimate_a
 from axialsr.learning.prior_training import train_prior
 from axialsr.learning.priors import DiffusionPrior, LateralRegressor
 from axialsr.methods import get_method, method_for_priors, methods
+from axialsr.methods.inr import FieldConfig, ReconstructionConfig
+from axialsr.methods.lateral import LateralConfig
 from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.interpolation import interpolate_z
 from axialsr.operators.measurement import measurement_operator, simulate
 from axialsr.pipeline.restore import restore_array as restore
-from axialsr.settings import (
-    FieldConfig,
-    LateralConfig,
-    PriorConfig,
-    ReconstructionConfig,
-    RestoreConfig,
-    Runtime,
-)
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime
 
 QUIET = Runtime(device="cpu", progress=False, precision="fp32")  # the same numbers on every CPU
 
@@ -168,7 +163,7 @@ def test_fusion_starts_at_the_lateral_restoration_and_can_add_conditional_sds(me
     recon = ReconstructionConfig(
         iters=6, warmup=0.5, sds_batch=2, fidelity_crop=16, field=FieldConfig(levels=3, features=2)
     )
-    config = RestoreConfig(recon=recon, consistency=False)
+    config = RestoreConfig(methods={"recon": recon}, consistency=False)
     lateral = restore(measured, "lateral", ACQ, lateral_prior, config, runtime=QUIET)
     fused = restore(measured, "inr-lateral", ACQ, [lateral_prior, cond], config, runtime=QUIET)
     assert any("sds" in h for h in fused.history)

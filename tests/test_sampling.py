@@ -5,10 +5,11 @@ from axialsr import api
 from axialsr.errors import AxialSRError
 from axialsr.learning.prior_training import train_prior
 from axialsr.learning.sampling import refine_volume, sampling_timesteps
+from axialsr.methods.lateral_diffusion import RefineConfig
 from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.intensity import Normalization
 from axialsr.operators.measurement import simulate
-from axialsr.settings import PriorConfig, RefineConfig, RestoreConfig, Runtime
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime
 
 QUIET = Runtime(device="cpu", progress=False)
 
@@ -84,7 +85,7 @@ def test_method_runs_through_the_api_and_checks_realism(em_small):
     conditional = train_prior(
         em_small, PriorConfig(kind="conditional", preset="tiny", steps=5), acquisition=acq, runtime=QUIET
     )
-    config = RestoreConfig(refine=RefineConfig(realism=0.3, steps=5))
+    config = RestoreConfig(methods={"refine": RefineConfig(realism=0.3, steps=5)})
     out, info = api.restore(measured, "lateral-diffusion", acq, [lateral, conditional], config, runtime=QUIET)
     mean, _ = api.restore(measured, "lateral", acq, [lateral], runtime=QUIET)
     assert out.data.shape == (32, 24, 24)

@@ -12,14 +12,10 @@ from scipy import ndimage
 
 from axialsr import api
 from axialsr.errors import AxialSRError
+from axialsr.methods.inr import ReconstructionConfig
 from axialsr.operators.acquisition import Acquisition
 from axialsr.pipeline.validate import ranking, validate
-from axialsr.settings import (
-    ReconstructionConfig,
-    RestoreConfig,
-    Runtime,
-    ValidationConfig,
-)
+from axialsr.settings import RestoreConfig, Runtime, ValidationConfig
 
 QUIET = Runtime(device="cpu", progress=False)
 
@@ -59,7 +55,9 @@ def test_holdout_scores_the_held_out_slices(em_case):
 
 def test_inr_is_validated_with_its_loss_history(em_case):
     _, lr = em_case
-    cfg = ValidationConfig(methods=("cubic", "inr"), restore=RestoreConfig(ReconstructionConfig(iters=30)))
+    cfg = ValidationConfig(
+        methods=("cubic", "inr"), restore=RestoreConfig(methods={"recon": ReconstructionConfig(iters=30)})
+    )
     result = validate(lr.data, S2, None, cfg, runtime=QUIET)
     assert len(result.histories["inr"]) == 30 and "fidelity" in result.histories["inr"][0]
     assert np.isfinite(result.restored["inr"]).all()

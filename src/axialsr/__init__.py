@@ -8,19 +8,13 @@ the method registry `axialsr.methods`. Importing axialsr does not import torch.
 from axialsr.errors import AxialSRError
 from axialsr.io import Volume, read_volume, write_volume
 from axialsr.methods import DEFAULT_METHOD, MethodSpec, methods, register
+from axialsr.methods.inr import FieldConfig, ReconstructionConfig
+from axialsr.methods.lateral import LateralConfig
+from axialsr.methods.slicewise import SlicewiseConfig
 from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.measurement import simulate
-from axialsr.settings import (
-    BlockConfig,
-    FieldConfig,
-    LateralConfig,
-    PriorConfig,
-    ReconstructionConfig,
-    RestoreConfig,
-    Runtime,
-    SlicewiseConfig,
-    ValidationConfig,
-)
+from axialsr.pipeline.blocks import BlockConfig
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime, ValidationConfig
 
 __version__ = "0.2.0"
 

@@ -397,8 +397,8 @@ def restore_blockwise(
     """Restore a volume larger than memory block by block (see `axialsr.pipeline.blocks`) into the Zarr store `out`,
     with any registered method. `source` comes from `open_source`. Raises AxialSRError naming the
     blocks that failed (finished blocks are kept for a rerun). Returns the `BlockRunSummary`."""
+    from axialsr.pipeline.blocks import BlockConfig
     from axialsr.pipeline.blocks import run_blockwise as run_blocks
-    from axialsr.settings import BlockConfig
 
     acquisition = acquisition or acquisition_for(source)
     summary = run_blocks(

@@ -1,10 +1,10 @@
 """The settings of every step, as dataclasses with their defaults and help texts (the command-line
 options are generated from them, see `axialsr.frontends.options`).
 
-What a result depends on lives here: the INR (`FieldConfig`, `ReconstructionConfig`), the slice-wise
-baseline (`SlicewiseConfig`), the lateral regressor's application (`LateralConfig`), the restoration
-(`RestoreConfig`: those, plus the projection onto the measurements and the uncertainty), prior training
-(`PriorConfig`, with the architecture `PRESETS`), blockwise runs (`BlockConfig`) and validation
+What a result depends on lives here, beside the settings each method owns (its module holds them, e.g.
+`methods.lateral.LateralConfig`): the restoration (`RestoreConfig`: the projection onto the measurements,
+the uncertainty, and the methods' settings by name), prior training
+(`PriorConfig`, with the architecture `PRESETS`) and validation
 (`ValidationConfig`). How a job runs, beside what it computes, is a `Runtime` (device, seed, threads,
 progress bars, checkpoint cadence), passed next to the configs, never inside them. `identity` is what a
 checkpoint or a blockwise part must match: a config without its fields marked `runtime` (batch sizes
@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from dataclasses import field as dataclass_field
-from typing import Any
+from typing import Any, TypeVar
 
 from axialsr.errors import AxialSRError
-from axialsr.io.ome import check_ngff_version
 from axialsr.operators.measurement import DEFAULT_PROJECTION, check_projection
 
 
@@ -30,9 +28,20 @@ def _help(text: str, **extra) -> dict:
     return {"help": text, **extra}
 
 
+T = TypeVar("T")
+
 DEVICES = ("auto", "cpu", "cuda")
 
 PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def named_setting(value: str | bool, names: tuple[str, ...], on: str, off: str, what: str) -> str:
+    """The name among `names` of a setting that was once on/off (True and False mean `on` and `off`)."""
+    name = (on if value else off) if isinstance(value, bool) else value
+    if name not in names:
+        raise AxialSRError(f"{what} must be one of {names}, got '{value}'")
+    return name
+
 
 # the flipped copies of each plane that the lateral regressor also restores: (flip rows, flip columns) per pass
 FLIPS: dict[str, tuple[tuple[bool, bool], ...]] = {
@@ -42,17 +51,9 @@ FLIPS: dict[str, tuple[tuple[bool, bool], ...]] = {
 }
 
 
-def _named_setting(value: str | bool, names: tuple[str, ...], on: str, off: str, what: str) -> str:
-    """The name among `names` of a setting that was once on/off (True and False mean `on` and `off`)."""
-    name = (on if value else off) if isinstance(value, bool) else value
-    if name not in names:
-        raise AxialSRError(f"{what} must be one of {names}, got '{value}'")
-    return name
-
-
 def flips_setting(flips: str | bool) -> str:
     """The name in `FLIPS` of a flips setting (True and False, the earlier on/off setting: 'all', 'none')."""
-    return _named_setting(flips, tuple(FLIPS), "all", "none", "lateral flips")
+    return named_setting(flips, tuple(FLIPS), "all", "none", "lateral flips")
 
 
 SLAB_PHASES = ("auto", "on", "off")
@@ -60,7 +61,7 @@ SLAB_PHASES = ("auto", "on", "off")
 
 def slab_phase_setting(value: str | bool) -> str:
     """The name in `SLAB_PHASES` of a slab-phase setting (True and False, the earlier on/off setting)."""
-    return _named_setting(value, SLAB_PHASES, "on", "off", "the slab phase")
+    return named_setting(value, SLAB_PHASES, "on", "off", "the slab phase")
 
 
 def uses_slab_phase(setting: str | bool, axial_blur: float, sparse: bool = False) -> bool:
@@ -145,9 +146,10 @@ def identity(config: Any) -> Any:
 
     Examples
     --------
-    >>> identity(LateralConfig(batch=2)) == identity(LateralConfig(batch=64))   # batch: runtime
+    >>> from axialsr.pipeline.blocks import BlockConfig
+    >>> identity(BlockConfig(ngff_version="0.4")) == identity(BlockConfig())   # an output format: runtime
     True
-    >>> identity(LateralConfig(flips=False)) == identity(LateralConfig())
+    >>> identity(BlockConfig(overlap=4)) == identity(BlockConfig())
     False
     """
     if is_dataclass(config) and not isinstance(config, type):
@@ -236,184 +238,23 @@ def machine_preset(gpu: bool) -> str:
 
 
 @dataclass
-class FieldConfig:
-    """Architecture of the field. Resolutions in cells per axis; `z_finest_ratio` scales the finest z
-    resolution relative to the output depth (z detail is what the prior must add)."""
-
-    encoding: str = field(default="dense", metadata={"help": "Encoding: dense, hash or fourier."})
-    levels: int = field(default=6, metadata={"help": "Resolution levels of the grid encodings."})
-    features: int = field(default=4, metadata={"help": "Features per level."})
-    coarsest: int = field(default=8, metadata={"help": "Cells per axis of the coarsest level."})
-    z_finest_ratio: float = field(default=0.5, metadata={"help": "Finest z cells per output slice."})
-    hash_table_log2: int = field(default=17, metadata={"help": "log2 of the hash table size (hash encoding)."})
-    fourier_features: int = field(default=128, metadata={"help": "Random Fourier features (fourier encoding)."})
-    fourier_sigma: float = field(default=8.0, metadata={"help": "Scale of the Fourier frequencies."})
-    mlp_width: int = field(default=64, metadata={"help": "Width of the MLP head."})
-    mlp_layers: int = field(default=2, metadata={"help": "Hidden layers of the MLP head."})
-    start_at_base: bool = field(
-        default=False, metadata={"help": "Zero the MLP's output layer, so that the field starts exactly at its base."}
-    )
-
-    def __post_init__(self) -> None:
-        if self.encoding not in ENCODINGS:
-            raise AxialSRError(f"unknown encoding '{self.encoding}'; choose one of {ENCODINGS}")
-        if min(self.levels, self.features, self.coarsest, self.mlp_width, self.fourier_features) < 1:
-            raise AxialSRError("levels, features, coarsest, mlp_width and fourier_features must be >= 1")
-        if not self.z_finest_ratio > 0 or self.mlp_layers < 0:
-            raise AxialSRError("z_finest_ratio must be > 0 and mlp_layers >= 0")
-
-
-@dataclass
-class ReconstructionConfig:
-    """Settings of one INR reconstruction. Sizes in output voxels; learning rates per Adam group; t values
-    as fractions of the prior's timesteps; `warmup` as a fraction of `iters` run with fidelity alone."""
-
-    iters: int = dataclass_field(default=1500, metadata=_help("Optimisation iterations."))
-    field: FieldConfig = dataclass_field(default_factory=FieldConfig, metadata=_help("INR architecture.", nested=True))
-    base: str = dataclass_field(default="cubic", metadata=_help("Residual base of the field: cubic or none."))
-    lr_encoding: float = dataclass_field(default=1e-2, metadata=_help("Learning rate of the feature grids."))
-    lr_mlp: float = dataclass_field(default=2e-3, metadata=_help("Learning rate of the MLP."))
-    fidelity_batch: int = dataclass_field(default=4, metadata=_help("Measured-slice crops per iteration."))
-    fidelity_crop: int = dataclass_field(default=48, metadata=_help("Side of the fidelity crops (pixels)."))
-    fidelity_loss: str = dataclass_field(default="l2", metadata=_help("l2 or l1."))
-    lambda_sds: float = dataclass_field(default=1.0, metadata=_help("Weight of the SDS loss (0: fidelity only)."))
-    sds_batch: int = dataclass_field(default=32, metadata=_help("SDS patches per iteration."))
-    sds_planes: tuple[str, ...] = dataclass_field(
-        default=("xz", "yz"), metadata=_help("Planes SDS renders: xz, yz, xy.")
-    )
-    sds_weighting: str = dataclass_field(default="x0", metadata=_help("SDS weighting w(t): x0 or sds."))
-    guidance: float = dataclass_field(
-        default=1.0, metadata=_help("Classifier-free guidance scale (conditional prior).")
-    )
-    t_min: float = dataclass_field(default=0.02, metadata=_help("Smallest SDS timestep (fraction of the schedule)."))
-    t_max_start: float = dataclass_field(default=0.3, metadata=_help("Largest SDS timestep at the start of SDS."))
-    t_max_end: float = dataclass_field(default=0.1, metadata=_help("Largest SDS timestep at the end."))
-    warmup: float = dataclass_field(default=0.3, metadata=_help("Fraction of iterations with fidelity alone."))
-
-    def __post_init__(self) -> None:
-        if self.iters < 1:
-            raise AxialSRError(f"iters must be >= 1, got {self.iters}")
-        if self.base not in ("cubic", "none"):
-            raise AxialSRError(f"base must be 'cubic' or 'none', got '{self.base}'")
-        if self.fidelity_loss not in ("l1", "l2"):
-            raise AxialSRError(f"fidelity loss must be 'l1' or 'l2', got '{self.fidelity_loss}'")
-        if self.sds_weighting not in SDS_WEIGHTINGS:
-            raise AxialSRError(f"SDS weighting must be one of {SDS_WEIGHTINGS}, got '{self.sds_weighting}'")
-        if self.lambda_sds < 0:
-            raise AxialSRError(f"lambda_sds must be >= 0, got {self.lambda_sds}")
-        if min(self.fidelity_batch, self.fidelity_crop, self.sds_batch) < 1:
-            raise AxialSRError("fidelity_batch, fidelity_crop and sds_batch must be >= 1")
-        if not self.lr_encoding > 0 or not self.lr_mlp > 0:
-            raise AxialSRError("learning rates must be > 0")
-        self.sds_planes = tuple(self.sds_planes)
-        bad = set(self.sds_planes) - {"xz", "yz", "xy"}
-        if bad or not self.sds_planes:
-            raise AxialSRError(f"SDS planes must be among xz, yz, xy; got {self.sds_planes}")
-        if not 0 <= self.t_min < self.t_max_end <= 1 or not self.t_min < self.t_max_start <= 1:
-            raise AxialSRError("need 0 <= t_min < t_max_end, t_max_start <= 1")
-        if not 0 <= self.warmup < 1:
-            raise AxialSRError(f"warmup must be in [0, 1), got {self.warmup}")
-
-
-@dataclass
-class SlicewiseConfig:
-    """How the slice-wise baseline samples: DDIM steps, the start strength (fraction of the schedule;
-    1 = from pure noise), the slice batch and the plane family it restores."""
-
-    steps: int = field(default=25, metadata=_help("DDIM steps per slice."))
-    strength: float = field(
-        default=0.5, metadata=_help("Start at this fraction of the noise schedule (1: from pure noise).")
-    )
-    batch: int = field(default=16, metadata=_help("Slices per batch.", runtime=True))
-    axis: str = field(default="xz", metadata=_help("Plane family restored slice by slice: xz or yz."))
-
-    def __post_init__(self) -> None:
-        if self.axis not in ("xz", "yz"):
-            raise AxialSRError(f"slicewise axis must be 'xz' or 'yz', got '{self.axis}'")
-        if not 0 < self.strength <= 1 or self.steps < 1 or self.batch < 1:
-            raise AxialSRError("slicewise needs 0 < strength <= 1, steps >= 1, batch >= 1")
-
-
-@dataclass
-class LateralConfig:
-    """How the lateral regressor is applied: the plane families it restores (their views are averaged),
-    which flipped copies are restored too and averaged (test-time augmentation: `z`, each plane also
-    upside down, 2 passes; `all`, also left-right, 4 passes; `none`) and the batch. On real EM at x10 the
-    flips are worth 0.01 dB; on synthetic EM `z` is worth 0.11-0.18 dB over `none` and `all` another
-    0.04-0.08 dB for twice the passes (`benchmarks/results/flips.md`), so `z` is the default. The uncertainty,
-    the spread of the views, always uses all of them.
+class RestoreConfig:
+    """What every method shares: whether to end with the projection onto the measurements (None: the
+    method's default) and which (`projection`: 'h2' smoothest along z, 'h1', or 'l2' smallest; see
+    `axialsr.operators.measurement`; slice-wise and the refinement use it at every step), whether to estimate a
+    per-voxel uncertainty (methods that can, see `MethodSpec.uncertainty`); and the settings sections the
+    methods own (`methods`: key -> config, e.g. 'lateral' -> `methods.lateral.LateralConfig`, or a method's
+    own config under its name; absent: their defaults).
 
     Examples
     --------
-    >>> LateralConfig().flips, LateralConfig(flips=False).flips, LateralConfig(flips=True).flips
-    ('z', 'none', 'all')
+    >>> from axialsr.methods.lateral import LateralConfig
+    >>> RestoreConfig().settings("lateral", LateralConfig).flips
+    'z'
+    >>> RestoreConfig().with_settings(lateral=LateralConfig(flips="all")).settings("lateral", LateralConfig).flips
+    'all'
     """
 
-    planes: tuple[str, ...] = field(default=PLANES, metadata={"help": "Planes the regressor restores: xz, yz."})
-    flips: str = field(
-        default="z",
-        metadata={
-            "help": "Flipped copies restored too and averaged: z (upside down, 2x the passes), all (also "
-            "left-right, 4x) or none; always all with --uncertainty."
-        },
-    )
-    batch: int | None = field(
-        default=None,
-        metadata={
-            "help": "Planes per forward pass; default 2 on a CPU (a third faster than 8 there, measured; the "
-            "same result) and 8 on a GPU.",
-            "runtime": True,
-        },
-    )
-
-    def __post_init__(self) -> None:
-        self.planes = tuple(self.planes)
-        if not self.planes or set(self.planes) - set(PLANES):
-            raise AxialSRError(f"lateral planes must be among {PLANES}, got {self.planes}")
-        self.flips = flips_setting(self.flips)
-        if self.batch is not None and self.batch < 1:
-            raise AxialSRError(f"lateral batch must be >= 1, got {self.batch}")
-
-
-@dataclass
-class RefineConfig:
-    """How `lateral-diffusion` turns the lateral restoration (the posterior mean) into a posterior sample
-    (see `axialsr.learning.sampling`): the realism (0: the mean unchanged; 1: a sample started from pure noise),
-    DDIM steps of the whole schedule, samples averaged, the conditional prior's guidance, the plane batch."""
-
-    realism: float = field(
-        default=0.5,
-        metadata=_help(
-            "0..1: how far the diffusion prior moves the lateral restoration towards a sharp posterior "
-            "sample (0: the posterior mean, smoothest, best PSNR; 1: one sample, sharpest).",
-            flag="--realism",
-        ),
-    )
-    steps: int = field(default=25, metadata=_help("DDIM steps of the whole noise schedule."))
-    samples: int = field(default=1, metadata=_help("Samples averaged (more: closer to the mean)."))
-    guidance: float = field(default=1.0, metadata=_help("Classifier-free guidance of a conditional prior."))
-    batch: int = field(default=16, metadata=_help("Planes per forward pass.", runtime=True))
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.realism <= 1:
-            raise AxialSRError(f"realism must be in [0, 1], got {self.realism}", setting="realism")
-        if self.steps < 1 or self.samples < 1 or self.batch < 1:
-            raise AxialSRError("refinement needs steps >= 1, samples >= 1, batch >= 1")
-
-
-@dataclass
-class RestoreConfig:
-    """Settings of every method: the INR (`recon`), the slice-wise baseline, the lateral regressor, the
-    diffusion refinement of `lateral-diffusion` (`refine`), whether to end with the projection onto the
-    measurements (None: the method's default) and which (`projection`: 'h2' smoothest along z, 'h1', or
-    'l2' smallest; see `axialsr.operators.measurement`; slice-wise and the refinement use it at every step),
-    whether to estimate a per-voxel uncertainty (methods that can, see `MethodSpec.uncertainty`), and the
-    configs of methods that bring their own (`MethodSpec.config`), by method name (absent: their defaults)."""
-
-    recon: ReconstructionConfig = field(default_factory=ReconstructionConfig)
-    slicewise: SlicewiseConfig = field(default_factory=SlicewiseConfig)
-    lateral: LateralConfig = field(default_factory=LateralConfig)
-    refine: RefineConfig = field(default_factory=RefineConfig)
     consistency: bool | None = None
     projection: str = DEFAULT_PROJECTION
     uncertainty: bool = False
@@ -422,6 +263,15 @@ class RestoreConfig:
 
     def __post_init__(self) -> None:
         check_projection(self.projection)
+
+    def settings(self, key: str, cls: type[T]) -> T:
+        """The settings section `key`: the config given in `methods`, else `cls()` (its defaults)."""
+        given = self.methods.get(key)
+        return cls() if given is None else given
+
+    def with_settings(self, **sections: Any) -> RestoreConfig:
+        """A copy with these settings sections (key=config) given."""
+        return replace(self, methods={**self.methods, **sections})
 
 
 @dataclass
@@ -581,88 +431,6 @@ class PriorConfig:
         if cfg.patch % 2 ** (levels - 1):
             raise AxialSRError(f"patch {cfg.patch} must be divisible by {2 ** (levels - 1)} for this UNet")
         return cfg
-
-
-@dataclass
-class BlockConfig:
-    """How to cut and schedule a blockwise run.
-
-    `blocks`: core block size (Z, Y, X) in measured voxels (slices, pixels, pixels). `overlap`: extension of
-    each block on every side in output (isotropic) voxels; along z it is rounded up to whole measured slices.
-    `workers`: Dask LocalCluster worker processes (0: run in this process, without Dask); `scheduler`: the
-    address of an existing Dask scheduler instead. `max_blocks`: stop after this many blocks (for jobs with a
-    time limit: rerun to continue). `work_dir`: where parts live (default: beside the output). `resources`:
-    Dask worker resources each block claims, e.g. 'GPU=1' with workers started with `--resources GPU=1`, so
-    that two blocks never share a GPU (a LocalCluster's workers get them too)."""
-
-    blocks: tuple[int, int, int] = (16, 256, 256)
-    overlap: int = field(default=16, metadata={"help": "Extension of each block on every side, in output voxels."})
-    workers: int = field(default=1, metadata={"help": "Dask LocalCluster worker processes (0: in this process)."})
-    threads_per_worker: int = field(default=1, metadata={"help": "Threads of each worker process."})
-    memory_limit: str = field(default="4GiB", metadata={"help": "Memory limit of each worker process."})
-    scheduler: str | None = field(
-        default=None, metadata={"help": "Address of an existing Dask scheduler (instead of a LocalCluster)."}
-    )
-    retries: int = field(default=1, metadata={"help": "Retries of a failing block before it is reported."})
-    work_dir: str | None = field(default=None, metadata={"help": "Folder of the parts (default: OUT.parts)."})
-    keep_parts: bool = field(default=False, metadata={"help": "Keep the parts after the output is written."})
-    max_blocks: int | None = field(
-        default=None, metadata={"help": "Stop after this many blocks (rerun the same command to continue)."}
-    )
-    resources: str | None = field(
-        default=None,
-        metadata={"help": "Dask worker resources each block claims, e.g. GPU=1 (one block per GPU at a time)."},
-    )
-    pyramid_levels: str = field(
-        default="auto",
-        metadata={
-            "help": "Pyramid levels of the OME-Zarr output (2x mean-downsampled): auto (until the coarsest fits "
-            "256^3) or a count (1: full resolution only).",
-            "runtime": True,
-        },
-    )
-
-    ngff_version: str = field(
-        default="0.5",
-        metadata={
-            "help": "OME-Zarr version of Zarr outputs: 0.5 (Zarr v3) or 0.4 (Zarr v2, for viewers and "
-            "libraries that do not read v3 yet).",
-            "runtime": True,
-        },
-    )
-
-    def __post_init__(self) -> None:
-        self.blocks = tuple(int(b) for b in self.blocks)  # type: ignore[assignment]
-        check_ngff_version(self.ngff_version)
-        self.worker_resources()
-        if len(self.blocks) != 3 or min(self.blocks) < 1:
-            raise AxialSRError(f"blocks must be three positive sizes (Z, Y, X), got {self.blocks}")
-        if self.overlap < 0:
-            raise AxialSRError(f"overlap must be >= 0, got {self.overlap}")
-        if self.workers < 0 or self.threads_per_worker < 1:
-            raise AxialSRError("workers must be >= 0 and threads_per_worker >= 1")
-        if self.pyramid_levels != "auto" and not (str(self.pyramid_levels).isdigit() and int(self.pyramid_levels) >= 1):
-            raise AxialSRError(
-                f"pyramid levels must be 'auto' or an integer >= 1, got {self.pyramid_levels!r}",
-                setting="pyramid_levels",
-            )
-        if self.retries < 0 or (self.max_blocks is not None and self.max_blocks < 1):
-            raise AxialSRError("retries must be >= 0 and max_blocks >= 1")
-
-    def worker_resources(self) -> dict[str, float] | None:
-        """`resources` parsed ('GPU=1,MEM=2' -> {'GPU': 1.0, 'MEM': 2.0}); None when unset."""
-        if not self.resources:
-            return None
-        parsed = {}
-        for item in self.resources.split(","):
-            name, _, amount = item.partition("=")
-            try:
-                parsed[name.strip()] = float(amount)
-            except ValueError:
-                raise AxialSRError(f"resources must be NAME=AMOUNT[,NAME=AMOUNT], got {self.resources!r}") from None
-            if not name.strip() or parsed[name.strip()] <= 0:
-                raise AxialSRError(f"resources must be NAME=AMOUNT with AMOUNT > 0, got {self.resources!r}")
-        return parsed
 
 
 @dataclass

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from axialsr import api
 from axialsr.errors import AxialSRError
 from axialsr.frontends import tables
 from axialsr.frontends.figures import orthogonal_views, prior_samples_figure
-from axialsr.settings import PriorConfig, RestoreConfig, Runtime, SlicewiseConfig
+from axialsr.methods.inr import ReconstructionConfig
+from axialsr.methods.slicewise import SlicewiseConfig
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime
 
 DEMO_FACTOR = 4.0
 COLUMNS = ("psnr_3d", "psnr_unmeasured", "ssim_xy", "ssim_xz", "ssim_yz", "seconds")
@@ -66,8 +68,8 @@ def run_demo(
         figure = out_dir / f"prior_{kind}.png"
         prior_samples_figure(priors[kind], figure, n=8, steps=25, seed=rt.seed, real_volume=lr.data)
 
-    config = RestoreConfig(slicewise=SlicewiseConfig(steps=budget.slicewise_steps))
-    config.recon = replace(config.recon, iters=budget.iters)
+    slicewise = SlicewiseConfig(steps=budget.slicewise_steps)
+    config = RestoreConfig(methods={"slicewise": slicewise, "recon": ReconstructionConfig(iters=budget.iters)})
     plan = [
         ("nearest", None),
         ("linear", None),

@@ -140,6 +140,58 @@ def _from_cli(annotation: Any, raw: Any, path: str) -> Any:
     return raw
 
 
+def setting_fields(cls: type) -> list[tuple[str, Any, Any, str]]:
+    """(name, type, default, help) of the fields of the config dataclass `cls` a person sets (not `internal`,
+    not `runtime`, not nested): what a front end shows besides the command line.
+
+    Examples
+    --------
+    >>> from axialsr.methods.lateral import LateralConfig
+    >>> [name for name, *_ in setting_fields(LateralConfig)]
+    ['planes', 'flips']
+    """
+    hints = typing.get_type_hints(cls)
+    instance = cls()
+    out = []
+    for f in fields(cls):
+        meta = f.metadata
+        if meta.get("internal") or meta.get("runtime") or meta.get("nested"):
+            continue
+        out.append((f.name, hints[f.name], getattr(instance, f.name), meta.get("help", "")))
+    return out
+
+
+def text_of(value: Any) -> str:
+    """A setting's value as a person types it: '' for None, a comma list for a tuple."""
+    if value is None:
+        return ""
+    return ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
+
+
+def value_of(annotation: Any, text: str, name: str) -> Any:
+    """The value of a setting of type `annotation` from the text a person typed (`text_of` reversed):
+    '' is None for an optional setting; AxialSRError naming the setting when the text does not parse.
+
+    Examples
+    --------
+    >>> value_of(int | None, "", "batch"), value_of(float, "2e-3", "lr"), value_of(tuple[str, ...], "xz", "planes")
+    (None, 0.002, ('xz',))
+    """
+    kind, _ = _cli_type(annotation, None)
+    if not text.strip():
+        if type(None) in typing.get_args(kind):
+            return None
+        raise AxialSRError(f"{name} needs a value")
+    base = next((a for a in typing.get_args(kind) if a is not type(None)), kind)
+    if base is bool:
+        return text.strip().lower() in ("1", "true", "yes", "on")
+    try:
+        raw = base(text.strip()) if base in (int, float) else text.strip()
+    except ValueError:
+        raise AxialSRError(f"{name} must be a number, got '{text}'") from None
+    return _from_cli(annotation, raw, name)
+
+
 def _construct(cls: type, settings: dict[str, Any], overrides: dict[str, Any], prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     kwargs = {}
@@ -156,13 +208,16 @@ def _construct(cls: type, settings: dict[str, Any], overrides: dict[str, Any], p
     return cls(**kwargs)
 
 
-def with_options(*groups: OptionGroup) -> Callable[[Callable], Callable]:
+def with_options(*groups: OptionGroup, gather: str | None = None) -> Callable[[Callable], Callable]:
     """Decorate a typer command: add the options of `groups` to its signature; the command receives each
-    group's parsed values as a dict under the group's key (call `group.build(values)` to make the config)."""
+    group's parsed values as a dict under the group's key (call `group.build(values)` to make the config).
+    With `gather`, the groups whose key is not a parameter of the command (e.g. one per settings section,
+    which a command cannot list in advance) arrive together as one dict {group key: values} under `gather`."""
 
     def decorate(fn: Callable) -> Callable:
         sig = inspect.signature(fn, eval_str=True)
-        keys = {g.key for g in groups}
+        keys = {g.key for g in groups} | ({gather} if gather else set())
+        gathered = [g for g in groups if gather and g.key not in sig.parameters]
         own = [p for p in sig.parameters.values() if p.name not in keys]
         extra = [p for g in groups for p in g.parameters()]
         names = [p.name for p in own + extra]
@@ -171,9 +226,10 @@ def with_options(*groups: OptionGroup) -> Callable[[Callable], Callable]:
             raise TypeError(f"{fn.__name__}: options defined twice: {sorted(duplicates)}")
 
         def command(**kwargs: Any) -> Any:
-            for group in groups:
-                kwargs[group.key] = {p.name: kwargs.pop(p.name) for p in group.parameters()}
-            return fn(**kwargs)
+            values = {group.key: {p.name: kwargs.pop(p.name) for p in group.parameters()} for group in groups}
+            if gather:
+                kwargs[gather] = {g.key: values.pop(g.key) for g in gathered}
+            return fn(**kwargs, **values)
 
         command.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]
         command.__name__ = fn.__name__

@@ -14,6 +14,7 @@ interpolation of the measured stack), which starts the optimisation from the bas
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,7 +22,9 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from axialsr.errors import AxialSRError
-from axialsr.settings import FieldConfig
+
+if TYPE_CHECKING:
+    from axialsr.methods.inr import FieldConfig
 
 
 class DenseGridEncoding(nn.Module):
@@ -100,11 +103,9 @@ class FourierEncoding(nn.Module):
 class Field(nn.Module):
     """Coordinate network over an extent (Z, Y, X) in output voxels, optionally residual over `base`."""
 
-    def __init__(
-        self, extent: tuple[int, int, int], config: FieldConfig | None = None, base: np.ndarray | None = None
-    ) -> None:
+    def __init__(self, extent: tuple[int, int, int], config: FieldConfig, base: np.ndarray | None = None) -> None:
         super().__init__()
-        cfg = config or FieldConfig()
+        cfg = config
         self.config = cfg
         self.register_buffer("extent", torch.tensor(extent, dtype=torch.float32), persistent=False)
         finest = (max(2, int(round(extent[0] * cfg.z_finest_ratio))), extent[1], extent[2])

@@ -12,6 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,7 +26,10 @@ from axialsr.learning.sds import sds_loss
 from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.interpolation import interpolate_z
 from axialsr.operators.measurement import measurement_operator
-from axialsr.settings import ReconstructionConfig, Runtime, identity
+from axialsr.settings import Runtime, identity
+
+if TYPE_CHECKING:
+    from axialsr.methods.inr import ReconstructionConfig
 
 CHECKPOINT_FILE = "reconstruction.pt"
 LOSS_FILE = "reconstruction_loss.jsonl"
@@ -111,8 +115,9 @@ class _Sampler:
 def reconstruct(
     measured: np.ndarray,
     acquisition: Acquisition,
+    *,
+    config: ReconstructionConfig,
     prior: DiffusionPrior | None = None,
-    config: ReconstructionConfig | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
     stop_after: int | None = None,
@@ -127,7 +132,7 @@ def reconstruct(
     lateral restoration) when given, else over the cubic interpolation (config.base). Returns normalised
     intensities on the output grid (round(Z_lr * s), Y, X). `stop_after` ends after that many
     iterations in total (an interruption, for tests); `resume` continues from `checkpoint_dir`."""
-    cfg = config or ReconstructionConfig()
+    cfg = config
     rt = runtime or Runtime()
     device = resolve_device(rt.device)
     measured = np.asarray(measured, dtype=np.float32)

@@ -15,6 +15,8 @@ YZ-wise restorations disagree: `metrics.coherence` measures that.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -27,7 +29,9 @@ from axialsr.learning.sampling import consistent_ddim_step, sampling_timesteps
 from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.interpolation import interpolate_z
 from axialsr.operators.measurement import DEFAULT_PROJECTION, MeasurementOperator, measurement_operator
-from axialsr.settings import SlicewiseConfig
+
+if TYPE_CHECKING:
+    from axialsr.methods.slicewise import SlicewiseConfig
 
 
 @torch.no_grad()
@@ -74,8 +78,9 @@ def restore_slices(
 def slicewise_diffusion(
     measured: np.ndarray,
     acquisition: Acquisition,
+    *,
     prior: DiffusionPrior,
-    config: SlicewiseConfig | None = None,
+    config: SlicewiseConfig,
     projection: str = DEFAULT_PROJECTION,
     seed: int = 0,
     progress: bool = True,
@@ -83,7 +88,7 @@ def slicewise_diffusion(
     """Restore normalised measured slices (Z_lr, Y, X) slice by slice, with the `projection`'s correction
     onto the measurements at every step and noise drawn from `seed`; returns (round(Z_lr s), Y, X)
     float32."""
-    cfg = config or SlicewiseConfig()
+    cfg = config
     if not isinstance(prior, DiffusionPrior):
         raise AxialSRError(f"the slice-wise baseline needs a diffusion or conditional prior, not a {prior.kind} prior")
     if prior.conditional:

@@ -1,7 +1,8 @@
 """The restoration methods, one module each, and their registry.
 
-A method is a `MethodSpec`: its name, a one-line summary, the config it reads (a field of
-`settings.RestoreConfig` such as `recon`, or a dataclass of its own, `config`), the prior types it needs
+A method is a `MethodSpec`: its name, a one-line summary, the settings sections it reads (config
+dataclasses that method modules own and register with `register_settings`, such as `lateral`, or a
+dataclass of its own, `config`), the prior types it needs
 or takes, its capabilities (iterative and checkpointable, ends with the projection onto the
 measurements, per-voxel uncertainty, z support for blockwise runs) and a typed `run`. Front ends (CLI,
 napari), `validate`, `blocks`, `api` and the benchmarks loop over the registry, so a new method is one
@@ -22,6 +23,7 @@ from axialsr.methods.registry import (
     MethodInputs,
     MethodOutput,
     MethodSpec,
+    SettingsSection,
     describe,
     get_method,
     method_for_priors,
@@ -29,6 +31,8 @@ from axialsr.methods.registry import (
     methods,
     methods_for,
     register,
+    register_settings,
+    settings_sections,
     unregister,
 )
 
@@ -43,6 +47,7 @@ __all__ = [
     "MethodInputs",
     "MethodOutput",
     "MethodSpec",
+    "SettingsSection",
     "describe",
     "get_method",
     "method_for_priors",
@@ -50,5 +55,7 @@ __all__ = [
     "methods",
     "methods_for",
     "register",
+    "register_settings",
+    "settings_sections",
     "unregister",
 ]

@@ -15,17 +15,17 @@ def run(inputs: MethodInputs) -> MethodOutput:
 
     base, spread = lateral_volume(inputs, inputs.config.uncertainty)
     diffusion = inputs.prior(DiffusionPrior)
-    recon = inputs.config.recon
+    recon = inputs.settings("recon")
     config = replace(recon, field=replace(recon.field, start_at_base=True))
     if diffusion is None:
         config = replace(config, lambda_sds=0.0)
     result = reconstruct(
         inputs.measured,
         inputs.acquisition,
-        diffusion,
-        config,
-        inputs.checkpoint_dir,
-        inputs.resume,
+        prior=diffusion,
+        config=config,
+        checkpoint_dir=inputs.checkpoint_dir,
+        resume=inputs.resume,
         base=base,
         runtime=inputs.runtime,
     )

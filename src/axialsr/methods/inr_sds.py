@@ -9,7 +9,7 @@ from axialsr.methods.registry import MethodInputs, MethodOutput, MethodSpec, reg
 
 
 def run(inputs: MethodInputs) -> MethodOutput:
-    return fit_inr(inputs, inputs.prior(DiffusionPrior), inputs.config.recon)
+    return fit_inr(inputs, inputs.prior(DiffusionPrior), inputs.settings("recon"))
 
 
 SPEC = register(

@@ -1,10 +1,11 @@
-"""The method registry: `MethodSpec`, what a method's `run` receives and returns, and the functions that
-register and look up methods (see `axialsr.methods` for the built-in ones)."""
+"""The method registry: `MethodSpec`, what a method's `run` receives and returns, the settings sections
+the methods own (`SettingsSection`: a config dataclass, the title and option prefix front ends show it
+under), and the functions that register and look up both (see `axialsr.methods` for the built-in ones)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,9 +36,10 @@ class MethodInputs:
         """The given prior of type `kind` (None when an optional one was not given)."""
         return self.priors.get(kind)
 
-    def own_config(self, spec: MethodSpec) -> Any:
-        """The method's own config (`spec.config`): the one in `config.methods`, else its defaults."""
-        return self.config.methods.get(spec.name) or spec.config()
+    def settings(self, key: str) -> Any:
+        """The settings section `key` (a method's name for a method with a config of its own): the config
+        in `config.methods`, else the section's defaults."""
+        return self.config.settings(key, settings_sections()[key].cls)
 
 
 @dataclass
@@ -61,9 +63,11 @@ class MethodSpec:
     run : callable
         `run(MethodInputs) -> MethodOutput`.
     settings : tuple of str
-        The `RestoreConfig` fields it reads ('recon', 'slicewise', 'lateral'): front ends show their options.
+        The settings sections it reads (`register_settings`: 'recon', 'slicewise', 'lateral', 'refine'):
+        front ends show their options, `MethodInputs.settings(key)` hands them over.
     config : type, optional
-        A config dataclass of its own (its options are generated like the others'; the value lives in
+        A config dataclass of its own: registering the method registers it as the section named after the
+        method (options `--NAME-FIELD` under the heading 'NAME method'; the value lives in
         `RestoreConfig.methods[name]`).
     needs, optional : tuple of Prior types
         The prior types it must be given, and those it uses when given.
@@ -124,19 +128,59 @@ def describe(kind: type[Prior]) -> str:
     return PRIOR_WORDS.get(kind, kind.__name__)
 
 
+@dataclass(frozen=True)
+class SettingsSection:
+    """A config dataclass that methods read, stored in `RestoreConfig.methods[key]`: front ends show its
+    fields as options `--PREFIXFIELD` under the heading `title` (the CLI) or as fields (napari)."""
+
+    key: str
+    cls: type
+    title: str
+    prefix: str = ""
+
+
 _REGISTRY: dict[str, MethodSpec] = {}
+_SECTIONS: dict[str, SettingsSection] = {}
 _plugins_loaded = False
 
 
+def register_settings(key: str, cls: type, *, title: str, prefix: str | None = None) -> SettingsSection:
+    """Register the settings section `key` (its config dataclass `cls`, shown under `title` with options
+    prefixed `prefix`, default 'KEY-'); returns it. The module that defines a method registers the
+    sections it owns.
+
+    Examples
+    --------
+    >>> settings_sections()["lateral"].prefix
+    'lateral-'
+    """
+    section = SettingsSection(key, cls, title, f"{key}-" if prefix is None else prefix)
+    _SECTIONS[key] = section
+    return section
+
+
+def settings_sections() -> dict[str, SettingsSection]:
+    """Every registered settings section by key, in the order registered (a copy)."""
+    _load_plugins()
+    return dict(_SECTIONS)
+
+
 def register(spec: MethodSpec) -> MethodSpec:
-    """Add a method to the registry (replacing one of the same name); returns it."""
+    """Add a method to the registry (replacing one of the same name); a method with a `config` of its own
+    also registers it as the settings section named after it. Returns the registered spec."""
+    if spec.config is not None:
+        register_settings(spec.name, spec.config, title=f"{spec.name} method")
+        if spec.name not in spec.settings:
+            spec = replace(spec, settings=(*spec.settings, spec.name))
     _REGISTRY[spec.name] = spec
     return spec
 
 
 def unregister(name: str) -> None:
-    """Remove a method (for tests that register a toy one)."""
-    _REGISTRY.pop(name, None)
+    """Remove a method and the settings section of its own config (for tests that register a toy one)."""
+    spec = _REGISTRY.pop(name, None)
+    if spec is not None and spec.config is not None:
+        _SECTIONS.pop(name, None)
 
 
 def _load_plugins() -> None:

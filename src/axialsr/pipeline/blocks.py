@@ -39,6 +39,7 @@ from axialsr.io import (
     tagged_sibling,
     write_ome_zarr_metadata,
 )
+from axialsr.io.ome import check_ngff_version
 from axialsr.io.pyramid import resolve_levels, write_levels
 from axialsr.learning.priors import Prior
 from axialsr.methods import get_method
@@ -46,9 +47,91 @@ from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.intensity import Normalization, cast_like
 from axialsr.operators.tiling import Block, BlockGrid
 from axialsr.pipeline.restore import blockwise_z_support, normalization_for, restore_array
-from axialsr.settings import BlockConfig, RestoreConfig, Runtime, identity
+from axialsr.settings import RestoreConfig, Runtime, identity
 
 MANIFEST = "manifest.json"
+
+
+@dataclass
+class BlockConfig:
+    """How to cut and schedule a blockwise run.
+
+    `blocks`: core block size (Z, Y, X) in measured voxels (slices, pixels, pixels). `overlap`: extension of
+    each block on every side in output (isotropic) voxels; along z it is rounded up to whole measured slices.
+    `workers`: Dask LocalCluster worker processes (0: run in this process, without Dask); `scheduler`: the
+    address of an existing Dask scheduler instead. `max_blocks`: stop after this many blocks (for jobs with a
+    time limit: rerun to continue). `work_dir`: where parts live (default: beside the output). `resources`:
+    Dask worker resources each block claims, e.g. 'GPU=1' with workers started with `--resources GPU=1`, so
+    that two blocks never share a GPU (a LocalCluster's workers get them too)."""
+
+    blocks: tuple[int, int, int] = (16, 256, 256)
+    overlap: int = field(default=16, metadata={"help": "Extension of each block on every side, in output voxels."})
+    workers: int = field(default=1, metadata={"help": "Dask LocalCluster worker processes (0: in this process)."})
+    threads_per_worker: int = field(default=1, metadata={"help": "Threads of each worker process."})
+    memory_limit: str = field(default="4GiB", metadata={"help": "Memory limit of each worker process."})
+    scheduler: str | None = field(
+        default=None, metadata={"help": "Address of an existing Dask scheduler (instead of a LocalCluster)."}
+    )
+    retries: int = field(default=1, metadata={"help": "Retries of a failing block before it is reported."})
+    work_dir: str | None = field(default=None, metadata={"help": "Folder of the parts (default: OUT.parts)."})
+    keep_parts: bool = field(default=False, metadata={"help": "Keep the parts after the output is written."})
+    max_blocks: int | None = field(
+        default=None, metadata={"help": "Stop after this many blocks (rerun the same command to continue)."}
+    )
+    resources: str | None = field(
+        default=None,
+        metadata={"help": "Dask worker resources each block claims, e.g. GPU=1 (one block per GPU at a time)."},
+    )
+    pyramid_levels: str = field(
+        default="auto",
+        metadata={
+            "help": "Pyramid levels of the OME-Zarr output (2x mean-downsampled): auto (until the coarsest fits "
+            "256^3) or a count (1: full resolution only).",
+            "runtime": True,
+        },
+    )
+
+    ngff_version: str = field(
+        default="0.5",
+        metadata={
+            "help": "OME-Zarr version of Zarr outputs: 0.5 (Zarr v3) or 0.4 (Zarr v2, for viewers and "
+            "libraries that do not read v3 yet).",
+            "runtime": True,
+        },
+    )
+
+    def __post_init__(self) -> None:
+        self.blocks = tuple(int(b) for b in self.blocks)  # type: ignore[assignment]
+        check_ngff_version(self.ngff_version)
+        self.worker_resources()
+        if len(self.blocks) != 3 or min(self.blocks) < 1:
+            raise AxialSRError(f"blocks must be three positive sizes (Z, Y, X), got {self.blocks}")
+        if self.overlap < 0:
+            raise AxialSRError(f"overlap must be >= 0, got {self.overlap}")
+        if self.workers < 0 or self.threads_per_worker < 1:
+            raise AxialSRError("workers must be >= 0 and threads_per_worker >= 1")
+        if self.pyramid_levels != "auto" and not (str(self.pyramid_levels).isdigit() and int(self.pyramid_levels) >= 1):
+            raise AxialSRError(
+                f"pyramid levels must be 'auto' or an integer >= 1, got {self.pyramid_levels!r}",
+                setting="pyramid_levels",
+            )
+        if self.retries < 0 or (self.max_blocks is not None and self.max_blocks < 1):
+            raise AxialSRError("retries must be >= 0 and max_blocks >= 1")
+
+    def worker_resources(self) -> dict[str, float] | None:
+        """`resources` parsed ('GPU=1,MEM=2' -> {'GPU': 1.0, 'MEM': 2.0}); None when unset."""
+        if not self.resources:
+            return None
+        parsed = {}
+        for item in self.resources.split(","):
+            name, _, amount = item.partition("=")
+            try:
+                parsed[name.strip()] = float(amount)
+            except ValueError:
+                raise AxialSRError(f"resources must be NAME=AMOUNT[,NAME=AMOUNT], got {self.resources!r}") from None
+            if not name.strip() or parsed[name.strip()] <= 0:
+                raise AxialSRError(f"resources must be NAME=AMOUNT with AMOUNT > 0, got {self.resources!r}")
+        return parsed
 
 
 @dataclass(frozen=True)

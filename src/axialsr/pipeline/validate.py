@@ -42,6 +42,9 @@ from axialsr.evaluation.metrics import psnr, ssim_2d_mean
 from axialsr.learning.planes import blur_rows, estimate_axial_blur
 from axialsr.learning.priors import Prior, as_prior_list
 from axialsr.methods import get_method, methods_for
+from axialsr.methods.inr import ReconstructionConfig
+from axialsr.methods.lateral import LateralConfig
+from axialsr.methods.slicewise import SlicewiseConfig
 from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.measurement import simulate
 from axialsr.pipeline.restore import restore_array
@@ -149,11 +152,11 @@ def _lateral(data, acquisition: Acquisition, priors, cfg: ValidationConfig, rt: 
         )
     truth = turned[: acquisition.output_depth(measured.shape[0])]
     # only the (Y, X) planes of the turned volume are isotropic: restore along them alone
-    config = replace(
-        cfg.restore,
-        recon=replace(cfg.restore.recon, sds_planes=("xz",)),
-        lateral=replace(cfg.restore.lateral, planes=("xz",)),
-        slicewise=replace(cfg.restore.slicewise, axis="xz"),
+    given = cfg.restore
+    config = given.with_settings(
+        recon=replace(given.settings("recon", ReconstructionConfig), sds_planes=("xz",)),
+        lateral=replace(given.settings("lateral", LateralConfig), planes=("xz",)),
+        slicewise=replace(given.settings("slicewise", SlicewiseConfig), axis="xz"),
     )
     rows, restored, histories = [], {}, {}
     for method in _progress(cfg.methods, rt.progress):

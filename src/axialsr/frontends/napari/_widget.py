@@ -25,18 +25,26 @@ from magicgui.widgets import (
 )
 
 from axialsr import api
-from axialsr.settings import PRESETS, PriorConfig, RestoreConfig, Runtime
+from axialsr.frontends.options import setting_fields, text_of, value_of
+from axialsr.methods import settings_sections
+from axialsr.methods.inr import ReconstructionConfig
+from axialsr.settings import PRESETS, PriorConfig, RestoreConfig, Runtime, ValidationConfig
 
 BUDGETS = {"quick": 0.25, "default": 1.0, "thorough": 2.0}  # x the preset's training steps and INR iterations
 
 
-def run_config(method: str, budget: str, preset: str, uncertainty: bool) -> api.RunConfig:
-    """The RunConfig of a widget run: the method, its priors' training and the INR iterations scaled by
-    the budget (the preset's training steps, for the machine's preset: `small` on a CPU, `base` on a GPU)."""
+def run_config(
+    method: str, budget: str, preset: str, *, uncertainty: bool = False, settings: dict | None = None
+) -> api.RunConfig:
+    """The RunConfig of a widget run: the method with its settings sections (`settings`: key -> config;
+    absent ones: defaults), its priors' training and the INR iterations scaled by the budget (the preset's
+    training steps, for the machine's preset: `small` on a CPU, `base` on a GPU)."""
     scale = BUDGETS[budget]
     steps = PRESETS[preset]["steps"]
-    restore = RestoreConfig(uncertainty=uncertainty and api.get_method(method).uncertainty)
-    restore.recon = replace(restore.recon, iters=max(1, int(restore.recon.iters * scale)))
+    sections = dict(settings or {})
+    recon = sections.get("recon") or ReconstructionConfig()
+    sections["recon"] = replace(recon, iters=max(1, int(recon.iters * scale)))
+    restore = RestoreConfig(uncertainty=uncertainty and api.get_method(method).uncertainty, methods=sections)
     return api.RunConfig(
         method=method,
         lateral_prior=PriorConfig(kind="lateral", preset=preset, steps=max(1, int(steps["lateral"] * scale))),
@@ -173,6 +181,35 @@ class _Worker(Container):
         self.cancel_button.enabled = False
 
 
+def settings_widgets(method: str) -> list:
+    """One field per setting of the settings sections `method` reads (built-in and plug-in methods alike,
+    from their registered config dataclasses): a check box for a switch, a text field for the others,
+    named 'KEY.FIELD', labelled with the field's name and its help as tooltip."""
+    out = []
+    for key in api.get_method(method).settings:
+        for name, annotation, default, help_text in setting_fields(settings_sections()[key].cls):
+            label = name.replace("_", " ")
+            if annotation is bool:
+                widget = CheckBox(name=f"{key}.{name}", text=label, value=default, tooltip=help_text)
+            else:
+                widget = LineEdit(name=f"{key}.{name}", label=label, value=text_of(default), tooltip=help_text)
+            out.append(widget)
+    return out
+
+
+def settings_from(widgets, method: str) -> dict:
+    """The settings sections (key -> config) of `method` from the fields of `settings_widgets`."""
+    values: dict[str, dict] = {key: {} for key in api.get_method(method).settings}
+    hints = {}
+    for key in values:
+        hints[key] = {name: annotation for name, annotation, *_ in setting_fields(settings_sections()[key].cls)}
+    for widget in widgets:
+        key, name = widget.name.split(".", 1)
+        raw = widget.value
+        values[key][name] = raw if isinstance(raw, bool) else value_of(hints[key][name], raw, name)
+    return {key: settings_sections()[key].cls(**given) for key, given in values.items()}
+
+
 class RestoreWidget(_Worker):
     """ "Axial super-resolution": pick an image layer, the factor (from its scale), a method (default: the
     best of the benchmark), a budget and a device; Run adds the isotropic result as a new layer."""
@@ -181,6 +218,8 @@ class RestoreWidget(_Worker):
         super().__init__(napari_viewer, "Run")
         self.method = ComboBox(label="method", choices=list(api.method_names()), value=api.DEFAULT_METHOD)
         self.uncertainty = CheckBox(text="add an uncertainty layer", value=False)
+        # the selected method's settings, generated from the configs it reads
+        self.settings = Container(name="settings", labels=True)
         self.extend(
             [
                 self.image,
@@ -190,6 +229,7 @@ class RestoreWidget(_Worker):
                 self.budget,
                 self.device,
                 self.uncertainty,
+                self.settings,
                 self.run_button,
                 self.cancel_button,
                 self.progress,
@@ -197,18 +237,28 @@ class RestoreWidget(_Worker):
             ]
         )
         self.method.changed.connect(self._method_changed)
+        self._method_changed()
         self._refresh()
 
     def _method_changed(self, _value=None) -> None:
         self.uncertainty.enabled = api.get_method(self.method.value).uncertainty
+        del self.settings[:]
+        self.settings.extend(settings_widgets(self.method.value))
 
     def job(self):
         volume = self.volume()
         acquisition = self.acquisition(volume)
-        config = run_config(self.method.value, self.budget.value, self.machine_preset(), self.uncertainty.value)
+        method = self.method.value
+        config = run_config(
+            method,
+            self.budget.value,
+            self.machine_preset(),
+            uncertainty=self.uncertainty.value,
+            settings=settings_from(self.settings, method),
+        )
         name = f"{self.image.value} ({self.method.value})"
         runtime = self.runtime()
-        return lambda: (name, api.run(volume, config, None, acquisition, runtime=runtime))
+        return lambda: (name, api.run(volume, config=config, acquisition=acquisition, runtime=runtime))
 
     def finish(self, value) -> None:
         name, result = value
@@ -232,7 +282,7 @@ class ValidateWidget(_Worker):
     """ "Validate methods": scores methods on the layer without ground truth (`axialsr validate`, lateral
     scheme), after training the lateral prior they need, and shows the table."""
 
-    METHODS = ("linear", "cubic", "inr", "lateral")
+    METHODS = ValidationConfig().methods  # what `axialsr validate` compares: the interpolations and `run`'s method
 
     def __init__(self, napari_viewer) -> None:
         super().__init__(napari_viewer, "Validate")
@@ -256,18 +306,16 @@ class ValidateWidget(_Worker):
         self._refresh()
 
     def job(self):
-        from axialsr.settings import ValidationConfig
-
         volume = self.volume()
         acquisition = self.acquisition(volume)
-        config = run_config("lateral", self.budget.value, self.machine_preset(), False)
+        config = run_config("lateral", self.budget.value, self.machine_preset())
         runtime = self.runtime()
 
         def work():
             (lateral_cfg,) = config.prior_configs()
-            prior = api.train_prior(volume, lateral_cfg, None, acquisition, runtime=runtime)
+            prior = api.train_prior(volume, config=lateral_cfg, acquisition=acquisition, runtime=runtime)
             validation = ValidationConfig(methods=self.METHODS, restore=config.restore)
-            return api.validate(volume, acquisition, prior, validation, runtime)
+            return api.validate(volume, acquisition=acquisition, priors=prior, config=validation, runtime=runtime)
 
         return work
 

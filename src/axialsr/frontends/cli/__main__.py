@@ -1,0 +1,4 @@
+from axialsr.frontends.cli import main
+
+if __name__ == "__main__":
+    main()
