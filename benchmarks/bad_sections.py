@@ -211,23 +211,23 @@ def restore(name: str) -> None:
     outputs, rows = {}, []
     score = scorer(name, truth, acquisition, defects, rows, outputs)
 
-    clean_cubic, _ = api.restore(lr, "cubic", acquisition, runtime=CPU)
+    clean_cubic, _ = api.restore(lr, "cubic", acquisition=acquisition, runtime=CPU)
     score("cubic-clean", clean_cubic.data, 0.0)
-    blind, _ = api.restore(damaged, "cubic", acquisition, runtime=CPU)
+    blind, _ = api.restore(damaged, "cubic", acquisition=acquisition, runtime=CPU)
     score("cubic-blind", blind.data, 0.0)
-    bridged, _ = api.restore(damaged, "cubic", found_acq, runtime=CPU)
+    bridged, _ = api.restore(damaged, "cubic", acquisition=found_acq, runtime=CPU)
     score("cubic-bridged", bridged.data, 0.0)
     folder = CACHE / name / "lateral-damaged"
     config = PriorConfig(kind="lateral", preset="small")
     if api.is_prior_folder(folder):
         (prior,) = api.load_priors(folder, "cpu")
     else:
-        prior = api.train_prior(damaged, config, folder, found_acq, runtime=CPU)
-    out, info = api.restore(damaged, "lateral", found_acq, prior, runtime=CPU)
+        prior = api.train_prior(damaged, config, out_dir=folder, acquisition=found_acq, runtime=CPU)
+    out, info = api.restore(damaged, "lateral", acquisition=found_acq, priors=prior, runtime=CPU)
     train_s = float(prior.meta.get("seconds", 0.0))
     score("lateral", out.data, info.seconds, {"train_s": train_s})
     clean_prior = ensure_prior(case, "lateral")
-    clean, info = api.restore(lr, "lateral", acquisition, clean_prior, runtime=CPU)
+    clean, info = api.restore(lr, "lateral", acquisition=acquisition, priors=clean_prior, runtime=CPU)
     score("lateral-clean", clean.data, info.seconds, {"train_s": float(clean_prior.meta.get("seconds", 0.0))})
     for row in ("lateral", "lateral-clean"):
         np.save(CACHE.parent / f"bad_sections_{name}_{row}.npy", outputs[row])
@@ -260,7 +260,9 @@ def real() -> None:
     volume = api.Volume(data, (40.0, 8.0, 8.0), "nm")
     started = time.perf_counter()
     acquisition = api.acquisition_for(volume)
-    result = api.run(volume, api.RunConfig(), CACHE / "real_em" / "run-x5", acquisition, runtime=CPU)
+    result = api.run(
+        volume, api.RunConfig(), work_dir=CACHE / "real_em" / "run-x5", acquisition=acquisition, runtime=CPU
+    )
     seconds = time.perf_counter() - started
     out = result.volume.data
     means = out.astype(np.float64).mean(axis=(1, 2))
@@ -297,8 +299,8 @@ def real_figure() -> None:
 
     data = tifffile.imread(REAL).astype(np.float32)
     found = api.Acquisition(5.0, missing=(14,))
-    blind, _ = api.restore(api.Volume(data), "cubic", api.Acquisition(5.0), runtime=CPU)
-    bridged, _ = api.restore(api.Volume(data), "cubic", found, runtime=CPU)
+    blind, _ = api.restore(api.Volume(data), "cubic", acquisition=api.Acquisition(5.0), runtime=CPU)
+    bridged, _ = api.restore(api.Volume(data), "cubic", acquisition=found, runtime=CPU)
     run = np.load(Path(__file__).resolve().parent / "cache" / "real_em_x5_run.npy").astype(np.float32)
     window = slice(45, 101)
     volumes = {

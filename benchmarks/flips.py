@@ -44,7 +44,7 @@ def run(name: str) -> None:
     rows = []
     for label, flips in VARIANTS.items():
         config = RestoreConfig(methods={"lateral": LateralConfig(flips=flips)})
-        out, info = api.restore(lr, "lateral", acquisition, prior, config, runtime=CPU)
+        out, info = api.restore(lr, "lateral", acquisition=acquisition, priors=prior, config=config, runtime=CPU)
         row = {"method": label, "case": name, "psnr_3d": api.score_row(out, gt, acquisition)["psnr_3d"]}
         row.update(train_s=float(prior.meta.get("seconds", 0.0)), seconds=info.seconds)
         rows.append(row)

@@ -76,10 +76,16 @@ def main() -> None:
 
     preset = presets[0] if args.tiny else "base" if torch.device(device).type == "cuda" else "small"
     lateral = api.train_prior(
-        measured, PriorConfig(kind="lateral", preset=preset, steps=steps), None, acquisition, runtime=runtime
+        measured,
+        PriorConfig(kind="lateral", preset=preset, steps=steps),
+        out_dir=None,
+        acquisition=acquisition,
+        runtime=runtime,
     )
     start = time.perf_counter()
-    restored, info = api.restore(measured, "lateral", acquisition, lateral, RestoreConfig(), runtime=runtime)
+    restored, info = api.restore(
+        measured, "lateral", acquisition=acquisition, priors=lateral, config=RestoreConfig(), runtime=runtime
+    )
     _sync(device)
     seconds = time.perf_counter() - start
     results["stages"]["lateral_voxels_per_s"] = restored.data.size / seconds
@@ -87,10 +93,17 @@ def main() -> None:
         iters = 20 if args.tiny else 300
         priors = []
         if prior:
-            priors = [api.train_prior(measured, PriorConfig(preset=preset, steps=steps), None, runtime=runtime)]
+            priors = [api.train_prior(measured, PriorConfig(preset=preset, steps=steps), out_dir=None, runtime=runtime)]
         recon = ReconstructionConfig(iters=iters, lambda_sds=lam)
         start = time.perf_counter()
-        api.restore(measured, name, acquisition, priors, RestoreConfig(methods={"recon": recon}), runtime=runtime)
+        api.restore(
+            measured,
+            name,
+            acquisition=acquisition,
+            priors=priors,
+            config=RestoreConfig(methods={"recon": recon}),
+            runtime=runtime,
+        )
         _sync(device)
         results["stages"][f"{name}_iters_per_s"] = iters / (time.perf_counter() - start)
 
@@ -99,7 +112,9 @@ def main() -> None:
         start = time.perf_counter()
         tiny = PriorConfig(kind="lateral", preset="tiny") if args.tiny else PriorConfig(kind="lateral")
         config = api.RunConfig(lateral_prior=tiny)
-        result = api.run(measured, config, None, acquisition, runtime=Runtime(device=run_device, progress=False))
+        result = api.run(
+            measured, config, work_dir=None, acquisition=acquisition, runtime=Runtime(device=run_device, progress=False)
+        )
         seconds = time.perf_counter() - start
         psnr = api.evaluate(result.volume, truth)["3d"]["psnr"]
         end_to_end[run_device] = {"seconds": seconds, "psnr": psnr, "voxels": int(np.prod(result.volume.data.shape))}

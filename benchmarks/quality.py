@@ -197,7 +197,7 @@ def ensure_prior(case: tuple[str, float, str], spec: str, preset: str = "small",
     # a changed default, or other sections found bad, trains anew
     folder = folder.with_name(f"{folder.name}-{config_digest(config)}{acquisition_digest(acquisition)}")
     if not api.is_prior_folder(folder):
-        api.train_prior(lr, config, folder, acquisition, resume=True, runtime=CPU)
+        api.train_prior(lr, config, out_dir=folder, acquisition=acquisition, resume=True, runtime=CPU)
     (prior,) = api.load_priors(folder, "cpu")
     return prior
 
@@ -236,7 +236,7 @@ def run_case(
         train_s = sum(float(p.meta.get("seconds", 0.0)) for p in priors)
         settings_of_row = {k: v for k, v in extra.items() if k != "slicewise"}
         cfg = replace(config, slicewise=replace(config.slicewise, **extra.get("slicewise", {})), **settings_of_row)
-        out, info = api.restore(lr, method, acquisition, priors, cfg, runtime=CPU.quiet())
+        out, info = api.restore(lr, method, acquisition=acquisition, priors=priors, config=cfg, runtime=CPU.quiet())
         outputs[row] = out.data
         scores = api.score_row(out, gt, acquisition)
         rows.append(

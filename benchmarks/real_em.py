@@ -217,7 +217,7 @@ def ensure_prior(row: str, kind: str, overrides: dict) -> tuple[api.Prior, float
     folder = CACHE / kind / f"{stack_name}{name}-{config_digest(config)}{precision}"  # a changed default trains anew
     if not api.is_prior_folder(folder):
         stack, acquisition, _ = paired()
-        api.train_prior(Volume(stack), config, folder, acquisition, resume=True, runtime=CPU)
+        api.train_prior(Volume(stack), config, out_dir=folder, acquisition=acquisition, resume=True, runtime=CPU)
     (prior,) = api.load_priors(folder, "cpu")
     return prior, float(prior.meta.get("seconds", 0.0))
 
@@ -245,13 +245,17 @@ def run_row(row: str, tag: str, crop: int | None = None) -> dict:
         priors = [p for p, _ in trained]
         train_s = sum(s for _, s in trained)
         config = RestoreConfig().with_settings(**restore_overrides)
-        out, result = api.restore(Volume(stack), method, acquisition, priors, config, runtime=CPU.quiet())
+        out, result = api.restore(
+            Volume(stack), method, acquisition=acquisition, priors=priors, config=config, runtime=CPU.quiet()
+        )
         restored, seconds = out.data, result.seconds
         info = {
             "prior_meta": [{k: p.meta.get(k) for k in ("axial_blur", "section_noise", "steps_trained")} for p in priors]
         }
     np.save(PEERS.parent / f"real_em{tag}_{row}.npy", np.asarray(restored, np.float32))
-    cubic = np.asarray(api.restore(Volume(stack), "cubic", acquisition, runtime=CPU.quiet())[0].data, np.float32)
+    cubic = np.asarray(
+        api.restore(Volume(stack), "cubic", acquisition=acquisition, runtime=CPU.quiet())[0].data, np.float32
+    )
     scores = score_sections(restored, real, acquisition, scored)
     baseline = score_sections(cubic, real, acquisition, scored)
     result_row = {

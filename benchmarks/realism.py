@@ -68,7 +68,9 @@ def run_case(
     for realism in realisms:
         refine = RefineConfig(realism=realism, samples=samples, guidance=guidance)
         config = RestoreConfig(methods={"refine": refine})
-        out, info = api.restore(lr, "lateral-diffusion", acquisition, priors, config, runtime=CPU.quiet())
+        out, info = api.restore(
+            lr, "lateral-diffusion", acquisition=acquisition, priors=priors, config=config, runtime=CPU.quiet()
+        )
         scores = api.score_row(out, gt, acquisition)
         row = {
             "method": "lateral-diffusion",

@@ -77,10 +77,12 @@ def one(size: str, method: str, workers: int, iters: int, folder: Path, levels: 
         open_source(source),
         str(out_path(folder, size, method, workers, levels)),
         method,
-        api.Acquisition(FACTOR),
-        None,
-        config,
-        BlockConfig(blocks=BLOCK, overlap=OVERLAP, workers=workers, threads_per_worker=1, pyramid_levels=str(levels)),
+        acquisition=api.Acquisition(FACTOR),
+        priors=None,
+        config=config,
+        block_config=BlockConfig(
+            blocks=BLOCK, overlap=OVERLAP, workers=workers, threads_per_worker=1, pyramid_levels=str(levels)
+        ),
         force=True,
         runtime=api.Runtime(device="cpu", progress=False),
     )
@@ -211,11 +213,13 @@ def equality() -> list[dict]:
                 open_source(Path(tmp) / "lr.tif"),
                 out,
                 method,
-                acquisition,
-                BlockConfig(blocks=(4, 64, 64), overlap=OVERLAP, workers=0),
+                acquisition=acquisition,
+                config=BlockConfig(blocks=(4, 64, 64), overlap=OVERLAP, workers=0),
                 runtime=api.Runtime(device="cpu", progress=False),
             )
-            whole, _ = api.restore(measured, method, acquisition, runtime=api.Runtime(device="cpu", progress=False))
+            whole, _ = api.restore(
+                measured, method, acquisition=acquisition, runtime=api.Runtime(device="cpu", progress=False)
+            )
             diff = np.abs(read_volume(out).data.astype(int) - whole.data.astype(int))
             rows.append({"method": method, "max_grey_levels": int(diff.max()), "voxels_over_1": int((diff > 1).sum())})
             print(rows[-1])

@@ -37,8 +37,8 @@ def run(name: str, slab_phase: bool, seed: int) -> None:
     acquisition = api.Acquisition(case[1], case[2])
     runtime = Runtime(device="cpu", seed=seed, progress=False)
     config = PriorConfig(kind="lateral", preset="small", slab_phase=slab_phase)
-    prior = api.train_prior(lr, config, None, acquisition, runtime=runtime)
-    out, info = api.restore(lr, "lateral", acquisition, prior, runtime=runtime)
+    prior = api.train_prior(lr, config, out_dir=None, acquisition=acquisition, runtime=runtime)
+    out, info = api.restore(lr, "lateral", acquisition=acquisition, priors=prior, runtime=runtime)
     data = np.asarray(out.data)
     row = {
         "case": name,

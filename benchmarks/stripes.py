@@ -87,9 +87,9 @@ def run_row(case_name: str, variant: str) -> None:
     acquisition = case_acquisition(case, lr)
     config = PriorConfig(kind="lateral", preset="small", slab_phase=variant)
     started = time.perf_counter()
-    prior = api.train_prior(lr, config, None, acquisition, runtime=CPU)
+    prior = api.train_prior(lr, config, out_dir=None, acquisition=acquisition, runtime=CPU)
     train_s = time.perf_counter() - started
-    out, _ = api.restore(lr, "lateral", acquisition, prior, runtime=CPU)
+    out, _ = api.restore(lr, "lateral", acquisition=acquisition, priors=prior, runtime=CPU)
     header = machine_header()
     row = {
         "case": case_name,

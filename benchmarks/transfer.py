@@ -37,7 +37,14 @@ def run_case(name: str) -> list[dict]:
     own_dir = CACHE / f"{name}_seed1" / "lateral-None"
     start = time.perf_counter()
     if not api.is_prior_folder(own_dir):
-        api.train_prior(lr, PriorConfig(kind="lateral", preset="small"), own_dir, acquisition, resume=True, runtime=CPU)
+        api.train_prior(
+            lr,
+            PriorConfig(kind="lateral", preset="small"),
+            out_dir=own_dir,
+            acquisition=acquisition,
+            resume=True,
+            runtime=CPU,
+        )
     (own,) = api.load_priors(own_dir, "cpu")
     own_train_s = float(own.meta.get("seconds", time.perf_counter() - start))
     other = ensure_prior(case, "lateral")
@@ -47,7 +54,7 @@ def run_case(name: str) -> list[dict]:
         ("lateral, trained on this volume", "lateral", [own], own_train_s),
         ("lateral, trained on the seed-0 volume", "lateral", [other], 0.0),
     ):
-        out, info = api.restore(lr, method, acquisition, priors, runtime=CPU.quiet())
+        out, info = api.restore(lr, method, acquisition=acquisition, priors=priors, runtime=CPU.quiet())
         rows.append(
             {
                 "method": row,

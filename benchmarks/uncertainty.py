@@ -56,7 +56,9 @@ def measure(name: str) -> dict:
     prior = ensure_prior(case, "lateral")
     config = RestoreConfig(uncertainty=True, uncertainty_scale=1.0)
     quiet = api.Runtime(device="cpu", progress=False)
-    out, info = api.restore(lr, "lateral", api.Acquisition(case[1], case[2]), prior, config, runtime=quiet)
+    out, info = api.restore(
+        lr, "lateral", acquisition=api.Acquisition(case[1], case[2]), priors=prior, config=config, runtime=quiet
+    )
     half = 0.5 * (info.normalization.high - info.normalization.low)
     floor = float(prior.meta.get("pair_rmse", 0.0))
     # at scale 1 the uncertainty is sqrt(spread^2 + floor^2) * half: recover the spread

@@ -40,7 +40,7 @@ def lateral_prior(stack: api.Volume, acquisition: api.Acquisition) -> api.Prior:
     config = PriorConfig(kind="lateral", preset="small")
     folder = CACHE / f"lateral_x5_run-{config_digest(config)}"
     if not api.is_prior_folder(folder):
-        api.train_prior(stack, config, folder, acquisition, resume=True, runtime=CPU)
+        api.train_prior(stack, config, out_dir=folder, acquisition=acquisition, resume=True, runtime=CPU)
     (prior,) = api.load_priors(folder, "cpu")
     return prior
 

@@ -122,7 +122,17 @@ def _whole_and_blockwise(tmp_path, stack: np.ndarray, acq: Acquisition) -> tuple
     config = RestoreConfig(consistency=True)
     whole = restore_array(stack, "cubic", acq, config=config, runtime=QUIET).volume
     blocks = BlockConfig(blocks=(8, 64, 64), overlap=0, workers=0)
-    api.restore_blockwise(source, tmp_path / "out.zarr", "cubic", acq, None, config, blocks, "float32", runtime=QUIET)
+    api.restore_blockwise(
+        source,
+        tmp_path / "out.zarr",
+        "cubic",
+        acquisition=acq,
+        priors=None,
+        config=config,
+        block_config=blocks,
+        dtype="float32",
+        runtime=QUIET,
+    )
     return whole, api.read_volume(str(tmp_path / "out.zarr")).data
 
 
@@ -166,7 +176,14 @@ def test_inr_fidelity_never_draws_a_missing_section():
     from axialsr.learning.inr_fit import _Sampler
 
     acq = Acquisition(4, missing=(1, 3))
-    sampler = _Sampler(32, (8, 16, 16), measurement_operator(acq, 32, 8).taps(), 8, torch.device("cpu"), acq.present(8))
+    sampler = _Sampler(
+        32,
+        (8, 16, 16),
+        measurement_operator(acq, 32, 8).taps(),
+        crop=8,
+        device=torch.device("cpu"),
+        present=acq.present(8),
+    )
     _, _, ks, _, _ = sampler.fidelity(np.random.default_rng(0), 500)
     assert set(ks.tolist()) == {0, 2, 4, 5, 6, 7}
 

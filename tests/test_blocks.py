@@ -69,14 +69,14 @@ def test_blockwise_interpolation_equals_whole_volume(tmp_path, measured_tif, met
         open_source(path),
         out,
         method,
-        S2,
-        BlockConfig(blocks=(5, 20, 20), overlap=6, workers=0),
+        acquisition=S2,
+        config=BlockConfig(blocks=(5, 20, 20), overlap=6, workers=0),
         out_voxel_size=(lr.voxel_size[0] / 2, *lr.voxel_size[1:]),
         runtime=QUIET,
     )
     assert summary.blocks_total == 4 * 3 * 3 and summary.output == str(out)
     result = read_volume(out)
-    whole, _ = api.restore(lr, method, S2)
+    whole, _ = api.restore(lr, method, acquisition=S2)
     assert result.data.shape == whole.data.shape
     np.testing.assert_allclose(result.data, whole.data, atol=1e-4 if method == "cubic" else 1e-5)  # spline tails
     assert result.voxel_size == pytest.approx((lr.voxel_size[0] / 2, *lr.voxel_size[1:]))
@@ -87,15 +87,17 @@ def test_kill_and_resume_skips_finished_blocks_and_gives_the_same_output(tmp_pat
     path, _ = measured_tif
     source = open_source(path)
     config = BlockConfig(blocks=(8, 24, 24), overlap=8, workers=0)
-    whole = run_blockwise(source, tmp_path / "once.zarr", "inr", S2, config, restore_config=FAST_INR, runtime=QUIET)
+    whole = run_blockwise(
+        source, tmp_path / "once.zarr", "inr", acquisition=S2, config=config, restore_config=FAST_INR, runtime=QUIET
+    )
     assert whole.blocks_run == 8
     # A run that stops after 3 blocks (as if killed) leaves 3 parts and no output...
     first = run_blockwise(
         source,
         tmp_path / "twice.zarr",
         "inr",
-        S2,
-        BlockConfig(**{**vars(config), "max_blocks": 3}),
+        acquisition=S2,
+        config=BlockConfig(**{**vars(config), "max_blocks": 3}),
         restore_config=FAST_INR,
         runtime=QUIET,
     )
@@ -104,7 +106,9 @@ def test_kill_and_resume_skips_finished_blocks_and_gives_the_same_output(tmp_pat
     assert len(list(parts.glob("block_*.npy"))) == 3
     (parts / ".block_1_1_1.npy.123.tmp").write_bytes(b"half-written")  # a part cut off mid-write is not a part
     # ...and the rerun does only the other 5.
-    second = run_blockwise(source, tmp_path / "twice.zarr", "inr", S2, config, restore_config=FAST_INR, runtime=QUIET)
+    second = run_blockwise(
+        source, tmp_path / "twice.zarr", "inr", acquisition=S2, config=config, restore_config=FAST_INR, runtime=QUIET
+    )
     assert second.blocks_skipped == 3 and second.blocks_run == 5
     np.testing.assert_array_equal(read_volume(tmp_path / "twice.zarr").data, read_volume(tmp_path / "once.zarr").data)
 
@@ -113,9 +117,9 @@ def test_changed_settings_do_not_mix_with_old_parts(tmp_path, measured_tif):
     path, _ = measured_tif
     source = open_source(path)
     cfg = BlockConfig(blocks=(8, 24, 24), overlap=4, workers=0, max_blocks=1)
-    run_blockwise(source, tmp_path / "o.zarr", "linear", S2, cfg, runtime=QUIET)
+    run_blockwise(source, tmp_path / "o.zarr", "linear", acquisition=S2, config=cfg, runtime=QUIET)
     with pytest.raises(AxialSRError, match="different run"):
-        run_blockwise(source, tmp_path / "o.zarr", "cubic", S2, cfg, runtime=QUIET)
+        run_blockwise(source, tmp_path / "o.zarr", "cubic", acquisition=S2, config=cfg, runtime=QUIET)
 
 
 def test_a_failing_block_is_reported_and_no_output_is_written(tmp_path):
@@ -128,7 +132,7 @@ def test_a_failing_block_is_reported_and_no_output_is_written(tmp_path):
             open_source(path),
             str(tmp_path / "o.zarr"),
             "linear",
-            S2,
+            acquisition=S2,
             block_config=BlockConfig(blocks=(4, 16, 16), overlap=2, workers=0, retries=1),
             runtime=QUIET,
         )
@@ -141,7 +145,16 @@ def test_two_worker_local_cluster_restores_without_seams(tmp_path, measured_tif)
     prior = api.train_prior(lr, PriorConfig(preset="tiny", steps=60), runtime=QUIET)
     out = tmp_path / "sds.ome.zarr"
     config = BlockConfig(blocks=(8, 24, 24), overlap=8, workers=2, resources="GPU=1")  # one block per worker
-    summary = api.restore_blockwise(open_source(path), str(out), "inr-sds", S2, prior, FAST_INR, config, runtime=QUIET)
+    summary = api.restore_blockwise(
+        open_source(path),
+        str(out),
+        "inr-sds",
+        acquisition=S2,
+        priors=prior,
+        config=FAST_INR,
+        block_config=config,
+        runtime=QUIET,
+    )
     assert summary.blocks_run == 8 and summary.output == str(out)
     assert 1 <= summary.worker_processes <= 2
     result = read_volume(out)
@@ -156,7 +169,7 @@ def test_two_worker_local_cluster_restores_without_seams(tmp_path, measured_tif)
         assert jumps["step_jump_boundary"] <= jumps["step_jump_interior"], (axis, jumps)
     # the reconstruction is a reconstruction, not the cubic start: it is closer to the truth than nearest
     gt = api.synth("em", (32, 48, 48), seed=1, dtype="float32")
-    nearest, _ = api.restore(lr, "nearest", S2)
+    nearest, _ = api.restore(lr, "nearest", acquisition=S2)
     assert np.abs(result.data - gt.data).mean() < np.abs(nearest.data - gt.data).mean()
 
 
@@ -178,11 +191,16 @@ def test_seam_metric_sees_the_seams_of_hard_tiles(tmp_path, measured_tif):
     flag the blockwise runner, whose z overlap holds the method's support."""
     path, lr = measured_tif
     chunks = [lr.data[z : z + 4] for z in range(0, lr.data.shape[0], 4)]
-    restored = [api.restore(Volume(c), "linear", S2, dtype="float32", runtime=QUIET)[0] for c in chunks]
+    restored = [api.restore(Volume(c), "linear", acquisition=S2, dtype="float32", runtime=QUIET)[0] for c in chunks]
     hard = np.concatenate([volume.data for volume in restored])
     out = tmp_path / "o6.zarr"
     run_blockwise(
-        open_source(path), out, "linear", S2, BlockConfig(blocks=(4, 48, 48), overlap=6, workers=0), runtime=QUIET
+        open_source(path),
+        out,
+        "linear",
+        acquisition=S2,
+        config=BlockConfig(blocks=(4, 48, 48), overlap=6, workers=0),
+        runtime=QUIET,
     )
     steps = {}
     for name, volume in (("hard", hard), ("blockwise", read_volume(out).data)):
@@ -208,16 +226,16 @@ def test_blockwise_lateral_restoration_matches_the_whole_volume_inside(tmp_path,
     path, lr = measured_tif
     prior = api.train_prior(lr, PriorConfig(kind="lateral", preset="tiny", steps=3), acquisition=S2, runtime=QUIET)
     config = RestoreConfig(consistency=False)
-    whole, _ = api.restore(lr, "lateral", S2, prior, config, dtype="float32")
+    whole, _ = api.restore(lr, "lateral", acquisition=S2, priors=prior, config=config, dtype="float32")
     out = tmp_path / "lat.zarr"
     run_blockwise(
         open_source(path),
         out,
         "lateral",
-        S2,
-        BlockConfig(blocks=(16, 48, 48), overlap=0, workers=0),
-        prior,
-        config,
+        acquisition=S2,
+        config=BlockConfig(blocks=(16, 48, 48), overlap=0, workers=0),
+        priors=prior,
+        restore_config=config,
         dtype="float32",
         runtime=QUIET,
     )
@@ -236,11 +254,11 @@ def test_blockwise_8bit_is_within_one_grey_level_of_the_whole_volume(tmp_path, m
         open_source(tmp_path / "lr.tif"),
         out,
         method,
-        Acquisition(4.0),
-        BlockConfig(blocks=(4, 40, 40), overlap=8, workers=0),
+        acquisition=Acquisition(4.0),
+        config=BlockConfig(blocks=(4, 40, 40), overlap=8, workers=0),
         runtime=QUIET,
     )
-    whole, _ = api.restore(lr, method, Acquisition(4.0))
+    whole, _ = api.restore(lr, method, acquisition=Acquisition(4.0))
     diff = np.abs(read_volume(out).data.astype(int) - whole.data.astype(int))
     assert diff.max() <= 1, (method, diff.max(), int((diff > 1).sum()))
 
@@ -260,12 +278,12 @@ def test_blockwise_with_the_projection_equals_the_whole_volume(tmp_path, project
         open_source(tmp_path / "lr.tif"),
         out,
         "linear",
-        acq,
-        BlockConfig(blocks=(4, 32, 32), overlap=0, workers=0),
+        acquisition=acq,
+        config=BlockConfig(blocks=(4, 32, 32), overlap=0, workers=0),
         restore_config=config,
         runtime=QUIET,
     )
-    whole, info = api.restore(lr, "linear", acq, config=config)
+    whole, info = api.restore(lr, "linear", acquisition=acq, config=config)
     assert info.measurement_rms < 0.5  # grey levels: the whole volume reproduces the measurements
     diff = np.abs(read_volume(out).data.astype(int) - whole.data.astype(int))
     assert diff.max() <= 1, (projection, diff.max(), int((diff > 1).sum()))
@@ -330,13 +348,13 @@ def test_blockwise_multiscale_ome_zarr_levels_are_mean_downsampled_level_0(tmp_p
     path, lr = measured_tif
     out = tmp_path / "pyramid.ome.zarr"
     config = BlockConfig(blocks=(5, 20, 20), overlap=6, workers=0, pyramid_levels="3")
-    run_blockwise(open_source(path), out, "cubic", S2, config, dtype="uint8", runtime=QUIET)
+    run_blockwise(open_source(path), out, "cubic", acquisition=S2, config=config, dtype="uint8", runtime=QUIET)
     group = zarr.open_group(out, mode="r")
     open_ome_zarr(group)  # validates, or raises
     datasets = group.attrs["ome"]["multiscales"][0]["datasets"]
     assert [d["path"] for d in datasets] == ["0", "1", "2"]
     level0 = np.asarray(group["0"]).astype(np.float64)
-    whole, _ = api.restore(lr, "cubic", S2, dtype="uint8")
+    whole, _ = api.restore(lr, "cubic", acquisition=S2, dtype="uint8")
     assert np.abs(level0 - whole.data).max() <= 1  # level 0 is the single-scale result
     assert read_volume(out).data.shape == whole.data.shape  # readers open level 0
     scale0 = datasets[0]["coordinateTransformations"][0]["scale"]
@@ -366,15 +384,15 @@ def test_ngff_0_4_outputs_are_zarr_v2_images_that_validate_and_read_back(cli, tm
     from ome_zarr_models.v04 import Image as ImageV04
 
     path, lr = measured_tif
-    whole, _ = api.restore(lr, "cubic", S2, dtype="uint8")
+    whole, _ = api.restore(lr, "cubic", acquisition=S2, dtype="uint8")
     write_volume(tmp_path / "w4.ome.zarr", whole.data, whole.voxel_size, levels=2, ngff_version="0.4")
     config = BlockConfig(blocks=(5, 20, 20), overlap=6, workers=0, pyramid_levels="2", ngff_version="0.4")
     run_blockwise(
         open_source(path),
         tmp_path / "b4.ome.zarr",
         "cubic",
-        S2,
-        config,
+        acquisition=S2,
+        config=config,
         dtype="uint8",
         runtime=QUIET,
         out_voxel_size=whole.voxel_size,

@@ -26,7 +26,7 @@ def test_exported_package_validates_and_reproduces_outside_axialsr(cli, tmp_path
     prior = train_prior(
         measured,
         PriorConfig(kind="lateral", preset="tiny", steps=3),
-        tmp_path / "lateral",
+        out_dir=tmp_path / "lateral",
         acquisition=acq,
         runtime=Runtime(device="cpu", progress=False),
     )
@@ -57,6 +57,8 @@ def test_exported_package_validates_and_reproduces_outside_axialsr(cli, tmp_path
     code, _, err = cli("export-model", tmp_path / "lateral", "--volume", tmp_path / "lr.tif", "--out", out)
     assert code == 2 and "exists" in err
     diffusion = tmp_path / "diffusion"
-    train_prior(measured, PriorConfig(preset="tiny", steps=1), diffusion, runtime=Runtime(device="cpu", progress=False))
+    train_prior(
+        measured, PriorConfig(preset="tiny", steps=1), out_dir=diffusion, runtime=Runtime(device="cpu", progress=False)
+    )
     code, _, err = cli("export-model", diffusion, "--volume", tmp_path / "lr.tif", "--out", tmp_path / "d.zip")
     assert code == 2 and "only a lateral regressor" in err

@@ -39,8 +39,8 @@ def test_prior_training_matches_the_cpu(measured, kind):
 
 def test_lateral_restoration_matches_the_cpu(measured):
     prior = train_prior(measured, PriorConfig(kind="lateral", preset="tiny", steps=20), acquisition=ACQ, runtime=QUIET)
-    on_cpu = restore(measured, "lateral", ACQ, prior, runtime=ON["cpu"]).volume
-    on_gpu = restore(measured, "lateral", ACQ, prior, runtime=ON["cuda"]).volume
+    on_cpu = restore(measured, "lateral", ACQ, priors=prior, runtime=ON["cpu"]).volume
+    on_gpu = restore(measured, "lateral", ACQ, priors=prior, runtime=ON["cuda"]).volume
     np.testing.assert_allclose(on_gpu, on_cpu, atol=1e-3 * float(np.ptp(on_cpu)))
 
 
@@ -50,7 +50,7 @@ def test_reconstruction_with_sds_matches_the_cpu(measured):
     for device in ("cpu", "cuda"):
         recon = ReconstructionConfig(iters=30, sds_batch=4, fidelity_crop=24, field=FieldConfig(levels=4, features=2))
         out[device] = restore(
-            measured, "inr-sds", ACQ, prior, RestoreConfig(methods={"recon": recon}), runtime=ON[device]
+            measured, "inr-sds", ACQ, priors=prior, config=RestoreConfig(methods={"recon": recon}), runtime=ON[device]
         ).volume
     # the same seeds draw the same batches; float sums differ in order, so allow a little drift over 30 steps
     assert np.abs(out["cuda"] - out["cpu"]).mean() < 0.01 * float(np.ptp(out["cpu"]))
@@ -67,10 +67,10 @@ def test_blockwise_on_cuda_matches_the_cpu(tmp_path, measured):
             open_source(tmp_path / "lr.tif"),
             str(tmp_path / f"{device}.zarr"),
             "lateral",
-            ACQ,
-            prior,
-            RestoreConfig(),
-            BlockConfig(blocks=(4, 48, 48), overlap=8, workers=0),
+            acquisition=ACQ,
+            priors=prior,
+            config=RestoreConfig(),
+            block_config=BlockConfig(blocks=(4, 48, 48), overlap=8, workers=0),
             runtime=ON[device],
         )
     a, b = read_volume(tmp_path / "cpu.zarr").data, read_volume(tmp_path / "cuda.zarr").data

@@ -155,3 +155,19 @@ def test_public_api_is_documented_with_parameters_and_examples():
     for name in ("restore", "run"):
         doc = getattr(api, name).__doc__
         assert ("Parameters" in doc and "Returns" in doc) or "Examples" in doc, name
+
+
+def test_no_function_takes_more_than_five_positional_parameters():
+    """Keyword-only after the data: beyond five, a call by position is a call that can silently swap two
+    settings (the command line's commands excepted: typer reads their signatures, nobody calls them)."""
+    crowded = []
+    for path in PACKAGE.rglob("*.py"):
+        if "frontends/cli" in path.as_posix():
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                names = [a.arg for a in node.args.posonlyargs + node.args.args]
+                names = names[1:] if names[:1] in (["self"], ["cls"]) else names
+                if len(names) > 5:
+                    crowded.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({len(names)})")
+    assert not crowded, crowded

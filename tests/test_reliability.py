@@ -98,7 +98,7 @@ def test_ctrl_c_stops_training_at_a_step_with_a_checkpoint(tmp_path, em_small, m
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, em_small):
     with pytest.warns(UserWarning, match="no checkpoint of training"):
-        train_prior(em_small, PriorConfig(preset="tiny", steps=1), tmp_path / "p", resume=True, runtime=QUIET)
+        train_prior(em_small, PriorConfig(preset="tiny", steps=1), out_dir=tmp_path / "p", resume=True, runtime=QUIET)
 
 
 def test_ctrl_c_on_the_command_line_exits_130_with_one_line(tmp_path, lr_file):
@@ -259,7 +259,7 @@ def test_written_files_are_readable_by_others(tmp_path, em_small):
     import os
     import stat
 
-    train_prior(em_small, PriorConfig(preset="tiny", steps=1), tmp_path / "p", runtime=QUIET)
+    train_prior(em_small, PriorConfig(preset="tiny", steps=1), out_dir=tmp_path / "p", runtime=QUIET)
     for name in ("prior.safetensors", "prior.json"):
         mode = os.stat(tmp_path / "p" / name).st_mode
         assert mode & stat.S_IRGRP and mode & stat.S_IROTH, (name, oct(mode))

@@ -149,9 +149,11 @@ def test_planes_are_restored_and_views_averaged():
 
 
 def test_lateral_method_reproduces_the_measurements_in_input_units(measured, lateral_prior):
-    out = restore(measured, "lateral", ACQ, lateral_prior, runtime=QUIET)
+    out = restore(measured, "lateral", ACQ, priors=lateral_prior, runtime=QUIET)
     assert out.volume.shape == (32, 48, 48) and out.measurement_rms < 1e-3
-    raw = restore(measured, "lateral", ACQ, lateral_prior, RestoreConfig(consistency=False), runtime=QUIET)
+    raw = restore(
+        measured, "lateral", ACQ, priors=lateral_prior, config=RestoreConfig(consistency=False), runtime=QUIET
+    )
     assert raw.measurement_rms > 10 * out.measurement_rms
     assert 0 < raw.volume.mean() - 20 < 200  # back in input units
 
@@ -164,12 +166,12 @@ def test_fusion_starts_at_the_lateral_restoration_and_can_add_conditional_sds(me
         iters=6, warmup=0.5, sds_batch=2, fidelity_crop=16, field=FieldConfig(levels=3, features=2)
     )
     config = RestoreConfig(methods={"recon": recon}, consistency=False)
-    lateral = restore(measured, "lateral", ACQ, lateral_prior, config, runtime=QUIET)
-    fused = restore(measured, "inr-lateral", ACQ, [lateral_prior, cond], config, runtime=QUIET)
+    lateral = restore(measured, "lateral", ACQ, priors=lateral_prior, config=config, runtime=QUIET)
+    fused = restore(measured, "inr-lateral", ACQ, priors=[lateral_prior, cond], config=config, runtime=QUIET)
     assert any("sds" in h for h in fused.history)
     # a few iterations from a zero residual stay close to the lateral restoration
     assert np.abs(fused.volume - lateral.volume).mean() < 0.02 * np.ptp(lateral.volume)
-    alone = restore(measured, "inr-lateral", ACQ, [lateral_prior], config, runtime=QUIET)
+    alone = restore(measured, "inr-lateral", ACQ, priors=[lateral_prior], config=config, runtime=QUIET)
     assert not any("sds" in h for h in alone.history)
 
 
@@ -182,7 +184,7 @@ def test_spread_of_the_views_is_zero_when_they_agree_and_grows_when_they_do_not(
 
 
 def test_uncertainty_comes_with_the_lateral_methods_only(measured, lateral_prior):
-    out = restore(measured, "lateral", ACQ, lateral_prior, RestoreConfig(uncertainty=True), runtime=QUIET)
+    out = restore(measured, "lateral", ACQ, priors=lateral_prior, config=RestoreConfig(uncertainty=True), runtime=QUIET)
     assert out.uncertainty.shape == out.volume.shape and out.uncertainty.min() >= 0 and out.uncertainty.max() > 0
     # the floor is the regressor's error on its training pairs; the views' spread adds to it
     half = 0.5 * (out.normalization.high - out.normalization.low)
@@ -190,11 +192,16 @@ def test_uncertainty_comes_with_the_lateral_methods_only(measured, lateral_prior
     assert floor > 0 and out.uncertainty.min() >= floor * (1 - 1e-5)
     assert out.uncertainty.max() > 1.01 * floor
     unscaled = restore(
-        measured, "lateral", ACQ, lateral_prior, RestoreConfig(uncertainty=True, uncertainty_scale=0.0), runtime=QUIET
+        measured,
+        "lateral",
+        ACQ,
+        priors=lateral_prior,
+        config=RestoreConfig(uncertainty=True, uncertainty_scale=0.0),
+        runtime=QUIET,
     )
     np.testing.assert_allclose(unscaled.uncertainty, floor, rtol=1e-5)
     with pytest.raises(AxialSRError, match="gives no uncertainty"):
-        restore(measured, "cubic", ACQ, None, RestoreConfig(uncertainty=True), runtime=QUIET)
+        restore(measured, "cubic", ACQ, priors=None, config=RestoreConfig(uncertainty=True), runtime=QUIET)
 
 
 def test_uncertainty_is_written_beside_the_output_whole_and_blockwise(cli, tmp_path, measured, lateral_prior):
@@ -253,8 +260,8 @@ def test_precision_reaches_the_regressor_in_training_and_restoration(measured, l
     assert trained["fp32"].losses != trained["bf16"].losses
     assert abs(final["bf16"] - final["fp32"]) < 0.25 * final["fp32"], final
     cubic = restore(measured, "cubic", ACQ, runtime=QUIET).volume
-    out32 = restore(measured, "lateral", ACQ, [lateral_prior], runtime=fp32).volume
-    out16 = restore(measured, "lateral", ACQ, [lateral_prior], runtime=bf16).volume
+    out32 = restore(measured, "lateral", ACQ, priors=[lateral_prior], runtime=fp32).volume
+    out16 = restore(measured, "lateral", ACQ, priors=[lateral_prior], runtime=bf16).volume
     change, rounding = np.abs(out32 - cubic).mean(), np.abs(out16 - out32).mean()
     assert 0 < rounding < 0.05 * change, (rounding, change)
     assert out16.dtype == np.float32

@@ -68,9 +68,9 @@ def test_both_plane_families_are_denoised(setup, monkeypatch):
     families = []
     real = sampling.predict_noise_planes
 
-    def spy(prior, x_t, t, condition, family, batch, guidance=1.0, precision="fp32"):
-        families.append(family)
-        return real(prior, x_t, t, condition, family, batch, guidance, precision)
+    def spy(prior, x_t, t, **kwargs):
+        families.append(kwargs["family"])
+        return real(prior, x_t, t, **kwargs)
 
     monkeypatch.setattr(sampling, "predict_noise_planes", spy)
     steps = len(sampling_timesteps(prior, 10, 0.5))
@@ -86,13 +86,15 @@ def test_method_runs_through_the_api_and_checks_realism(em_small):
         em_small, PriorConfig(kind="conditional", preset="tiny", steps=5), acquisition=acq, runtime=QUIET
     )
     config = RestoreConfig(methods={"refine": RefineConfig(realism=0.3, steps=5)})
-    out, info = api.restore(measured, "lateral-diffusion", acq, [lateral, conditional], config, runtime=QUIET)
-    mean, _ = api.restore(measured, "lateral", acq, [lateral], runtime=QUIET)
+    out, info = api.restore(
+        measured, "lateral-diffusion", acquisition=acq, priors=[lateral, conditional], config=config, runtime=QUIET
+    )
+    mean, _ = api.restore(measured, "lateral", acquisition=acq, priors=[lateral], runtime=QUIET)
     assert out.data.shape == (32, 24, 24)
     assert info.measurement_rms < 1e-3
     assert np.abs(out.data - mean.data).mean() > 1e-4
     with pytest.raises(AxialSRError, match="needs a diffusion or conditional prior"):
-        api.restore(measured, "lateral-diffusion", acq, [lateral], config, runtime=QUIET)
+        api.restore(measured, "lateral-diffusion", acquisition=acq, priors=[lateral], config=config, runtime=QUIET)
     with pytest.raises(AxialSRError, match="realism"):
         RefineConfig(realism=1.5)
 

@@ -35,7 +35,9 @@ def em_case():
 def test_lateral_validation_ranks_interpolations_as_the_ground_truth_does(em_case):
     gt, lr = em_case
     methods = ("nearest", "linear", "cubic")
-    truth = [{"method": m, "psnr": api.evaluate(api.restore(lr, m, S2)[0], gt)["3d"]["psnr"]} for m in methods]
+    truth = [
+        {"method": m, "psnr": api.evaluate(api.restore(lr, m, acquisition=S2)[0], gt)["3d"]["psnr"]} for m in methods
+    ]
     result = validate(lr.data, S2, None, ValidationConfig(methods=methods, axial_blur=0), runtime=QUIET)
     assert ranking(result.rows) == ranking(truth) == ["cubic", "linear", "nearest"]
     assert result.truth.shape == result.restored["cubic"].shape == (24, 64, 64)

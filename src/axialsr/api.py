@@ -281,6 +281,7 @@ def simulate_acquisition(volume: Volume, acquisition: Acquisition, dtype: str | 
 def train_prior(
     volume: Volume,
     config: PriorConfig | None = None,
+    *,
     out_dir: str | os.PathLike | None = None,
     acquisition: Acquisition | None = None,
     resume: bool = False,
@@ -297,7 +298,9 @@ def train_prior(
         acquisition = acquisition_for(volume)
     pixel = None if volume.voxel_size is None else float(volume.voxel_size[2])
     rt = _apply(runtime or Runtime())
-    return _train(volume.data, cfg, out_dir, resume=resume, pixel_size=pixel, acquisition=acquisition, runtime=rt)
+    return _train(
+        volume.data, cfg, out_dir=out_dir, resume=resume, pixel_size=pixel, acquisition=acquisition, runtime=rt
+    )
 
 
 def is_prior_folder(folder: str | os.PathLike) -> bool:
@@ -337,6 +340,7 @@ def load_priors(priors: PriorLike | Sequence[PriorLike] | None, device: str = "a
 def restore(
     volume: Volume,
     method: str = DEFAULT_METHOD,
+    *,
     acquisition: Acquisition | None = None,
     priors: PriorLike | Sequence[PriorLike] | None = None,
     config: RestoreConfig | None = None,
@@ -377,7 +381,17 @@ def restore(
     acquisition = acquisition or acquisition_for(volume)
     rt = _apply(runtime or Runtime())
     loaded = load_priors(priors, rt.device)
-    result = restore_array(volume.data, method, acquisition, loaded, config, None, checkpoint_dir, resume, rt)
+    result = restore_array(
+        volume.data,
+        method,
+        acquisition,
+        priors=loaded,
+        config=config,
+        normalization=None,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        runtime=rt,
+    )
     data = cast_like(result.volume, dtype or volume.data.dtype)
     return Volume(data, output_voxel_size(volume, acquisition.factor), volume.unit), result
 
@@ -386,6 +400,7 @@ def restore_blockwise(
     source: VolumeSource,
     out: str | os.PathLike,
     method: str = DEFAULT_METHOD,
+    *,
     acquisition: Acquisition | None = None,
     priors: PriorLike | Sequence[PriorLike] | None = None,
     config: RestoreConfig | None = None,
@@ -405,10 +420,10 @@ def restore_blockwise(
         source,
         out,
         method,
-        acquisition,
-        block_config or BlockConfig(),
-        load_priors(priors, "cpu"),
-        config,
+        acquisition=acquisition,
+        config=block_config or BlockConfig(),
+        priors=load_priors(priors, "cpu"),
+        restore_config=config,
         dtype=dtype,
         out_voxel_size=output_voxel_size(source, acquisition.factor),
         force=force,
@@ -468,6 +483,7 @@ class RunResult:
 def run(
     volume: Volume,
     config: RunConfig | None = None,
+    *,
     work_dir: str | os.PathLike | None = None,
     acquisition: Acquisition | None = None,
     resume: bool = False,
@@ -491,9 +507,19 @@ def run(
     cfg = config or RunConfig()
     rt = _apply(runtime or Runtime())
     acquisition = acquisition or acquisition_for(volume)
-    priors, dirs = _run_priors(volume, cfg, work_dir, acquisition, resume, rt)
+    priors, dirs = _run_priors(volume, cfg, work_dir=work_dir, acquisition=acquisition, resume=resume, runtime=rt)
     checkpoints = None if work_dir is None else Path(work_dir) / "reconstruction"
-    out, restoration = restore(volume, cfg.method, acquisition, priors, cfg.restore, checkpoints, resume, dtype, rt)
+    out, restoration = restore(
+        volume,
+        cfg.method,
+        acquisition=acquisition,
+        priors=priors,
+        config=cfg.restore,
+        checkpoint_dir=checkpoints,
+        resume=resume,
+        dtype=dtype,
+        runtime=rt,
+    )
     return RunResult(out, restoration, priors, dirs)
 
 
@@ -501,6 +527,7 @@ def run_blockwise(
     source: VolumeSource,
     out: str | os.PathLike,
     config: RunConfig | None = None,
+    *,
     work_dir: str | os.PathLike | None = None,
     acquisition: Acquisition | None = None,
     block_config=None,
@@ -525,15 +552,24 @@ def run_blockwise(
         tiled = data.shape[0] != source.shape[0]
         sample = Volume(data, source.voxel_size, source.unit)
         sampled = acquisition.without_missing().as_corrected() if tiled else acquisition
-        priors, dirs = _run_priors(sample, cfg, work_dir, sampled, resume, rt)
+        priors, dirs = _run_priors(sample, cfg, work_dir=work_dir, acquisition=sampled, resume=resume, runtime=rt)
     summary = restore_blockwise(
-        source, out, cfg.method, acquisition, priors, cfg.restore, block_config, dtype, force, rt
+        source,
+        out,
+        cfg.method,
+        acquisition=acquisition,
+        priors=priors,
+        config=cfg.restore,
+        block_config=block_config,
+        dtype=dtype,
+        force=force,
+        runtime=rt,
     )
     return summary, priors, dirs
 
 
 def _run_priors(
-    volume: Volume, cfg: RunConfig, work_dir, acquisition: Acquisition, resume: bool, runtime: Runtime
+    volume: Volume, cfg: RunConfig, *, work_dir, acquisition: Acquisition, resume: bool, runtime: Runtime
 ) -> tuple[list[Prior], list[Path]]:
     """Train (or, resuming, reload) the priors of a run into `work_dir`/<kind>."""
     from axialsr.learning.priors import CONFIG_FILE
@@ -545,7 +581,9 @@ def _run_priors(
             prior = load_prior(folder, runtime.device)
             prior.check_acquisition(acquisition)
         else:
-            prior = train_prior(volume, prior_cfg, folder, acquisition, resume=resume, runtime=runtime)
+            prior = train_prior(
+                volume, prior_cfg, out_dir=folder, acquisition=acquisition, resume=resume, runtime=runtime
+            )
         priors.append(prior)
         if folder is not None:
             dirs.append(folder)

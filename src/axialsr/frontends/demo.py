@@ -64,7 +64,9 @@ def run_demo(
     priors = {}
     for kind, steps in (("lateral", budget.lateral_steps), ("diffusion", budget.diffusion_steps)):
         config = PriorConfig(kind=kind, preset="small", steps=steps)
-        priors[kind] = api.train_prior(lr, config, out_dir / f"prior_{kind}", acquisition, runtime=rt)
+        priors[kind] = api.train_prior(
+            lr, config, out_dir=out_dir / f"prior_{kind}", acquisition=acquisition, runtime=rt
+        )
         figure = out_dir / f"prior_{kind}.png"
         prior_samples_figure(priors[kind], figure, n=8, steps=25, seed=rt.seed, real_volume=lr.data)
 
@@ -82,7 +84,7 @@ def run_demo(
     outputs, rows = {}, []
     for method, kind in plan:
         used = [priors[kind]] if kind else []
-        volume, info = api.restore(lr, method, acquisition, used, config, runtime=rt)
+        volume, info = api.restore(lr, method, acquisition=acquisition, priors=used, config=config, runtime=rt)
         training = float(priors[kind].meta["seconds"]) if kind else 0.0
         outputs[method] = volume
         rows.append({"method": method, **api.score_row(volume, gt, acquisition), "seconds": info.seconds + training})

@@ -203,7 +203,9 @@ def prior_samples_figure(
         return image_grid(np.concatenate(images), out, titles=title, ncols=min(8, n))
     if real_volume is None:
         raise ValueError(f"a {prior.kind} prior is shown on lateral pairs of a real volume")
-    pairs = LateralPairs(prior.normalization.forward(real_volume), prior.acquisition, prior.patch, prior.axial_blur)
+    pairs = LateralPairs(
+        prior.normalization.forward(real_volume), prior.acquisition, prior.patch, axial_blur=prior.axial_blur
+    )
     degraded, truth = pairs(np.random.default_rng(seed), n)
     if prior.kind == "conditional":
         made = prior.sample(n, steps=steps, seed=seed, progress=False, condition=degraded, guidance=guidance)

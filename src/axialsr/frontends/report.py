@@ -133,6 +133,7 @@ def _prior_section(prior, folder: Path, real_volume, seed: int, prior_dir=None) 
 def validation_report(
     folder: str | os.PathLike,
     result,
+    *,
     volume,
     acquisition,
     config,
@@ -191,7 +192,7 @@ def validation_report(
 
 
 def run_report(
-    folder: str | os.PathLike, volume, run_result, acquisition, config, runtime, source: str, output: str
+    folder: str | os.PathLike, volume, run_result, *, acquisition, config, runtime, source: str, output: str
 ) -> Path:
     """The report of `axialsr run`: input and result side by side (with cubic interpolation for reference),
     the reconstruction's loss curves (INR methods), each prior's samples and every parameter."""

@@ -349,7 +349,7 @@ def write_volume(
         elif fmt == "hdf5":
             _write_hdf5(tmp, key or DEFAULT_HDF5_KEY, data, voxel_size, unit)
         elif fmt == "zarr":
-            _write_zarr(tmp, key, data, voxel_size, unit, levels, ngff_version)
+            _write_zarr(tmp, key, data, voxel_size=voxel_size, unit=unit, levels=levels, ngff_version=ngff_version)
         else:
             with open(tmp, "wb") as fh:
                 np.save(fh, data)
@@ -415,6 +415,7 @@ def _write_zarr(
     path: Path,
     key: str | None,
     data: np.ndarray,
+    *,
     voxel_size: VoxelSize | None,
     unit: str,
     levels: int | str = 1,

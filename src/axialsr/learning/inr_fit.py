@@ -53,6 +53,7 @@ class _Sampler:
         depth_iso: int,
         shape_lr: tuple[int, int, int],
         taps: tuple[np.ndarray, np.ndarray],
+        *,
         crop: int,
         device: torch.device,
         present: np.ndarray | None = None,
@@ -173,18 +174,20 @@ def reconstruct(
     )
     base_lrs = [cfg.lr_encoding, cfg.lr_mlp]
     target = torch.from_numpy(measured).to(device)
-    sampler = _Sampler(depth_iso, measured.shape, taps, cfg.fidelity_crop, device, acquisition.present(z_lr))
+    sampler = _Sampler(
+        depth_iso, measured.shape, taps, crop=cfg.fidelity_crop, device=device, present=acquisition.present(z_lr)
+    )
     rng = np.random.default_rng(rt.seed)
     gen = torch.Generator().manual_seed(rt.seed)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     trainer = Trainer(
         "reconstructing",
         cfg.iters,
-        {"field": model, "optimizer": optimizer},
-        {"config": identity(cfg), "seed": rt.seed, "shape": list(measured.shape), "base": _fingerprint(base)},
-        rng,
-        gen,
-        rt,
+        state={"field": model, "optimizer": optimizer},
+        identity={"config": identity(cfg), "seed": rt.seed, "shape": list(measured.shape), "base": _fingerprint(base)},
+        rng=rng,
+        gen=gen,
+        runtime=rt,
         checkpoint=None if folder is None else folder / CHECKPOINT_FILE,
         log=None if folder is None else folder / LOSS_FILE,
         unit="iteration",
@@ -215,7 +218,16 @@ def reconstruct(
             cond = None
             if condition is not None:
                 cond = sample_volume(condition, model.normalize(ppts)).view_as(patches)
-            sds = sds_loss(prior, patches, cfg.t_min, t_max, gen, cfg.sds_weighting, cond, cfg.guidance)
+            sds = sds_loss(
+                prior,
+                patches,
+                cfg.t_min,
+                t_max,
+                gen,
+                weighting=cfg.sds_weighting,
+                condition=cond,
+                guidance=cfg.guidance,
+            )
             loss = loss + cfg.lambda_sds * sds
             record.update(sds=sds.item(), t_max=t_max)
         optimizer.zero_grad(set_to_none=True)

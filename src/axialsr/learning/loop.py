@@ -83,6 +83,7 @@ class Trainer:
         self,
         name: str,
         total: int,
+        *,
         state: dict[str, Any],
         identity: dict,
         rng: np.random.Generator,
@@ -209,6 +210,7 @@ def learning_rate(step: int, cfg: PriorConfig) -> float:
 def optimizer_step(
     loss: torch.Tensor,
     index: int,
+    *,
     cfg: PriorConfig,
     unet: torch.nn.Module,
     ema: torch.nn.Module,

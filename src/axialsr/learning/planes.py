@@ -88,6 +88,7 @@ class LateralPairs:
         volume: np.ndarray,
         acquisition: Acquisition,
         patch: int,
+        *,
         axial_blur: float = 0.0,
         max_pixels: int = 16_000_000,
         noise: float = 0.0,
@@ -417,6 +418,7 @@ def estimate_axial_blur(
 def restore_planes(
     regress: Callable[[torch.Tensor], torch.Tensor],
     volume: np.ndarray,
+    *,
     planes: tuple[str, ...] = PLANES,
     flips: str | bool = "all",
     batch: int = 8,

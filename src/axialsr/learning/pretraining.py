@@ -90,7 +90,15 @@ def pretrain_lateral(
             sources.append((float(factor), pairs, torch.from_numpy(operator.astype(np.float32)).to(device)))
     rng = np.random.default_rng(rt.seed)
     gen = torch.Generator(device="cpu").manual_seed(rt.seed)
-    trainer = Trainer("pretraining lateral regressor", cfg.steps, {"unet": unet}, identity(cfg), rng, gen, rt)
+    trainer = Trainer(
+        "pretraining lateral regressor",
+        cfg.steps,
+        state={"unet": unet},
+        identity=identity(cfg),
+        rng=rng,
+        gen=gen,
+        runtime=rt,
+    )
 
     def step(index: int) -> dict:
         factor, pairs, null_space = sources[int(rng.integers(len(sources)))]
@@ -100,7 +108,7 @@ def pretrain_lateral(
             restored = unet(torch.from_numpy(degraded).unsqueeze(1).to(device))
         residual = restored.float() - torch.from_numpy(target).unsqueeze(1).to(device)
         loss = (torch.einsum("rk,bckl->bcrl", null_space, residual) ** 2).mean()
-        return optimizer_step(loss, index, cfg, unet, ema, optimizer)
+        return optimizer_step(loss, index, cfg=cfg, unet=unet, ema=ema, optimizer=optimizer)
 
     unet.train()
     trainer.run(step)

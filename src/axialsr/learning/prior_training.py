@@ -84,6 +84,7 @@ def xy_patches(volume: np.ndarray, patch: int, n: int, seed: int = 0, bin_factor
 def train_prior(
     volume: np.ndarray,
     config: PriorConfig | None = None,
+    *,
     out_dir: str | os.PathLike | None = None,
     resume: bool = False,
     pixel_size: float | None = None,
@@ -192,17 +193,27 @@ def train_prior(
         except AxialSRError:  # too few sections or pixels: lateral pairs alone
             section_pairs = None
     batch_loss = _objective(
-        cfg, data, acquisition, axial_blur, pair_noise, unet, device, rng, gen, rt.precision, section_pairs
+        cfg,
+        data,
+        acquisition=acquisition,
+        axial_blur=axial_blur,
+        pair_noise=pair_noise,
+        unet=unet,
+        device=device,
+        rng=rng,
+        gen=gen,
+        precision=rt.precision,
+        section_pairs=section_pairs,
     )
 
     trainer = Trainer(
         f"training {cfg.kind} prior",
         cfg.steps,
-        {"unet": unet, "ema": ema, "optimizer": optimizer},
-        {"config": identity(cfg), "seed": rt.seed},
-        rng,
-        gen,
-        rt,
+        state={"unet": unet, "ema": ema, "optimizer": optimizer},
+        identity={"config": identity(cfg), "seed": rt.seed},
+        rng=rng,
+        gen=gen,
+        runtime=rt,
         checkpoint=None if out_path is None else out_path / CHECKPOINT_FILE,
         log=None if out_path is None else out_path / LOSS_FILE,
         where=f"on {device.type} ({'bf16' if resolve_precision(rt.precision, device) == torch.bfloat16 else 'fp32'})",
@@ -212,7 +223,7 @@ def train_prior(
         trainer.resume(device)
 
     def step(index: int) -> dict:
-        record = optimizer_step(batch_loss(), index, cfg, unet, ema, optimizer)
+        record = optimizer_step(batch_loss(), index, cfg=cfg, unet=unet, ema=ema, optimizer=optimizer)
         if section_pairs is not None:  # the lateral pairs' part, the error the uncertainty's floor is
             record["pair_loss"] = batch_loss.pair_loss
         return record
@@ -340,6 +351,7 @@ def _pair_noise(cfg: PriorConfig, data: np.ndarray, normalization: Normalization
 def _objective(
     cfg: PriorConfig,
     data: np.ndarray,
+    *,
     acquisition: Acquisition | None,
     axial_blur: float | None,
     pair_noise: dict,
@@ -428,7 +440,7 @@ def _pairs(
     data, acquisition, patch: int, axial_blur: float | None, pair_noise: dict, *, aligned: bool = True
 ) -> LateralPairs:
     degradation = {k: pair_noise.get(k, 0.0) for k in ("noise", "jitter", "flicker", "gaps")}
-    return LateralPairs(data, acquisition, patch, axial_blur or 0.0, aligned=aligned, **degradation)
+    return LateralPairs(data, acquisition, patch, axial_blur=axial_blur or 0.0, aligned=aligned, **degradation)
 
 
 def loss_trend(losses: list[float], window: int = 10) -> tuple[float, float]:

@@ -83,6 +83,7 @@ def predict_noise_planes(
     prior: DiffusionPrior,
     x_t: torch.Tensor,
     t: int,
+    *,
     condition: torch.Tensor | None,
     family: str,
     batch: int,
@@ -197,7 +198,9 @@ def refine_volume(
             a_t = alphas[t]
             a_prev = alphas[timesteps[i + 1]] if i + 1 < len(timesteps) else torch.tensor(1.0)
             family = PLANE_ORDER[i % 2]
-            eps = predict_noise_planes(prior, x, t, condition, family, batch, guidance, precision)
+            eps = predict_noise_planes(
+                prior, x, t, condition=condition, family=family, batch=batch, guidance=guidance, precision=precision
+            )
             x, x0 = consistent_ddim_step(x, eps, a_t, a_prev, project)
             bar.update(1)
             report_step("diffusion refinement", k * len(timesteps) + i + 1, samples * len(timesteps))

@@ -24,6 +24,7 @@ def sds_gradient(
     x: torch.Tensor,
     t: torch.Tensor,
     noise: torch.Tensor,
+    *,
     weighting: str = "x0",
     condition: torch.Tensor | None = None,
     guidance: float = 1.0,
@@ -46,6 +47,7 @@ def sds_loss(
     t_min: float,
     t_max: float,
     generator: torch.Generator,
+    *,
     weighting: str = "x0",
     condition: torch.Tensor | None = None,
     guidance: float = 1.0,
@@ -58,7 +60,7 @@ def sds_loss(
     hi = max(lo + 1, min(steps, int(t_max * steps)))
     t = torch.randint(lo, hi, (x.shape[0],), generator=generator).to(x.device)
     noise = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
-    grad = sds_gradient(prior, x, t, noise, weighting, condition, guidance)
+    grad = sds_gradient(prior, x, t, noise, weighting=weighting, condition=condition, guidance=guidance)
     return 0.5 * ((x - (x - grad).detach()) ** 2).mean()
 
 

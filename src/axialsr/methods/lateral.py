@@ -74,12 +74,12 @@ def lateral_volume(inputs: MethodInputs, spread: bool) -> tuple[np.ndarray, np.n
         out = restore_planes(
             prior.regress,
             cubic,
-            settings.planes,
-            "all" if spread else settings.flips,  # the uncertainty is the spread of all 8 views
-            settings.batch or (8 if torch.device(prior.device).type == "cuda" else 2),
-            prior.device,
-            inputs.runtime.progress,
-            spread,
+            planes=settings.planes,
+            flips="all" if spread else settings.flips,  # the uncertainty is the spread of all 8 views
+            batch=settings.batch or (8 if torch.device(prior.device).type == "cuda" else 2),
+            device=prior.device,
+            progress=inputs.runtime.progress,
+            spread=spread,
         )
     return out if spread else (out, None)
 

@@ -86,6 +86,7 @@ def restore_array(
     measured: np.ndarray,
     method: str,
     acquisition: Acquisition,
+    *,
     priors: Prior | Sequence[Prior] | None = None,
     config: RestoreConfig | None = None,
     normalization: Normalization | None = None,

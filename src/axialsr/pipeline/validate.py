@@ -160,7 +160,7 @@ def _lateral(data, acquisition: Acquisition, priors, cfg: ValidationConfig, rt: 
     )
     rows, restored, histories = [], {}, {}
     for method in _progress(cfg.methods, rt.progress):
-        result = restore_array(measured, method, acquisition, priors, config, runtime=rt)
+        result = restore_array(measured, method, acquisition, priors=priors, config=config, runtime=rt)
         out = result.volume
         data_range = float(np.ptp(truth)) or 1.0
         # (Y, X) planes at each measured z are the measured XY slices: 'xz' planes of the turned volume
@@ -195,7 +195,7 @@ def _holdout(data, acquisition: Acquisition, priors, cfg: ValidationConfig, rt: 
             raise AxialSRError(
                 f"the holdout scheme restores at {k}x the factor, which the priors of {method} were not trained for"
             )
-        result = restore_array(kept, method, coarse, priors, cfg.restore, runtime=rt)
+        result = restore_array(kept, method, coarse, priors=priors, config=cfg.restore, runtime=rt)
         predicted = simulate(result.volume, acquisition)[: groups * k][held]
         data_range = float(np.ptp(truth)) or 1.0
         ssim = ssim_2d_mean(list(predicted), list(truth), data_range)
@@ -289,7 +289,7 @@ def _sections(data, acquisition: Acquisition, cfg: ValidationConfig, rt: Runtime
         priors = [train_prior(paired, template, acquisition=coarse, runtime=rt)]
     rows, restored, histories = [], {}, {}
     for method in _progress(cfg.methods, rt.progress):
-        result = restore_array(paired, method, coarse, priors, cfg.restore, runtime=rt)
+        result = restore_array(paired, method, coarse, priors=priors, config=cfg.restore, runtime=rt)
         scores = score_sections(result.volume, data, coarse, scored)
         rows.append({"method": method, **scores, "seconds": result.seconds})
         restored[method] = result.volume

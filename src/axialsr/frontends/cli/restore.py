@@ -273,7 +273,16 @@ def run_command():
         if report:
             from axialsr.frontends.report import run_report
 
-            page = run_report(report, volume, result, acquisition, config, runtime, input_spec, out)
+            page = run_report(
+                report,
+                volume,
+                result,
+                acquisition=acquisition,
+                config=config,
+                runtime=runtime,
+                source=input_spec,
+                output=out,
+            )
             typer.echo(f"wrote the report {page}")
 
     return run

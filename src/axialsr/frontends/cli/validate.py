@@ -124,7 +124,15 @@ def validate_command():
             from axialsr.frontends.report import validation_report
 
             page = validation_report(
-                report, result, volume, acquisition, config, runtime, priors, input_spec, prior or ()
+                report,
+                result,
+                volume=volume,
+                acquisition=acquisition,
+                config=config,
+                runtime=runtime,
+                priors=priors,
+                source=input_spec,
+                prior_dirs=prior or (),
             )
             typer.echo(f"wrote the report {page}")
 
