@@ -5,7 +5,7 @@
     python benchmarks/scale.py --quick    # cubic only, smaller
 
 Every configuration runs in a fresh process (so that peak memory is its own): the measured volume is
-written to Zarr, then restored with `axialsr.api.restore_blockwise` (INR, fidelity only, a short
+written to Zarr, then restored with `axialsr.api.restore(..., blocks=...)` (INR, fidelity only, a short
 schedule: the cost per block, not the quality, is measured here; and cubic interpolation). Reports the
 peak resident memory (VmHWM) of the workers and of the main process (which blends the output), the wall time and
 the throughput in output voxels per second. Memory should stay flat as the volume grows, with or without
@@ -73,14 +73,14 @@ def one(size: str, method: str, workers: int, iters: int, folder: Path, levels: 
         return {"size": size}
     before = peak_rss_mib()
     config = RestoreConfig(methods={"recon": ReconstructionConfig(iters=iters)})
-    summary = api.restore_blockwise(
+    summary = api.restore(
         open_source(source),
-        str(out_path(folder, size, method, workers, levels)),
         method,
+        out=str(out_path(folder, size, method, workers, levels)),
         acquisition=api.Acquisition(FACTOR),
         priors=None,
         config=config,
-        block_config=BlockConfig(
+        blocks=BlockConfig(
             blocks=BLOCK, overlap=OVERLAP, workers=workers, threads_per_worker=1, pyramid_levels=str(levels)
         ),
         force=True,

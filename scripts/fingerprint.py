@@ -72,14 +72,14 @@ def main() -> dict[str, str]:
 
     with tempfile.TemporaryDirectory() as tmp:
         source = api.open_source(_save(measured, tmp))
-        api.restore_blockwise(
+        api.restore(
             source,
-            f"{tmp}/iso.zarr",
+            out=f"{tmp}/iso.zarr",
             method="lateral",
             acquisition=acquisition,
             priors=[lateral],
             config=config,
-            block_config=BlockConfig(blocks=(5, 32, 32), overlap=4, workers=0),
+            blocks=BlockConfig(blocks=(5, 32, 32), overlap=4, workers=0),
             runtime=runtime,
         )
         out["lateral:blockwise"] = digest(api.read_volume(f"{tmp}/iso.zarr").data)

@@ -122,14 +122,14 @@ def _whole_and_blockwise(tmp_path, stack: np.ndarray, acq: Acquisition) -> tuple
     config = RestoreConfig(consistency=True)
     whole = restore_array(stack, "cubic", acq, config=config, runtime=QUIET).volume
     blocks = BlockConfig(blocks=(8, 64, 64), overlap=0, workers=0)
-    api.restore_blockwise(
+    api.restore(
         source,
-        tmp_path / "out.zarr",
         "cubic",
+        out=tmp_path / "out.zarr",
         acquisition=acq,
         priors=None,
         config=config,
-        block_config=blocks,
+        blocks=blocks,
         dtype="float32",
         runtime=QUIET,
     )

@@ -128,12 +128,12 @@ def test_a_failing_block_is_reported_and_no_output_is_written(tmp_path):
     path = tmp_path / "nan.npy"
     np.save(path, data)
     with pytest.raises(AxialSRError, match=r"1 of 8 blocks failed \(block_1_1_1: .*NaN"):
-        api.restore_blockwise(
+        api.restore(
             open_source(path),
-            str(tmp_path / "o.zarr"),
             "linear",
+            out=str(tmp_path / "o.zarr"),
             acquisition=S2,
-            block_config=BlockConfig(blocks=(4, 16, 16), overlap=2, workers=0, retries=1),
+            blocks=BlockConfig(blocks=(4, 16, 16), overlap=2, workers=0, retries=1),
             runtime=QUIET,
         )
     assert not (tmp_path / "o.zarr").exists()
@@ -145,14 +145,14 @@ def test_two_worker_local_cluster_restores_without_seams(tmp_path, measured_tif)
     prior = api.train_prior(lr, PriorConfig(preset="tiny", steps=60), runtime=QUIET)
     out = tmp_path / "sds.ome.zarr"
     config = BlockConfig(blocks=(8, 24, 24), overlap=8, workers=2, resources="GPU=1")  # one block per worker
-    summary = api.restore_blockwise(
+    summary = api.restore(
         open_source(path),
-        str(out),
         "inr-sds",
+        out=str(out),
         acquisition=S2,
         priors=prior,
         config=FAST_INR,
-        block_config=config,
+        blocks=config,
         runtime=QUIET,
     )
     assert summary.blocks_run == 8 and summary.output == str(out)

@@ -269,3 +269,31 @@ def test_version_is_printed(cli):
 
     code, out, _ = cli("--version")
     assert code == 0 and out.strip() == f"axialsr {__version__}"
+
+
+def test_help_groups_options_under_headings_and_every_help_is_true_for_its_option(cli):
+    """`run --help` reads as sections (input and output first, how it runs last), and a prior option's help
+    speaks of its own prior's kind, never of the other's."""
+    code, out, _ = cli("run", "--help")
+    headings = [line.rstrip(":") for line in out.splitlines() if line.endswith(":") and not line.startswith(" ")]
+    assert code == 0 and len(headings) >= 6, headings
+    assert headings[0] == "Input and output" and headings[-2:] == ["How it runs (not what it computes)", "Other options"]
+    assert {"Acquisition (how z was measured)", "Method", "Prior training"} <= set(headings)
+    options = _options_help("run")
+    lateral = {o: h for o, h in options.items() if o.startswith("--lateral-prior-")}
+    diffusion = {o: h for o, h in options.items() if o.startswith("--diffusion-prior-")}
+    assert lateral and diffusion
+    assert not [o for o, h in lateral.items() if "diffusion kind" in h or "conditional kind" in h]
+    assert not [o for o, h in diffusion.items() if "Lateral kind" in h or "Pair kinds" in h and "conditional" in h]
+    code, out, _ = cli("--help")
+    commands = [line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()]
+    assert commands[:2] == ["run", "validate"]
+
+
+def _options_help(command: str) -> dict[str, str]:
+    import typer.main
+
+    from axialsr.frontends.cli import app
+
+    group = typer.main.get_command(app)
+    return {p.opts[0]: p.help or "" for p in group.commands[command].params if p.opts[0].startswith("--")}

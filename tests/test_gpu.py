@@ -63,14 +63,14 @@ def test_blockwise_on_cuda_matches_the_cpu(tmp_path, measured):
     write_volume(tmp_path / "lr.tif", measured, (32.0, 8.0, 8.0))
     prior = train_prior(measured, PriorConfig(kind="lateral", preset="tiny", steps=20), acquisition=ACQ, runtime=QUIET)
     for device in ("cpu", "cuda"):
-        api.restore_blockwise(
+        api.restore(
             open_source(tmp_path / "lr.tif"),
-            str(tmp_path / f"{device}.zarr"),
             "lateral",
+            out=str(tmp_path / f"{device}.zarr"),
             acquisition=ACQ,
             priors=prior,
             config=RestoreConfig(),
-            block_config=BlockConfig(blocks=(4, 48, 48), overlap=8, workers=0),
+            blocks=BlockConfig(blocks=(4, 48, 48), overlap=8, workers=0),
             runtime=ON[device],
         )
     a, b = read_volume(tmp_path / "cpu.zarr").data, read_volume(tmp_path / "cuda.zarr").data

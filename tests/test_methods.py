@@ -101,11 +101,11 @@ def test_a_registered_method_validates_and_runs_blockwise(box, tmp_path, measure
     result = api.validate(measured, priors=None, config=ValidationConfig(methods=("box", "cubic")), runtime=QUIET)
     assert [r["method"] for r in result.rows] == ["box", "cubic"] and np.isfinite(result.rows[0]["psnr"])
     api.write_volume(tmp_path / "lr.tif", measured.data, measured.voxel_size)
-    summary = api.restore_blockwise(
+    summary = api.restore(
         api.open_source(tmp_path / "lr.tif"),
-        tmp_path / "box.zarr",
         "box",
-        block_config=BlockConfig(blocks=(8, 32, 32), workers=0),
+        out=tmp_path / "box.zarr",
+        blocks=BlockConfig(blocks=(8, 32, 32), workers=0),
         runtime=QUIET,
     )
     assert summary.blocks_total == 2 and summary.output is not None

@@ -3,6 +3,8 @@
 - `<!-- cli-reference -->`: every command's `--help`, exactly as the command line prints it (rendered by
   click from the typer application, at a fixed width).
 - `<!-- methods-table -->`: the registered methods, their one-line summaries and capabilities.
+- `<!-- package-layout -->`: the package's rooms (layers, bottom up) and modules, each with the first
+  sentence of its docstring.
 - `<!-- results:NAME -->`: `benchmarks/results/NAME` (a Markdown file) inlined, so result pages show the
   committed benchmark results and nothing else.
 - `<!-- table:NAME.json:col,col,... -->`: those columns of the `rows` of `benchmarks/results/NAME.json`.
@@ -69,6 +71,40 @@ def methods_table() -> str:
     return "\n".join(rows)
 
 
+def package_layout() -> str:
+    """The rooms of `src/axialsr` in the order of the layers (`tests/test_package.py` checks that imports run
+    down them), each with its purpose and its modules, as a Markdown list."""
+    import ast
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_package import LAYERS
+
+    package = ROOT / "src" / "axialsr"
+
+    def first_sentence(path: Path) -> str:
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        text = " ".join(doc.split("\n\n")[0].split())
+        return text.split(". ")[0].rstrip(".") + "." if text else ""
+
+    lines = []
+    for depth, rooms in reversed(list(enumerate(LAYERS))):
+        for room in rooms:
+            if room == "__init__":
+                continue
+            folder = package / room
+            if folder.is_dir():
+                lines.append(f"- **`{room}/`** (layer {depth}) - {first_sentence(folder / '__init__.py')}")
+                for module in sorted(folder.glob("*.py")) + sorted(folder.glob("*/__init__.py")):
+                    if module.name == "__init__.py" and module.parent == folder:
+                        continue
+                    name = module.parent.name + "/" if module.name == "__init__.py" else module.stem
+                    lines.append(f"    - `{name}` - {first_sentence(module)}")
+            else:
+                lines.append(f"- **`{room}`** (layer {depth}) - {first_sentence(package / (room + '.py'))}")
+    return "\n".join(lines)
+
+
 def inline_result(name: str, up: str) -> str:
     """A results file for a page `up` ('../' per folder) below the site's root: headings demoted by one
     level (they sit under the page's), its figures pointed at `figures/`."""
@@ -101,6 +137,8 @@ def on_files(files, config):
 def on_page_markdown(markdown: str, page, config, files) -> str:
     if "<!-- cli-reference -->" in markdown:
         markdown = markdown.replace("<!-- cli-reference -->", cli_reference())
+    if "<!-- package-layout -->" in markdown:
+        markdown = markdown.replace("<!-- package-layout -->", package_layout())
     if "<!-- methods-table -->" in markdown:
         markdown = markdown.replace("<!-- methods-table -->", methods_table())
     markdown = re.sub(r"<!-- table:([\w.\-]+):([\w,]+) -->", lambda m: json_table(m.group(1), m.group(2)), markdown)

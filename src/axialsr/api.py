@@ -22,7 +22,6 @@ True
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from axialsr.errors import AxialSRError
+from axialsr.evaluation.scores import evaluate, score_row
 from axialsr.interrupts import CancelledError, RunInterruptedError, step_hook
 from axialsr.io import (
     Volume,
@@ -53,13 +53,16 @@ from axialsr.methods import (
     methods,
     methods_for,
 )
-from axialsr.operators.acquisition import Acquisition, present_sections
+from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.bad_sections import BadSection
 from axialsr.operators.intensity import cast_like, check_dtype
 from axialsr.operators.measurement import DEFAULT_PROJECTION, PROJECTIONS, simulate
-from axialsr.settings import PriorConfig, RestoreConfig, Runtime
+from axialsr.pipeline.measured import acquisition_for, bad_sections_for, output_voxel_size, sections_of
+from axialsr.settings import PriorConfig, RestoreConfig, Runtime, default_preset
 
 if TYPE_CHECKING:
+    from axialsr.device import describe_device
+    from axialsr.pipeline.blocks import BlockConfig, BlockRunSummary
     from axialsr.pipeline.restore import Restoration
 
 __all__ = [
@@ -97,9 +100,7 @@ __all__ = [
     "parse_voxel_size",
     "read_volume",
     "restore",
-    "restore_blockwise",
     "run",
-    "run_blockwise",
     "score_row",
     "simulate_acquisition",
     "step_hook",
@@ -113,27 +114,19 @@ __all__ = [
 ]
 
 DEFAULT_SYNTH_VOXEL_NM = 8.0
+
+
+def __getattr__(name: str):
+    """`describe_device` (from `axialsr.device`) is imported on first use: it needs torch, which importing
+    the API does not load."""
+    if name == "describe_device":
+        from axialsr.device import describe_device
+
+        return describe_device
+    raise AttributeError(f"module 'axialsr.api' has no attribute '{name}'")
+
+
 PriorLike = Prior | str | os.PathLike
-
-
-def describe_device(device: str = "auto") -> str:
-    """The device work runs on, in words ('cpu (2 CPU threads)', 'cuda (NVIDIA H100)'); AxialSRError when
-    it does not exist here."""
-    import torch
-
-    from axialsr.device import resolve_device
-
-    chosen = resolve_device(device)
-    name = torch.cuda.get_device_name(chosen) if chosen.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
-    return f"{chosen} ({name})"
-
-
-def default_preset(device: str = "auto") -> str:
-    """The prior preset `device` gets by default (`settings.machine_preset`: base on a GPU, small on a CPU)."""
-    from axialsr.device import resolve_device
-    from axialsr.settings import machine_preset
-
-    return machine_preset(resolve_device(device).type == "cuda")
 
 
 def _apply(runtime: Runtime) -> Runtime:
@@ -143,109 +136,6 @@ def _apply(runtime: Runtime) -> Runtime:
 
         torch.set_num_threads(runtime.threads)
     return runtime
-
-
-def bad_sections_for(
-    volume: Volume | VolumeSource, bad_sections: str | Sequence[int] | Sequence[BadSection] | None = "auto"
-) -> list[BadSection]:
-    """The sections of `volume` that carry no information: found in its data with 'auto' (see
-    `axialsr.operators.bad_sections`; warns with one line naming them), none with 'none' or None, or the given
-    indices ('14,27' or a sequence; kind 'named'). AxialSRError when an index is outside the stack.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> stack = Volume(np.random.default_rng(0).integers(50, 200, (6, 32, 32)).astype(np.uint8))
-    >>> stack.data[2] = 0
-    >>> import warnings
-    >>> with warnings.catch_warnings(record=True) as caught:
-    ...     warnings.simplefilter("always")
-    ...     found = bad_sections_for(stack)
-    >>> [(b.index, b.kind) for b in found], str(caught[0].message)
-    ([(2, 'blank')], 'section 2 looks missing or damaged (2 blank); it is left out and restored from its neighbours')
-    >>> [b.index for b in bad_sections_for(stack, "1,4")], bad_sections_for(stack, "none")
-    ([1, 4], [])
-    """
-    from axialsr.operators.bad_sections import describe_bad_sections, find_bad_sections, parse_bad_sections
-
-    data = volume if isinstance(volume, VolumeSource) else volume.data
-    depth = data.shape[0]
-    if (
-        bad_sections is not None
-        and not isinstance(bad_sections, str)
-        and all(isinstance(b, BadSection) for b in bad_sections)
-    ):
-        found = list(bad_sections)
-    else:
-        chosen = parse_bad_sections(bad_sections)
-        if chosen == "auto":
-            found = find_bad_sections(data)
-            if found:
-                warnings.warn(describe_bad_sections(found), stacklevel=2)
-        else:
-            found = [BadSection(k, "named") for k in chosen]
-    present_sections(tuple(sorted({b.index for b in found})), depth)  # every index inside, one left
-    return found
-
-
-def acquisition_for(
-    volume: Volume | VolumeSource,
-    factor: float | None = None,
-    model: str = "average",
-    fwhm: float | None = None,
-    bad_sections: str | Sequence[int] | Sequence[BadSection] | None = "auto",
-) -> Acquisition:
-    """The acquisition of a measured volume: factor s = `factor` when given, else dz/dx from its voxel
-    size; `model` and `fwhm` (isotropic voxels, default s) as in `axialsr.operators.acquisition`; its missing
-    sections from `bad_sections` (see `bad_sections_for`: by default found in the data).
-
-    Raises AxialSRError when no factor is known or it is below 1; warns when a given factor contradicts
-    the voxel size (the output would not be isotropic) or when the voxel size looks uncalibrated."""
-    from_file = volume.anisotropy
-    if factor is not None and (not np.isfinite(factor) or factor < 1):
-        raise AxialSRError(f"the axial factor must be >= 1 (z sampled more coarsely than x), got {factor}")
-    if factor is None:
-        if from_file is None:
-            raise AxialSRError("the input has no voxel size: give the factor (dz/dx) or the voxel size")
-        factor = from_file
-        if volume.voxel_size is not None and np.allclose(volume.voxel_size, 1.0):
-            warnings.warn(
-                "the voxel size is 1x1x1 (uncalibrated?): factor 1 leaves z as it is; give the factor or voxel size",
-                stacklevel=2,
-            )
-    elif from_file is not None and np.isfinite(factor) and abs(factor / from_file - 1) > 0.01:
-        dz, _, dx = volume.voxel_size
-        warnings.warn(
-            f"factor {factor:g} differs from the voxel size's dz/dx = {from_file:g}: the output's z spacing will be "
-            f"{dz / factor:.4g} against x {dx:.4g} {volume.unit}, not isotropic",
-            stacklevel=2,
-        )
-    if factor is None or not np.isfinite(factor) or factor < 1:
-        raise AxialSRError(f"the axial factor must be >= 1 (z sampled more coarsely than x), got {factor}")
-    return Acquisition(float(factor), model, fwhm, **sections_of(bad_sections_for(volume, bad_sections)))
-
-
-def sections_of(found: Sequence[BadSection]) -> dict[str, tuple]:
-    """What bad sections make of an acquisition: `missing` (those left out) and `corrections` (those
-    matched to their neighbours and kept), as keyword arguments of `Acquisition`.
-
-    Examples
-    --------
-    >>> sections_of([BadSection(3, "blank"), BadSection(5, "intensity", gain=1.5, offset=-10.0)])
-    {'missing': (3,), 'corrections': ((5, 1.5, -10.0),)}
-    """
-    return {
-        "missing": tuple(b.index for b in found if b.excluded),
-        "corrections": tuple((b.index, b.gain, b.offset) for b in found if not b.excluded),
-    }
-
-
-def output_voxel_size(volume: Volume | VolumeSource, factor: float) -> tuple[float, float, float] | None:
-    """Voxel size of the isotropic output: z spacing dz / s (None when the input has none)."""
-    if volume.voxel_size is None:
-        return None
-    dz, dy, dx = volume.voxel_size
-    return (dz / factor, dy, dx)
 
 
 def synth(
@@ -338,7 +228,7 @@ def load_priors(priors: PriorLike | Sequence[PriorLike] | None, device: str = "a
 
 
 def restore(
-    volume: Volume,
+    volume: Volume | VolumeSource,
     method: str = DEFAULT_METHOD,
     *,
     acquisition: Acquisition | None = None,
@@ -348,13 +238,17 @@ def restore(
     resume: bool = False,
     dtype: str | None = None,
     runtime: Runtime | None = None,
-) -> tuple[Volume, Restoration]:
+    blocks: BlockConfig | None = None,
+    out: str | os.PathLike | None = None,
+    force: bool = False,
+) -> tuple[Volume, Restoration] | BlockRunSummary:
     """Restore an anisotropic volume onto the isotropic grid with a registered method.
 
     Parameters
     ----------
-    volume : Volume
-        The measured stack (Z, Y, X), any dtype, with its voxel size if known.
+    volume : Volume or VolumeSource
+        The measured stack (Z, Y, X), any dtype, with its voxel size if known (with `blocks`, also a
+        `VolumeSource` from `open_source`, read block by block).
     method : str
         A registered method (`methods()`; default `DEFAULT_METHOD`).
     acquisition : Acquisition, optional
@@ -370,16 +264,23 @@ def restore(
         Output dtype (default: the input's; integers are rounded and clipped).
     runtime : Runtime, optional
         Device (the priors move there), seed, threads, progress bars, checkpoint cadence.
+    blocks, out, force
+        A volume larger than memory: restored block by block as `blocks` (a `BlockConfig`) says into the
+        Zarr store `out` (see `axialsr.pipeline.blocks`); AxialSRError naming the blocks that failed
+        (finished blocks are kept for a rerun).
 
     Returns
     -------
-    (Volume, Restoration)
+    (Volume, Restoration), or with `blocks` the BlockRunSummary
         The isotropic volume (voxel size dz / s) and the restoration's details.
     """
     from axialsr.pipeline.restore import restore_array
 
     acquisition = acquisition or acquisition_for(volume)
     rt = _apply(runtime or Runtime())
+    if blocks is not None:
+        kept = {"acquisition": acquisition, "priors": priors, "config": config, "dtype": dtype, "runtime": rt}
+        return _restore_blocks(volume, method, blocks=blocks, out=out, force=force, **kept)
     loaded = load_priors(priors, rt.device)
     result = restore_array(
         volume.data,
@@ -396,32 +297,18 @@ def restore(
     return Volume(data, output_voxel_size(volume, acquisition.factor), volume.unit), result
 
 
-def restore_blockwise(
-    source: VolumeSource,
-    out: str | os.PathLike,
-    method: str = DEFAULT_METHOD,
-    *,
-    acquisition: Acquisition | None = None,
-    priors: PriorLike | Sequence[PriorLike] | None = None,
-    config: RestoreConfig | None = None,
-    block_config=None,
-    dtype: str | None = None,
-    force: bool = False,
-    runtime: Runtime | None = None,
-):
-    """Restore a volume larger than memory block by block (see `axialsr.pipeline.blocks`) into the Zarr store `out`,
-    with any registered method. `source` comes from `open_source`. Raises AxialSRError naming the
-    blocks that failed (finished blocks are kept for a rerun). Returns the `BlockRunSummary`."""
-    from axialsr.pipeline.blocks import BlockConfig
-    from axialsr.pipeline.blocks import run_blockwise as run_blocks
+def _restore_blocks(source, method, *, acquisition, priors, config, blocks, out, dtype, force, runtime):
+    """`restore` with `blocks`: block by block into the Zarr store `out`; the BlockRunSummary."""
+    from axialsr.pipeline.blocks import run_blockwise
 
-    acquisition = acquisition or acquisition_for(source)
-    summary = run_blocks(
+    if out is None:
+        raise AxialSRError("a blockwise restoration needs the Zarr store to write (out)")
+    summary = run_blockwise(
         source,
         out,
         method,
         acquisition=acquisition,
-        config=block_config or BlockConfig(),
+        config=blocks,
         priors=load_priors(priors, "cpu"),
         restore_config=config,
         dtype=dtype,
@@ -472,16 +359,18 @@ class RunConfig:
 
 @dataclass
 class RunResult:
-    """What `run` made: the isotropic volume, the restoration's details, the priors and their folders."""
+    """What `run` made: the isotropic volume and the restoration's details (a blockwise run: None, and the
+    `blocks` summary instead, the volume being in its Zarr store), the priors and their folders."""
 
-    volume: Volume
-    restoration: Restoration
+    volume: Volume | None
+    restoration: Restoration | None
     priors: list[Prior]
     prior_dirs: list[Path]
+    blocks: BlockRunSummary | None = None
 
 
 def run(
-    volume: Volume,
+    volume: Volume | VolumeSource,
     config: RunConfig | None = None,
     *,
     work_dir: str | os.PathLike | None = None,
@@ -489,10 +378,15 @@ def run(
     resume: bool = False,
     dtype: str | None = None,
     runtime: Runtime | None = None,
+    blocks: BlockConfig | None = None,
+    out: str | os.PathLike | None = None,
+    force: bool = False,
 ) -> RunResult:
     """The whole job on one volume: train the priors the method needs on its own XY slices (into
     `work_dir`/<kind>), then restore it. With `resume`, finished priors in `work_dir` are reused and
-    unfinished ones (and the INR) continue from their checkpoints.
+    unfinished ones (and the INR) continue from their checkpoints. With `blocks` (a volume larger than
+    memory, `volume` a `VolumeSource` from `open_source`), the priors train on tiles read across the whole
+    volume (`blocks.training_sample`) and the restoration goes block by block into the Zarr store `out`.
 
     Examples
     --------
@@ -507,6 +401,9 @@ def run(
     cfg = config or RunConfig()
     rt = _apply(runtime or Runtime())
     acquisition = acquisition or acquisition_for(volume)
+    if blocks is not None:
+        kept = {"work_dir": work_dir, "acquisition": acquisition, "resume": resume, "dtype": dtype, "runtime": rt}
+        return _run_blocks(volume, cfg, blocks=blocks, out=out, force=force, **kept)
     priors, dirs = _run_priors(volume, cfg, work_dir=work_dir, acquisition=acquisition, resume=resume, runtime=rt)
     checkpoints = None if work_dir is None else Path(work_dir) / "reconstruction"
     out, restoration = restore(
@@ -523,49 +420,32 @@ def run(
     return RunResult(out, restoration, priors, dirs)
 
 
-def run_blockwise(
-    source: VolumeSource,
-    out: str | os.PathLike,
-    config: RunConfig | None = None,
-    *,
-    work_dir: str | os.PathLike | None = None,
-    acquisition: Acquisition | None = None,
-    block_config=None,
-    resume: bool = False,
-    dtype: str | None = None,
-    force: bool = False,
-    runtime: Runtime | None = None,
-):
-    """The whole job on a volume larger than memory (`source` from `open_source`): train the priors on
-    tiles read across the whole volume (`blocks.training_sample`), then restore it block by block into the
-    Zarr store `out` (`restore_blockwise`). Returns (BlockRunSummary, priors, prior folders)."""
+def _run_blocks(source, cfg, *, work_dir, acquisition, blocks, out, resume, dtype, force, runtime) -> RunResult:
+    """`run` with `blocks`: priors trained on tiles read across the volume, then `_restore_blocks`."""
     from axialsr.pipeline.blocks import training_sample
 
-    cfg = config or RunConfig()
-    rt = _apply(runtime or Runtime())
-    acquisition = acquisition or acquisition_for(source)
     priors: list[Prior] = []
     dirs: list[Path] = []
     if cfg.prior_configs():
-        data = training_sample(source, seed=rt.seed, acquisition=acquisition)
+        data = training_sample(source, seed=runtime.seed, acquisition=acquisition)
         # tiles of a larger volume number their sections anew: read corrected and bridged, none left to mark
         tiled = data.shape[0] != source.shape[0]
         sample = Volume(data, source.voxel_size, source.unit)
         sampled = acquisition.without_missing().as_corrected() if tiled else acquisition
-        priors, dirs = _run_priors(sample, cfg, work_dir=work_dir, acquisition=sampled, resume=resume, runtime=rt)
-    summary = restore_blockwise(
+        priors, dirs = _run_priors(sample, cfg, work_dir=work_dir, acquisition=sampled, resume=resume, runtime=runtime)
+    summary = _restore_blocks(
         source,
-        out,
         cfg.method,
         acquisition=acquisition,
         priors=priors,
         config=cfg.restore,
-        block_config=block_config,
+        blocks=blocks,
+        out=out,
         dtype=dtype,
         force=force,
-        runtime=rt,
+        runtime=runtime,
     )
-    return summary, priors, dirs
+    return RunResult(None, None, priors, dirs, blocks=summary)
 
 
 def _run_priors(
@@ -612,34 +492,3 @@ def validation_methods(priors: PriorLike | Sequence[PriorLike] | None) -> tuple[
     from axialsr.pipeline.validate import default_methods
 
     return default_methods(load_priors(priors))
-
-
-def evaluate(pred: Volume, gt: Volume, acquisition: Acquisition | None = None) -> dict[str, dict[str, float]]:
-    """Score a restoration against an isotropic ground truth (see `metrics.evaluate_volume`).
-
-    A ground truth deeper than the prediction (the slices past the last whole slab) is cropped to it.
-    With `acquisition`, also scores the measured and unmeasured depths separately."""
-    gt_data = gt.data
-    if gt_data.shape[1:] != pred.data.shape[1:] or gt_data.shape[0] < pred.data.shape[0]:
-        raise AxialSRError(f"prediction shape {pred.data.shape} does not fit ground truth shape {gt_data.shape}")
-    gt_data = gt_data[: pred.data.shape[0]]
-    measured = None
-    if acquisition is not None:
-        measured = acquisition.measured_slices(acquisition.measured_depth(gt_data.shape[0]))
-    from axialsr.evaluation.metrics import evaluate_volume
-
-    return evaluate_volume(pred.data, gt_data, measured)
-
-
-def score_row(
-    pred: Volume, gt: Volume, acquisition: Acquisition | None = None, other: Volume | None = None
-) -> dict[str, float]:
-    """`evaluate` flattened into one table row ('psnr_3d', 'ssim_xz', ...); with `other` (e.g. the YZ-wise
-    restoration of a slice-wise method), also their agreement 'coherence_mad' / 'coherence_psnr'."""
-    from axialsr.evaluation.metrics import coherence, flatten
-
-    row = flatten(evaluate(pred, gt, acquisition))
-    if other is not None:
-        data_range = float(gt.data.max() - gt.data.min())
-        row.update({f"coherence_{k}": v for k, v in coherence(pred.data, other.data, data_range).items()})
-    return row

@@ -73,3 +73,13 @@ def autocast(device: torch.device | str, precision: str) -> contextlib.AbstractC
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=dtype)
+
+
+def describe_device(device: str = "auto") -> str:
+    """The device work runs on, in words ('cpu (2 CPU threads)', 'cuda (NVIDIA H100)'); AxialSRError when
+    it does not exist here."""
+    import torch
+
+    chosen = resolve_device(device)
+    name = torch.cuda.get_device_name(chosen) if chosen.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
+    return f"{chosen} ({name})"

@@ -237,6 +237,13 @@ def machine_preset(gpu: bool) -> str:
     return "base" if gpu else "small"
 
 
+def default_preset(device: str = "auto") -> str:
+    """The prior preset `device` gets by default (`settings.machine_preset`: base on a GPU, small on a CPU)."""
+    from axialsr.device import resolve_device
+
+    return machine_preset(resolve_device(device).type == "cuda")
+
+
 @dataclass
 class RestoreConfig:
     """What every method shares: whether to end with the projection onto the measurements (None: the

@@ -103,14 +103,14 @@ def restore_command(default_method: str | None, doc: str):
             source = api.open_source(input_spec, size, channel, unit)
             acquisition = acquisition_from(source, acquisition_options)
             block_config = BLOCK_GROUP.build(block_options, blocks=parse_shape(blocks, minimum=1))
-            summary = api.restore_blockwise(
+            summary = api.restore(
                 source,
-                out,
+                out=out,
                 method=method,
                 acquisition=acquisition,
                 priors=priors,
                 config=config,
-                block_config=block_config,
+                blocks=block_config,
                 dtype=dtype,
                 force=force,
                 runtime=runtime,
@@ -240,18 +240,19 @@ def run_command():
             block_config = RUN_BLOCK_GROUP.build(
                 block_options, blocks=parse_shape(blocks, minimum=1), work_dir=str(work / "parts")
             )
-            summary, priors, _ = api.run_blockwise(
+            result = api.run(
                 volume,
-                out,
                 config=config,
                 work_dir=work,
                 acquisition=acquisition,
-                block_config=block_config,
                 resume=resume,
                 dtype=dtype,
-                force=force,
                 runtime=runtime,
+                blocks=block_config,
+                out=out,
+                force=force,
             )
+            summary, priors = result.blocks, result.priors
             say_blockwise(summary, out, acquisition)
             write_run_json(**record, found=found, seconds=summary.seconds, rms=None, priors=priors)
             return
