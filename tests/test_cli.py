@@ -277,7 +277,10 @@ def test_help_groups_options_under_headings_and_every_help_is_true_for_its_optio
     code, out, _ = cli("run", "--help")
     headings = [line.rstrip(":") for line in out.splitlines() if line.endswith(":") and not line.startswith(" ")]
     assert code == 0 and len(headings) >= 6, headings
-    assert headings[0] == "Input and output" and headings[-2:] == ["How it runs (not what it computes)", "Other options"]
+    assert headings[0] == "Input and output" and headings[-2:] == [
+        "How it runs (not what it computes)",
+        "Other options",
+    ]
     assert {"Acquisition (how z was measured)", "Method", "Prior training"} <= set(headings)
     options = _options_help("run")
     lateral = {o: h for o, h in options.items() if o.startswith("--lateral-prior-")}
