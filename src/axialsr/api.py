@@ -398,15 +398,21 @@ def run(
     >>> result.volume.data.shape, result.restoration.method
     ((32, 48, 48), 'lateral')
     """
+    from axialsr.pipeline.blocks import training_sample
+
     cfg = config or RunConfig()
     rt = _apply(runtime or Runtime())
     acquisition = acquisition or acquisition_for(volume)
-    if blocks is not None:
-        kept = {"work_dir": work_dir, "acquisition": acquisition, "resume": resume, "dtype": dtype, "runtime": rt}
-        return _run_blocks(volume, cfg, blocks=blocks, out=out, force=force, **kept)
-    priors, dirs = _run_priors(volume, cfg, work_dir=work_dir, acquisition=acquisition, resume=resume, runtime=rt)
+    sample, sampled = volume, acquisition
+    if blocks is not None and cfg.prior_configs():  # trained on tiles read across the whole volume
+        data = training_sample(volume, seed=rt.seed, acquisition=acquisition)
+        # tiles of a larger volume number their sections anew: read corrected and bridged, none left to mark
+        tiled = data.shape[0] != volume.shape[0]
+        sample = Volume(data, volume.voxel_size, volume.unit)
+        sampled = acquisition.without_missing().as_corrected() if tiled else acquisition
+    priors, dirs = _run_priors(sample, cfg, work_dir=work_dir, acquisition=sampled, resume=resume, runtime=rt)
     checkpoints = None if work_dir is None else Path(work_dir) / "reconstruction"
-    out, restoration = restore(
+    restored = restore(
         volume,
         cfg.method,
         acquisition=acquisition,
@@ -416,36 +422,13 @@ def run(
         resume=resume,
         dtype=dtype,
         runtime=rt,
-    )
-    return RunResult(out, restoration, priors, dirs)
-
-
-def _run_blocks(source, cfg, *, work_dir, acquisition, blocks, out, resume, dtype, force, runtime) -> RunResult:
-    """`run` with `blocks`: priors trained on tiles read across the volume, then `_restore_blocks`."""
-    from axialsr.pipeline.blocks import training_sample
-
-    priors: list[Prior] = []
-    dirs: list[Path] = []
-    if cfg.prior_configs():
-        data = training_sample(source, seed=runtime.seed, acquisition=acquisition)
-        # tiles of a larger volume number their sections anew: read corrected and bridged, none left to mark
-        tiled = data.shape[0] != source.shape[0]
-        sample = Volume(data, source.voxel_size, source.unit)
-        sampled = acquisition.without_missing().as_corrected() if tiled else acquisition
-        priors, dirs = _run_priors(sample, cfg, work_dir=work_dir, acquisition=sampled, resume=resume, runtime=runtime)
-    summary = _restore_blocks(
-        source,
-        cfg.method,
-        acquisition=acquisition,
-        priors=priors,
-        config=cfg.restore,
         blocks=blocks,
         out=out,
-        dtype=dtype,
         force=force,
-        runtime=runtime,
     )
-    return RunResult(None, None, priors, dirs, blocks=summary)
+    if blocks is not None:
+        return RunResult(None, None, priors, dirs, blocks=restored)
+    return RunResult(*restored, priors, dirs)
 
 
 def _run_priors(

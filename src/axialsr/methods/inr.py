@@ -99,8 +99,9 @@ register_settings(
 )
 
 
-def fit_inr(inputs: MethodInputs, prior, config) -> MethodOutput:
-    """The INR fitted to the measurements with `config` (a ReconstructionConfig), SDS from `prior` if any."""
+def fit_inr(inputs: MethodInputs, prior, config, base=None) -> MethodOutput:
+    """The INR fitted to the measurements with `config` (a ReconstructionConfig), SDS from `prior` if any,
+    as a residual over `base` when given (else over the cubic interpolation)."""
     from axialsr.learning.inr_fit import reconstruct
 
     result = reconstruct(
@@ -110,6 +111,7 @@ def fit_inr(inputs: MethodInputs, prior, config) -> MethodOutput:
         config=config,
         checkpoint_dir=inputs.checkpoint_dir,
         resume=inputs.resume,
+        base=base,
         runtime=inputs.runtime,
     )
     return MethodOutput(result.volume, result.history)

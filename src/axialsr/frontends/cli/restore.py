@@ -98,28 +98,12 @@ def restore_command(default_method: str | None, doc: str):
             if priors:
                 typer.echo(f"method: {method} (the method the given priors serve; choose another with --method)")
         say_unused_priors(method, priors)
-        if blocks is not None:
-            size, unit = parse_voxel_size(voxel_size)
-            source = api.open_source(input_spec, size, channel, unit)
-            acquisition = acquisition_from(source, acquisition_options)
-            block_config = BLOCK_GROUP.build(block_options, blocks=parse_shape(blocks, minimum=1))
-            summary = api.restore(
-                source,
-                out=out,
-                method=method,
-                acquisition=acquisition,
-                priors=priors,
-                config=config,
-                blocks=block_config,
-                dtype=dtype,
-                force=force,
-                runtime=runtime,
-            )
-            say_blockwise(summary, out, acquisition)
-            return
-        volume = read(input_spec, voxel_size, channel)
+        volume = open_input(input_spec, voxel_size, channel, whole=blocks is None)
         acquisition = acquisition_from(volume, acquisition_options)
-        result, info = api.restore(
+        block_config = (
+            None if blocks is None else BLOCK_GROUP.build(block_options, blocks=parse_shape(blocks, minimum=1))
+        )
+        restored = api.restore(
             volume,
             method=method,
             acquisition=acquisition,
@@ -129,15 +113,14 @@ def restore_command(default_method: str | None, doc: str):
             resume=resume,
             dtype=dtype,
             runtime=runtime,
+            blocks=block_config,
+            out=out,
+            force=force,
         )
-        api.write_volume(out, result.data, result.voxel_size, result.unit, force=force, **zarr)
-        if info.uncertainty is not None:
-            spread = write_uncertainty(out, result, info.uncertainty, force, zarr)
-            typer.echo(f"wrote {spread}: uncertainty (1 sigma)")
-        typer.echo(
-            f"wrote {out}: {result.data.shape} {result.data.dtype}, {voxel_text(result.voxel_size, result.unit)} "
-            f"({method}, s={acquisition.factor:g}, {info.seconds:.0f} s)"
-        )
+        if block_config is not None:
+            say_blockwise(restored, out, acquisition)
+        else:
+            write_restored(out, *restored, zarr=zarr, force=force, said=f"{method}, s={acquisition.factor:g}")
 
     command.__doc__ = doc
     return command
@@ -216,11 +199,7 @@ def run_command():
         zarr = zarr_options(block_options)
         if report:
             check_report_dir(Path(report), force)
-        if blocks is not None:
-            size, unit = parse_voxel_size(voxel_size)
-            volume = api.open_source(input_spec, size, channel, unit)
-        else:
-            volume = read(input_spec, voxel_size, channel)
+        volume = open_input(input_spec, voxel_size, channel, whole=blocks is None)
         found = api.bad_sections_for(volume, acquisition_options["bad_sections"])
         acquisition = acquisition_from(volume, acquisition_options, found)
         config = api.RunConfig(
@@ -236,40 +215,29 @@ def run_command():
         work.mkdir(parents=True, exist_ok=True)
         runtime = runtime_from(runtime_options)
         record = {"work": work, "source": input_spec, "out": out, "method": method, "acquisition": acquisition}
+        block_config = None
         if blocks is not None:
-            block_config = RUN_BLOCK_GROUP.build(
-                block_options, blocks=parse_shape(blocks, minimum=1), work_dir=str(work / "parts")
-            )
-            result = api.run(
-                volume,
-                config=config,
-                work_dir=work,
-                acquisition=acquisition,
-                resume=resume,
-                dtype=dtype,
-                runtime=runtime,
-                blocks=block_config,
-                out=out,
-                force=force,
-            )
-            summary, priors = result.blocks, result.priors
-            say_blockwise(summary, out, acquisition)
-            write_run_json(**record, found=found, seconds=summary.seconds, rms=None, priors=priors)
-            return
+            shape = parse_shape(blocks, minimum=1)
+            block_config = RUN_BLOCK_GROUP.build(block_options, blocks=shape, work_dir=str(work / "parts"))
         result = api.run(
-            volume, config=config, work_dir=work, acquisition=acquisition, resume=resume, dtype=dtype, runtime=runtime
+            volume,
+            config=config,
+            work_dir=work,
+            acquisition=acquisition,
+            resume=resume,
+            dtype=dtype,
+            runtime=runtime,
+            blocks=block_config,
+            out=out,
+            force=force,
         )
-        volume_out = result.volume
-        api.write_volume(out, volume_out.data, volume_out.voxel_size, volume_out.unit, force=force, **zarr)
+        if result.blocks is not None:
+            say_blockwise(result.blocks, out, acquisition)
+            write_run_json(**record, found=found, seconds=result.blocks.seconds, rms=None, priors=result.priors)
+            return
         info = result.restoration
-        if info.uncertainty is not None:
-            spread = write_uncertainty(out, volume_out, info.uncertainty, force, zarr)
-            typer.echo(f"wrote {spread}: uncertainty (1 sigma)")
-        typer.echo(
-            f"wrote {out}: {volume_out.data.shape} {volume_out.data.dtype}, "
-            f"{voxel_text(volume_out.voxel_size, volume_out.unit)} ({method}, s={acquisition.factor:g}, "
-            f"{info.seconds:.0f} s after training)"
-        )
+        said = f"{method}, s={acquisition.factor:g}"
+        write_restored(out, result.volume, info, zarr=zarr, force=force, said=said, after=" after training")
         write_run_json(**record, found=found, seconds=info.seconds, rms=info.measurement_rms, priors=result.priors)
         if report:
             from axialsr.frontends.report import run_report
@@ -287,6 +255,26 @@ def run_command():
             typer.echo(f"wrote the report {page}")
 
     return run
+
+
+def open_input(input_spec: str, voxel_size: str | None, channel: int | None, *, whole: bool):
+    """The input: read whole, or (`whole` False: a blockwise job) opened to be read region by region."""
+    if whole:
+        return read(input_spec, voxel_size, channel)
+    size, unit = parse_voxel_size(voxel_size)
+    return api.open_source(input_spec, size, channel, unit)
+
+
+def write_restored(out: str, volume: api.Volume, info, *, zarr: dict, force: bool, said: str, after: str = "") -> None:
+    """Write a restoration (and its uncertainty beside it, when it has one), with one line each."""
+    api.write_volume(out, volume.data, volume.voxel_size, volume.unit, force=force, **zarr)
+    if info.uncertainty is not None:
+        spread = write_uncertainty(out, volume, info.uncertainty, force, zarr)
+        typer.echo(f"wrote {spread}: uncertainty (1 sigma)")
+    typer.echo(
+        f"wrote {out}: {volume.data.shape} {volume.data.dtype}, {voxel_text(volume.voxel_size, volume.unit)} "
+        f"({said}, {info.seconds:.0f} s{after})"
+    )
 
 
 def write_run_json(
