@@ -151,6 +151,18 @@ class MeasurementOperator:
             self._tensors[key] = torch.tensor(getattr(self, name), dtype=torch.float32, device=like.device)
         return self._tensors[key]
 
+    def _along(self, name: str, values, dim: int):
+        """The matrix `name` ('matrix': A, 'correction': P) applied along axis `dim` of `values` (numpy
+        float32: one product along axis 0, einsum along another; torch: einsum on the input's device)."""
+        matrix = getattr(self, name)
+        rows, cols = _along(dim, values.ndim)
+        spec = f"zk,{cols}->{rows}" if name == "correction" else f"kz,{rows}->{cols}"
+        if not isinstance(values, np.ndarray):
+            return _einsum(spec, self._tensor(name, values), values)
+        if dim == 0:
+            return np.tensordot(matrix.astype(np.float32), values, axes=(1, 0))
+        return np.einsum(spec, matrix.astype(np.float32), values).astype(np.float32)
+
     def measure(self, volume, *, dim: int = 0):
         """A along axis `dim`: the sections an isotropic `volume` (Z_hr along `dim`) measures.
 
@@ -160,13 +172,9 @@ class MeasurementOperator:
         >>> op.measure(np.arange(4.0)[:, None]).ravel().tolist()       # each section: its slab's mean
         [0.5, 2.5]
         """
-        if not isinstance(volume, np.ndarray):
-            z, k = _along(dim, volume.ndim)
-            return _einsum(f"kz,{z}->{k}", self._tensor("matrix", volume), volume)
+        if not isinstance(volume, np.ndarray) or dim != 0:
+            return self._along("matrix", volume, dim)
         mat = self.matrix.astype(np.float32)
-        if dim != 0:
-            z, k = _along(dim, volume.ndim)
-            return np.einsum(f"kz,{z}->{k}", mat, volume).astype(np.float32)
         out = np.empty((mat.shape[0],) + volume.shape[1:], dtype=np.float32)
         for row, weights in enumerate(mat):  # the slices of each slab only: no (Z_lr, Z_hr, ...) temporary
             nz = np.flatnonzero(weights)
@@ -185,17 +193,10 @@ class MeasurementOperator:
         >>> bool(np.allclose(simulate(projected, acq), measured, atol=1e-5))
         True
         """
-        if not isinstance(volume, np.ndarray):
-            z, k = _along(dim, volume.ndim)
-            residual = measured - _einsum(f"kz,{z}->{k}", self._tensor("matrix", volume), volume)
-            return volume + _einsum(f"zk,{k}->{z}", self._tensor("correction", volume), residual)
-        if dim != 0:
-            raise AxialSRError("the numpy projection runs along axis 0")
-        a = self.matrix.astype(np.float32)
-        p = self.correction.astype(np.float32)
-        v = np.asarray(volume, dtype=np.float32)
-        residual = np.asarray(measured, dtype=np.float32) - np.tensordot(a, v, axes=(1, 0))
-        return (v + np.tensordot(p, residual, axes=(1, 0))).astype(np.float32)
+        if isinstance(volume, np.ndarray):
+            volume, measured = np.asarray(volume, np.float32), np.asarray(measured, np.float32)
+        residual = measured - self._along("matrix", volume, dim)
+        return volume + self._along("correction", residual, dim)
 
     def residual_rms(self, volume: np.ndarray, measured: np.ndarray) -> float:
         """Root-mean-square difference between `volume` seen through A and the `measured` sections that
