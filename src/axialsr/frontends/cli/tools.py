@@ -165,10 +165,8 @@ def train_prior(
     volume = read(input_spec, voxel_size, channel)
     if config.kind == "diffusion" and acquisition_options["factor"] is None and volume.anisotropy is None:
         # a diffusion prior needs no factor: the acquisition only says which sections to leave out
-        found = api.bad_sections_for(volume, acquisition_options["bad_sections"])
-        acquisition = api.Acquisition(1.0, **api.sections_of(found))
-    else:
-        acquisition = acquisition_from(volume, acquisition_options)
+        acquisition_options = {**acquisition_options, "factor": 1.0}
+    acquisition = acquisition_from(volume, acquisition_options)
     prior = api.train_prior(
         volume, config=config, out_dir=out_path, acquisition=acquisition, resume=resume, runtime=runtime
     )
