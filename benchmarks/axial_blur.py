@@ -20,8 +20,9 @@ from bench_header import RESULTS, header_markdown, machine_header, write_json  #
 
 from axialsr.evaluation.synthetic import make_volume  # noqa: E402
 from axialsr.learning.planes import axial_blur_estimate  # noqa: E402
-from axialsr.operators.acquisition import Acquisition, simulate  # noqa: E402
+from axialsr.operators.acquisition import Acquisition  # noqa: E402
 from axialsr.operators.intensity import Normalization  # noqa: E402
+from axialsr.operators.measurement import simulate  # noqa: E402
 
 KINDS = ("em", "fluo")
 FACTORS = (4.0, 8.0, 10.0)

@@ -46,8 +46,8 @@ from axialsr import api  # noqa: E402
 from axialsr.evaluation.metrics import psnr  # noqa: E402
 from axialsr.evaluation.synthetic import INTENSITY_TRENDS, intensity_trend, knock_out_sections  # noqa: E402
 from axialsr.frontends.tables import markdown_table, print_table  # noqa: E402
-from axialsr.operators.acquisition import simulate  # noqa: E402
 from axialsr.operators.bad_sections import find_bad_sections  # noqa: E402
+from axialsr.operators.measurement import simulate  # noqa: E402
 from axialsr.settings import PriorConfig, Runtime  # noqa: E402
 
 CPU = Runtime(device="cpu", seed=0, progress=False)
