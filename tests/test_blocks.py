@@ -417,3 +417,21 @@ def test_ngff_0_4_outputs_are_zarr_v2_images_that_validate_and_read_back(cli, tm
     code, _, err = cli("reconstruct", path, "--out", tmp_path / "z.zarr", "--method", "cubic", "--ngff-version", "0.4")
     assert code == 0, err
     assert zarr.open_group(tmp_path / "z.zarr", mode="r").metadata.zarr_format == 2
+
+
+def test_a_parts_identity_holds_what_its_method_reads_however_the_config_was_made():
+    """The command line gives every settings section, the API only those it sets: the same settings make
+    the same parts; a section the method does not read does not make other parts, one it reads does."""
+    from axialsr.methods.inr import ReconstructionConfig
+    from axialsr.methods.lateral import LateralConfig
+    from axialsr.pipeline.blocks import _read_by
+    from axialsr.settings import identity
+
+    given = RestoreConfig()
+    full = RestoreConfig(methods={"lateral": LateralConfig(), "recon": ReconstructionConfig()})
+    assert identity(_read_by("lateral", given)) == identity(_read_by("lateral", full))
+    other_inr = given.with_settings(recon=ReconstructionConfig(iters=7))
+    assert identity(_read_by("lateral", other_inr)) == identity(_read_by("lateral", given))
+    assert identity(_read_by("inr", other_inr)) != identity(_read_by("inr", given))
+    other_flips = given.with_settings(lateral=LateralConfig(flips="all"))
+    assert identity(_read_by("lateral", other_flips)) != identity(_read_by("lateral", given))

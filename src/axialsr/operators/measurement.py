@@ -21,7 +21,7 @@ leaves them out; `without_missing` is the operator of a consumer that must see e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
@@ -83,7 +83,7 @@ def _correction(a: np.ndarray, present: np.ndarray, projection: str) -> np.ndarr
     return full
 
 
-def _along(dim: int, ndim: int) -> tuple[str, str]:
+def _subscripts(dim: int, ndim: int) -> tuple[str, str]:
     """einsum subscripts of a tensor of `ndim` axes with axis `dim` named 'z' in the first and 'k' in
     the second: contracting 'kz' turns the first into the second."""
     letters = [chr(ord("a") + i) for i in range(ndim)]
@@ -140,7 +140,7 @@ class MeasurementOperator:
     def without_missing(self) -> MeasurementOperator:
         """The operator of the same acquisition with every section measured."""
         return measurement_operator(
-            replace(self.acquisition, missing=()), self.depth_iso, self.depth_measured, projection=self.projection
+            self.acquisition.without_missing(), self.depth_iso, self.depth_measured, projection=self.projection
         )
 
     def _tensor(self, name: str, like: torch.Tensor) -> torch.Tensor:
@@ -155,7 +155,7 @@ class MeasurementOperator:
         """The matrix `name` ('matrix': A, 'correction': P) applied along axis `dim` of `values` (numpy
         float32: one product along axis 0, einsum along another; torch: einsum on the input's device)."""
         matrix = getattr(self, name)
-        rows, cols = _along(dim, values.ndim)
+        rows, cols = _subscripts(dim, values.ndim)
         spec = f"zk,{cols}->{rows}" if name == "correction" else f"kz,{rows}->{cols}"
         if not isinstance(values, np.ndarray):
             return _einsum(spec, self._tensor(name, values), values)

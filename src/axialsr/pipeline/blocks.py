@@ -21,7 +21,7 @@ import resource
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +42,7 @@ from axialsr.io import (
 from axialsr.io.ome import check_ngff_version
 from axialsr.io.pyramid import resolve_levels, write_levels
 from axialsr.learning.priors import Prior
-from axialsr.methods import get_method
+from axialsr.methods import get_method, settings_sections
 from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.intensity import Normalization, cast_like
 from axialsr.operators.tiling import Block, BlockGrid
@@ -270,6 +270,13 @@ class BlockRunSummary:
     worker_processes: int = 0
 
 
+def _read_by(method: str, config: RestoreConfig) -> RestoreConfig:
+    """`config` with the settings sections `method` reads, given or default, and no other: what its parts
+    depend on, however the config was made (the command line gives every section, the API those it sets)."""
+    sections = settings_sections()
+    return replace(config, methods={k: config.settings(k, sections[k].cls) for k in get_method(method).settings})
+
+
 def _manifest(task: BlockTask, grid: BlockGrid, priors: Sequence[Prior]) -> dict:
     prior_ids = []
     for prior in priors:
@@ -285,7 +292,7 @@ def _manifest(task: BlockTask, grid: BlockGrid, priors: Sequence[Prior]) -> dict
         "core": list(grid.core),
         "overlap_in": list(grid.overlap_in),
         "normalization": task.normalization.to_dict(),
-        "config": identity(task.config),
+        "config": identity(_read_by(task.method, task.config)),
         "seed": task.runtime.seed,
         "priors": prior_ids,
     }
