@@ -52,16 +52,12 @@ def _resolve(dotted: str) -> str | None:
 
 
 def import_graph() -> dict[str, set[str]]:
-    """module -> the axialsr modules it imports (at any depth of its code, functions included; not the
-    names imported under `if TYPE_CHECKING:` for type hints alone), over every module of the package and
-    its subpackages."""
+    """module -> the axialsr modules it imports (at any depth of its code, functions and type-hint imports
+    included), over every module of the package and its subpackages."""
     graph = {}
     for path in PACKAGE.rglob("*.py"):
         name = _module_name(path)
         tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):  # names imported for type hints only are no dependency at run time
-            if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
-                node.body = []
         found = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("axialsr"):

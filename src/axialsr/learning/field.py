@@ -14,7 +14,7 @@ interpolation of the measured stack), which starts the optimisation from the bas
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,9 +22,6 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from axialsr.errors import AxialSRError
-
-if TYPE_CHECKING:
-    from axialsr.methods.inr import FieldConfig
 
 
 class DenseGridEncoding(nn.Module):
@@ -101,9 +98,10 @@ class FourierEncoding(nn.Module):
 
 
 class Field(nn.Module):
-    """Coordinate network over an extent (Z, Y, X) in output voxels, optionally residual over `base`."""
+    """Coordinate network over an extent (Z, Y, X) in output voxels, optionally residual over `base`, built
+    as `config` says (a `methods.inr.FieldConfig`: the INR methods own it; read here by its fields)."""
 
-    def __init__(self, extent: tuple[int, int, int], config: FieldConfig, base: np.ndarray | None = None) -> None:
+    def __init__(self, extent: tuple[int, int, int], config: Any, base: np.ndarray | None = None) -> None:
         super().__init__()
         cfg = config
         self.config = cfg

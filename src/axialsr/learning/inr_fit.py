@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,9 +27,6 @@ from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.interpolation import interpolate_z
 from axialsr.operators.measurement import measurement_operator
 from axialsr.settings import Runtime, identity
-
-if TYPE_CHECKING:
-    from axialsr.methods.inr import ReconstructionConfig
 
 CHECKPOINT_FILE = "reconstruction.pt"
 LOSS_FILE = "reconstruction_loss.jsonl"
@@ -117,7 +114,7 @@ def reconstruct(
     measured: np.ndarray,
     acquisition: Acquisition,
     *,
-    config: ReconstructionConfig,
+    config: Any,
     prior: DiffusionPrior | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
@@ -131,8 +128,9 @@ def reconstruct(
     `DiffusionPrior`, SDS; with a conditional one, conditional SDS, each render conditioned on the same
     plane of the cubic interpolation. The field is a residual over `base` (a (Z_hr, Y, X) volume, e.g. a
     lateral restoration) when given, else over the cubic interpolation (config.base). Returns normalised
-    intensities on the output grid (round(Z_lr * s), Y, X). `stop_after` ends after that many
-    iterations in total (an interruption, for tests); `resume` continues from `checkpoint_dir`."""
+    intensities on the output grid (round(Z_lr * s), Y, X). `config` is a `methods.inr.ReconstructionConfig`
+    (the INR methods own it; read here by its fields). `stop_after` ends after that many iterations in
+    total (an interruption, for tests); `resume` continues from `checkpoint_dir`."""
     cfg = config
     rt = runtime or Runtime()
     device = resolve_device(rt.device)

@@ -15,7 +15,7 @@ YZ-wise restorations disagree: `metrics.coherence` measures that.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,9 +30,6 @@ from axialsr.operators.acquisition import Acquisition
 from axialsr.operators.interpolation import interpolate_z
 from axialsr.operators.measurement import DEFAULT_PROJECTION, MeasurementOperator, measurement_operator
 
-if TYPE_CHECKING:
-    from axialsr.methods.slicewise import SlicewiseConfig
-
 
 @torch.no_grad()
 def restore_slices(
@@ -41,7 +38,7 @@ def restore_slices(
     *,
     prior,
     operator: MeasurementOperator,
-    config: SlicewiseConfig,
+    config: Any,
     slice_ids: list[int],
     seed: int = 0,
 ) -> torch.Tensor:
@@ -80,14 +77,14 @@ def slicewise_diffusion(
     acquisition: Acquisition,
     *,
     prior: DiffusionPrior,
-    config: SlicewiseConfig,
+    config: Any,
     projection: str = DEFAULT_PROJECTION,
     seed: int = 0,
     progress: bool = True,
 ) -> np.ndarray:
     """Restore normalised measured slices (Z_lr, Y, X) slice by slice, with the `projection`'s correction
-    onto the measurements at every step and noise drawn from `seed`; returns (round(Z_lr s), Y, X)
-    float32."""
+    onto the measurements at every step and noise drawn from `seed`, as `config` says (a
+    `methods.slicewise.SlicewiseConfig`, read here by its fields); returns (round(Z_lr s), Y, X) float32."""
     cfg = config
     if not isinstance(prior, DiffusionPrior):
         raise AxialSRError(f"the slice-wise baseline needs a diffusion or conditional prior, not a {prior.kind} prior")
