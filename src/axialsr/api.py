@@ -398,13 +398,13 @@ def run(
     >>> result.volume.data.shape, result.restoration.method
     ((32, 48, 48), 'lateral')
     """
-    from axialsr.pipeline.blocks import training_sample
-
     cfg = config or RunConfig()
     rt = _apply(runtime or Runtime())
     acquisition = acquisition or acquisition_for(volume)
     sample, sampled = volume, acquisition
     if blocks is not None and cfg.prior_configs():  # trained on tiles read across the whole volume
+        from axialsr.pipeline.blocks import training_sample
+
         data = training_sample(volume, seed=rt.seed, acquisition=acquisition)
         # tiles of a larger volume number their sections anew: read corrected and bridged, none left to mark
         tiled = data.shape[0] != volume.shape[0]
